@@ -1,0 +1,3 @@
+from wheelfarm.cli import main
+
+main()

@@ -1,0 +1,128 @@
+"""The command line. Each command parses its options, calls one function, and shows the result;
+errors are WheelfarmError subclasses, caught once in `main` and mapped to exit codes:
+0 ok, 1 a build or verification failed, 2 bad input or config, 3 environment."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from wheelfarm import __version__
+from wheelfarm.errors import WheelfarmError
+
+app = typer.Typer(
+    name="wheelfarm",
+    help="Build Python wheels inside real distro containers, tag them per distro "
+    "(linux_x86_64_debian_12), verify them in sibling images and serve them from an index "
+    "that stock pip and uv install from.\n\n"
+    "Example: wheelfarm build lxml==5.3.0 --target debian-12",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+RulesOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--rules",
+        help="A binary-compatibility.cfg to apply; repeatable, the last given wins.",
+        metavar="FILE",
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one machine-readable JSON object on stdout.")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"wheelfarm {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Build, verify and serve distro-tagged Python wheels."""
+
+
+@app.command()
+def tags(
+    os_release: Annotated[
+        Path | None,
+        typer.Option(
+            "--os-release",
+            help="Describe the host this os-release file belongs to instead of this machine.",
+            metavar="FILE",
+        ),
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(help="CPU architecture (default: this machine's; amd64/arm64 accepted)."),
+    ] = None,
+    rules: RulesOption = None,
+    json_output: JsonOption = False,
+    show_default_rules: Annotated[
+        bool,
+        typer.Option(
+            "--show-default-rules", help="Print the shipped binary-compatibility.cfg and exit."
+        ),
+    ] = False,
+) -> None:
+    """Show a host's platform tags: the tag it builds wheels under and the tags it installs.
+
+    Without --os-release it describes this machine, applying --rules, the active virtualenv's
+    binary-compatibility.cfg, /etc/python/binary-compatibility.cfg and the shipped defaults.
+    With --os-release it describes that host as a target image: only --rules and the defaults.
+
+    Examples:
+
+      wheelfarm tags
+
+      wheelfarm tags --os-release rocky/etc/os-release --arch x86_64 --json
+    """
+    from wheelfarm import describe, ui
+
+    if show_default_rules:
+        from wheelfarm.rules import DEFAULTS_PATH
+
+        ui.detail(f"# {DEFAULTS_PATH}")
+        sys.stdout.write(DEFAULTS_PATH.read_text(encoding="utf-8"))
+        return
+    result = describe.describe(os_release, arch, rules or [])
+    if not result.has_os_release:
+        ui.warn(
+            "no /etc/os-release or /usr/lib/os-release: this host is not a distro wheelfarm "
+            "can tag; using the plain linux_<arch> tag"
+        )
+    if json_output:
+        ui.emit_json(result.as_json())
+    else:
+        describe.show(result)
+
+
+def main() -> None:
+    """Entry point: run the app and turn every expected error into a message and an exit code.
+    Usage errors, --help and --version are handled by typer itself (exit 2 and 0)."""
+    try:
+        app(prog_name="wheelfarm")
+    except WheelfarmError as exc:
+        from wheelfarm import ui
+
+        ui.error(exc.message, exc.hint)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        from wheelfarm import ui
+
+        ui.error("interrupted")
+        sys.exit(130)

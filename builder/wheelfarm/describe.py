@@ -1,0 +1,41 @@
+"""`wheelfarm tags`: describe the running machine or an os-release file as a TagSet."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from wheelfarm import osrelease, rules, tags, ui
+
+
+def describe(os_release: Path | None, arch: str | None, rule_files: Sequence[Path]) -> rules.TagSet:
+    chosen_arch = tags.normalise_arch(arch) if arch else tags.running_arch()
+    if os_release is not None:
+        fields = osrelease.read_file(os_release)
+        return rules.tag_set(fields, chosen_arch, rules.image_sources(rule_files))
+    machine_tags = tags.running_machine_tags() if chosen_arch == tags.running_arch() else ()
+    return rules.tag_set(
+        osrelease.read_host(),
+        chosen_arch,
+        rules.machine_sources(rule_files),
+        machine_tags=machine_tags,
+    )
+
+
+def show(result: rules.TagSet) -> None:
+    decided = "no rule applies"
+    if result.decision is not None:
+        decided = f"{result.decision.source.label}, entry {result.decision.key}"
+        if result.decision.rule.why:
+            decided += f": {result.decision.rule.why}"
+    ui.table(
+        ["", ""],
+        [
+            ["host tag", result.host],
+            ["default build tag", result.default_build],
+            ["build tag", result.build],
+            ["decided by", decided],
+            ["installs", "\n".join(result.install)],
+        ],
+        title="platform tags",
+    )

@@ -1,0 +1,96 @@
+"""os-release(5) parsing. Pure: text in, mapping out; the one filesystem probe is `read_host`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from wheelfarm.errors import BadInput
+
+HOST_PATHS = (Path("/etc/os-release"), Path("/usr/lib/os-release"))
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Inside double quotes a backslash escapes only these, as in the shell; elsewhere it stays.
+_DQ_ESCAPABLE = frozenset('"\\$`')
+
+
+class _Unterminated(ValueError):
+    pass
+
+
+def _parse_value(raw: str) -> str:
+    """Shell-style value: unquoted text, '…' literal, "…" with backslash escapes, concatenated."""
+    out: list[str] = []
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        if c == "'":
+            end = raw.find("'", i + 1)
+            if end < 0:
+                raise _Unterminated(raw)
+            out.append(raw[i + 1 : end])
+            i = end + 1
+        elif c == '"':
+            i += 1
+            while True:
+                if i >= n:
+                    raise _Unterminated(raw)
+                c = raw[i]
+                if c == '"':
+                    i += 1
+                    break
+                if c == "\\" and i + 1 < n and raw[i + 1] in _DQ_ESCAPABLE:
+                    out.append(raw[i + 1])
+                    i += 2
+                else:
+                    out.append(c)
+                    i += 1
+        elif c == "\\" and i + 1 < n:
+            out.append(raw[i + 1])
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def parse(text: str) -> dict[str, str]:
+    """Parse os-release text. Lines that are not assignments, or whose quoting is broken, are
+    skipped, as systemd does; a later assignment of the same key wins."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or "=" not in stripped:
+            continue
+        key, _, raw = stripped.partition("=")
+        if not _KEY.match(key):
+            continue
+        try:
+            fields[key] = _parse_value(raw.strip())
+        except _Unterminated:
+            continue
+    return fields
+
+
+def read_file(path: Path) -> dict[str, str]:
+    """Read an os-release file the user named; a missing or unreadable file is bad input."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise BadInput(
+            f"os-release file {path} does not exist",
+            hint="pass the path of a real os-release file, e.g. /etc/os-release",
+        ) from None
+    except OSError as exc:
+        raise BadInput(f"cannot read os-release file {path}: {exc.strerror}") from None
+    return parse(text)
+
+
+def read_host(paths: tuple[Path, ...] = HOST_PATHS) -> dict[str, str] | None:
+    """The running machine's os-release, or None when it has none (not a distro we can tag)."""
+    for path in paths:
+        try:
+            return parse(path.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+    return None

@@ -1,0 +1,127 @@
+"""The catalogue of shipped targets. Pure data: what each target is, which image it runs from,
+which package manager and Pythons it has. Images are built by `images.py`; plans read this."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from wheelfarm.errors import BadInput
+
+IMAGE_REPOSITORY = "wheelfarm"
+LABEL_PREFIX = "org.wheelfarm"
+# In the build image each offered Python X.Y has a venv here with pip, build, wheel, auditwheel.
+BUILD_VENV = "/opt/wheelfarm/venv-{version}"
+
+
+@dataclass(frozen=True)
+class Python:
+    version: str  # "3.12"
+    executable: str  # the distro's interpreter, e.g. "/usr/bin/python3.12"
+
+    @property
+    def build_venv(self) -> str:
+        return BUILD_VENV.format(version=self.version)
+
+    @property
+    def cpython_tag(self) -> str:
+        return "cp" + self.version.replace(".", "")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # "debian-12", named like the Docker image
+    distro: str  # os-release ID, e.g. "debian", "rocky"
+    version: str  # os-release VERSION_ID release part, e.g. "12", "22.04", "3.20"
+    base: str  # default base image, e.g. "debian:12"
+    family: str  # package manager: "apk", "apt", "dnf", "yum"
+    pythons: tuple[Python, ...]  # the first is the default
+    suite: str | None = None  # Debian suite when the base can be made with debootstrap
+    note: str = ""
+
+    @property
+    def python(self) -> Python:
+        return self.pythons[0]
+
+    def python_for(self, version: str | None) -> Python:
+        if version is None:
+            return self.python
+        for candidate in self.pythons:
+            if candidate.version == version:
+                return candidate
+        offered = ", ".join(p.version for p in self.pythons)
+        raise BadInput(
+            f"target {self.name} has no Python {version}",
+            hint=f"{self.name} offers Python {offered}",
+        )
+
+    def image(self, stage: str) -> str:
+        return f"{IMAGE_REPOSITORY}/{self.name}:{stage}"
+
+    @property
+    def build_image(self) -> str:
+        return self.image("build")
+
+    @property
+    def runtime_image(self) -> str:
+        return self.image("runtime")
+
+    @property
+    def can_bootstrap(self) -> bool:
+        return self.suite is not None
+
+
+def _py(*versions: str, prefix: str = "/usr/bin/python") -> tuple[Python, ...]:
+    return tuple(Python(v, f"{prefix}{v}") for v in versions)
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("alpine-3.20", "alpine", "3.20", "alpine:3.20", "apk", _py("3.12")),
+    Target("alpine-3.21", "alpine", "3.21", "alpine:3.21", "apk", _py("3.12")),
+    Target("debian-11", "debian", "11", "debian:11", "apt", _py("3.9"), suite="bullseye"),
+    Target("debian-12", "debian", "12", "debian:12", "apt", _py("3.11"), suite="bookworm"),
+    Target("debian-13", "debian", "13", "debian:13", "apt", _py("3.13"), suite="trixie"),
+    Target("ubuntu-22.04", "ubuntu", "22.04", "ubuntu:22.04", "apt", _py("3.10")),
+    Target("ubuntu-24.04", "ubuntu", "24.04", "ubuntu:24.04", "apt", _py("3.12")),
+    Target(
+        "centos-7",
+        "centos",
+        "7",
+        "centos:7",
+        "yum",
+        _py("3.8", prefix="/opt/rh/rh-python38/root/usr/bin/python"),
+        note="best effort: EOL since 2024, packages from the CentOS vault; Python 3.8 from "
+        "Software Collections (the newest CentOS 7 ships)",
+    ),
+    Target("rockylinux-8", "rocky", "8", "rockylinux:8", "dnf", _py("3.12", "3.11")),
+    Target("rockylinux-9", "rocky", "9", "rockylinux:9", "dnf", _py("3.9", "3.12", "3.11")),
+    Target("almalinux-8", "almalinux", "8", "almalinux:8", "dnf", _py("3.12", "3.11")),
+    Target("almalinux-9", "almalinux", "9", "almalinux:9", "dnf", _py("3.9", "3.12", "3.11")),
+)
+
+FAMILIES = ("apk", "apt", "dnf", "yum")
+
+
+def names(targets: Iterable[Target] = TARGETS) -> list[str]:
+    return [t.name for t in targets]
+
+
+def get(name: str, catalogue: Sequence[Target] = TARGETS) -> Target:
+    for target in catalogue:
+        if target.name == name:
+            return target
+    raise BadInput(
+        f"unknown target {name!r}",
+        hint="known targets: " + ", ".join(names(catalogue)),
+    )
+
+
+def select(requested: Sequence[str], catalogue: Sequence[Target] = TARGETS) -> list[Target]:
+    """Targets by name, in the order given, without duplicates; unknown names fail together."""
+    unknown = [n for n in requested if n not in names(catalogue)]
+    if unknown:
+        raise BadInput(
+            f"unknown target{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
+            hint="known targets: " + ", ".join(names(catalogue)),
+        )
+    return [get(n, catalogue) for n in dict.fromkeys(requested)]
