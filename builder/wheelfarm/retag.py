@@ -1,0 +1,387 @@
+"""Rewrite a built wheel: give it a distro platform tag, record the distro packages it needs.
+
+The zip is read and written with `wheel.wheelfile.WheelFile`, which checks every member against
+RECORD on the way in and writes a fresh RECORD on the way out, so a rewritten wheel's file name,
+`WHEEL` tags and RECORD always agree. Output is deterministic: members keep their order, mode and
+timestamp (all set to SOURCE_DATE_EPOCH when that is set), so the same input gives the same bytes.
+Every write goes to a temporary directory beside the destination and is moved into place with
+os.replace; nothing is left behind on failure or Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wheel.wheelfile import MINIMUM_TIMESTAMP, WHEEL_INFO_RE, WheelError, WheelFile
+
+from wheelfarm import tags
+from wheelfarm.errors import BadInput
+
+DateTime = tuple[int, int, int, int, int, int]
+
+# Signatures over the old RECORD would be false after a rewrite.
+_SIGNATURE_SUFFIXES = ("/RECORD.jws", "/RECORD.p7s")
+_REQUIRES_EXTERNAL = re.compile(rb"Requires-External:", re.IGNORECASE)
+
+
+class _DatedWheelFile(WheelFile):  # type: ignore[misc]  # wheel ships no type hints
+    """A WheelFile that stamps members it creates itself (RECORD) with a fixed time instead of
+    the wall clock, so rewriting the same wheel twice gives the same bytes."""
+
+    def __init__(self, path: Path, date_time: DateTime) -> None:
+        super().__init__(path, "w")
+        self._date_time = date_time
+
+    def writestr(self, zinfo_or_arcname: Any, data: Any, compress_type: int | None = None) -> None:
+        if isinstance(zinfo_or_arcname, str):
+            info = zipfile.ZipInfo(zinfo_or_arcname, date_time=self._date_time)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (0o644 | stat.S_IFREG) << 16
+            zinfo_or_arcname = info
+        super().writestr(zinfo_or_arcname, data, compress_type)
+
+
+@dataclass(frozen=True)
+class WheelName:
+    namever: str
+    build: str | None
+    python: str
+    abi: str
+    platform: str
+
+    def with_platform(self, platform_tag: str) -> str:
+        build = f"-{self.build}" if self.build else ""
+        return f"{self.namever}{build}-{self.python}-{self.abi}-{platform_tag}.whl"
+
+
+def parse_name(wheel: Path) -> WheelName:
+    """Split a wheel file name; anything else is refused as bad input."""
+    match = WHEEL_INFO_RE.match(wheel.name)
+    if not wheel.name.endswith(".whl") or match is None:
+        raise BadInput(
+            f"{wheel}: not a wheel file name (NAME-VERSION-PY-ABI-PLATFORM.whl)",
+            hint="pass a .whl file built by pip wheel or python -m build",
+        )
+    return WheelName(
+        match.group("namever"),
+        match.group("build"),
+        match.group("pyver"),
+        match.group("abi"),
+        match.group("plat"),
+    )
+
+
+def _source_date_time() -> DateTime | None:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if not epoch:
+        return None
+    try:
+        seconds = int(epoch)
+    except ValueError:
+        raise BadInput(
+            f"SOURCE_DATE_EPOCH={epoch!r} is not an integer number of seconds",
+            hint="unset it, or set it to e.g. $(git log -1 --format=%ct)",
+        ) from None
+    return time.gmtime(max(seconds, MINIMUM_TIMESTAMP))[:6]
+
+
+def _check_platform_change(wheel: Path, name: WheelName, platform_tag: str) -> None:
+    """The refusals of `retag`: only a single-platform Linux wheel of a known arch can move to a
+    distro tag of the same arch."""
+    plat = name.platform
+    if plat == "any":
+        raise BadInput(
+            f"{wheel.name}: a pure-Python wheel (platform 'any') runs everywhere; "
+            "it must not be tied to one distro",
+            hint="publish it as it is",
+        )
+    if any(tags.is_standard_linux_tag(p) for p in plat.split(".")):
+        raise BadInput(
+            f"{wheel.name}: a {plat.split('_')[0]} wheel already says where it runs; "
+            "retagging it to one distro would throw that away",
+            hint="retag only wheels built against a distro's own libraries (linux_<arch>)",
+        )
+    if "." in plat:
+        raise BadInput(f"{wheel.name}: has several platform tags ({plat}); expected one")
+    wheel_parts = tags.split_platform(plat)
+    if wheel_parts is None:
+        raise BadInput(
+            f"{wheel.name}: platform {plat!r} is not a Linux platform wheelfarm knows "
+            "(linux_<arch> or linux_<arch>_<distro>)"
+        )
+    if not tags.is_distro_tag(platform_tag):
+        raise BadInput(
+            f"platform {platform_tag!r} is not a distro tag of the form linux_<arch>_<distro>",
+            hint="e.g. linux_x86_64_debian_12; `wheelfarm tags` prints this host's build tag",
+        )
+    new_arch = tags.split_platform(platform_tag)[0]  # type: ignore[index]
+    if new_arch != wheel_parts[0]:
+        raise BadInput(
+            f"{wheel.name}: is built for {wheel_parts[0]}, platform {platform_tag!r} is for "
+            f"{new_arch}",
+            hint="a retag never changes the CPU architecture",
+        )
+
+
+def _header_and_body(data: bytes) -> tuple[list[bytes], bytes]:
+    """Split an RFC 822 style file (WHEEL, METADATA) into header lines (each with its line
+    ending, continuation lines kept with their field) and the untouched rest."""
+    lines = data.splitlines(keepends=True)
+    fields: list[bytes] = []
+    for index, line in enumerate(lines):
+        if line in (b"\n", b"\r\n"):
+            return fields, b"".join(lines[index:])
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += line
+        else:
+            fields.append(line)
+    return fields, b""
+
+
+def _field_is(field: bytes, name: bytes) -> bool:
+    return field.split(b":", 1)[0].strip().lower() == name.lower()
+
+
+def _field_value(field: bytes) -> str:
+    return field.split(b":", 1)[1].strip().decode("utf-8")
+
+
+def _retag_wheel_file(wheel: Path, data: bytes, name: WheelName, platform_tag: str) -> bytes:
+    """Replace the platform of every `Tag:` line, refusing a WHEEL file that disagrees with the
+    file name (then it is not clear what the wheel is)."""
+    fields, body = _header_and_body(data)
+    tag_lines = [_field_value(f) for f in fields if _field_is(f, b"Tag")]
+    if not tag_lines:
+        raise BadInput(f"{wheel.name}: its WHEEL file has no Tag lines")
+    for tag in tag_lines:
+        parts = tag.split("-")
+        if len(parts) != 3 or parts[2] != name.platform:
+            raise BadInput(
+                f"{wheel.name}: WHEEL says Tag: {tag}, the file name says platform {name.platform}",
+                hint="the wheel is inconsistent; rebuild it",
+            )
+    new_tags = tags.unique(tag.rsplit("-", 1)[0] + "-" + platform_tag for tag in tag_lines)
+    newline = b"\r\n" if fields[0].endswith(b"\r\n") else b"\n"
+    out: list[bytes] = []
+    for f in fields:
+        if not _field_is(f, b"Tag"):
+            out.append(f)
+        elif new_tags:
+            # All Tag lines go where the first one was, in their original order.
+            out.extend(f"Tag: {t}".encode() + newline for t in new_tags)
+            new_tags = ()
+    return b"".join(out) + body
+
+
+def _check_requirements(requirements: Sequence[str]) -> tuple[str, ...]:
+    cleaned: list[str] = []
+    for requirement in requirements:
+        value = requirement.strip()
+        if not value or "\n" in value or "\r" in value:
+            raise BadInput(f"Requires-External entry {requirement!r} is empty or spans lines")
+        cleaned.append(value)
+    return tags.unique(cleaned)
+
+
+def _set_requires_external(data: bytes, requirements: tuple[str, ...]) -> bytes:
+    """Drop every Requires-External field from METADATA and add the given ones where the first
+    one was (or at the end of the header block); everything else stays byte for byte."""
+    fields, body = _header_and_body(data)
+    newline = b"\r\n" if fields and fields[0].endswith(b"\r\n") else b"\n"
+    new = [f"Requires-External: {r}".encode() + newline for r in requirements]
+    out: list[bytes] = []
+    placed = False
+    for f in fields:
+        if _REQUIRES_EXTERNAL.match(f):
+            if not placed:
+                out.extend(new)
+                placed = True
+        else:
+            out.append(f)
+    if not placed:
+        if out and not out[-1].endswith(b"\n"):
+            out[-1] += newline
+        out.extend(new)
+    return b"".join(out) + body
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """A rewritten wheel waiting in its temporary directory to be moved to `dest`."""
+
+    temp_dir: Path
+    temp_file: Path
+    dest: Path
+
+    def commit(self) -> Path:
+        try:
+            self.temp_file.replace(self.dest)
+        finally:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+        return self.dest
+
+    def discard(self) -> None:
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def _rewrite(
+    wheel: Path,
+    dest: Path,
+    *,
+    platform_tag: str | None,
+    requires_external: tuple[str, ...] | None,
+    name: WheelName,
+) -> _Staged:
+    """Write the rewritten wheel to a temporary directory beside `dest`."""
+    fixed = _source_date_time()
+    temp_dir = Path(tempfile.mkdtemp(prefix=".wheelfarm-", dir=dest.parent))
+    temp_file = temp_dir / dest.name
+    try:
+        with WheelFile(wheel, "r") as fin:
+            dist_info = fin.dist_info_path
+            record_info = fin.getinfo(fin.record_path)
+            with _DatedWheelFile(temp_file, fixed or record_info.date_time) as fout:
+                # RECORD must land in the dist-info directory the wheel really has (its case
+                # may differ from the file name's).
+                fout.dist_info_path = dist_info
+                fout.record_path = fin.record_path
+                seen_wheel = seen_metadata = False
+                for item in fin.infolist():
+                    if item.is_dir() or item.filename == fin.record_path:
+                        continue
+                    if item.filename.endswith(_SIGNATURE_SUFFIXES):
+                        continue
+                    data = fin.read(item)  # WheelFile checks it against RECORD
+                    if item.filename == f"{dist_info}/WHEEL":
+                        seen_wheel = True
+                        if platform_tag is not None:
+                            data = _retag_wheel_file(wheel, data, name, platform_tag)
+                    elif item.filename == f"{dist_info}/METADATA":
+                        seen_metadata = True
+                        if requires_external is not None:
+                            data = _set_requires_external(data, requires_external)
+                    out = zipfile.ZipInfo(item.filename, date_time=fixed or item.date_time)
+                    out.external_attr = item.external_attr
+                    out.compress_type = zipfile.ZIP_DEFLATED
+                    fout.writestr(out, data)
+                for seen, member in ((seen_wheel, "WHEEL"), (seen_metadata, "METADATA")):
+                    if not seen:
+                        raise BadInput(f"{wheel.name}: has no {dist_info}/{member}")
+    except (WheelError, zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, ValueError) as exc:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise BadInput(
+            f"{wheel}: not a valid wheel ({exc})",
+            hint="the file is corrupt or was changed after it was built; rebuild it",
+        ) from None
+    except BaseException:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+    try:
+        shutil.copymode(wheel, temp_file)
+    except BaseException:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+    return _Staged(temp_dir, temp_file, dest)
+
+
+def _existing_wheel(wheel: Path) -> None:
+    if not wheel.is_file():
+        raise BadInput(f"wheel {wheel} does not exist")
+
+
+def _stage_retag(
+    wheel: Path,
+    platform_tag: str,
+    out_dir: Path,
+    *,
+    force: bool,
+    requires_external: Sequence[str] | None,
+) -> _Staged:
+    _existing_wheel(wheel)
+    name = parse_name(wheel)
+    _check_platform_change(wheel, name, platform_tag)
+    requirements = None if requires_external is None else _check_requirements(requires_external)
+    if not out_dir.is_dir():
+        raise BadInput(f"output directory {out_dir} does not exist")
+    dest = out_dir / name.with_platform(platform_tag)
+    if dest.resolve() == wheel.resolve():
+        raise BadInput(
+            f"{wheel.name}: already tagged {platform_tag}; the output would replace the input",
+            hint="pass another -o DIR, or nothing needs doing",
+        )
+    if dest.exists() and not force:
+        raise BadInput(f"{dest} already exists", hint="pass --force to overwrite it")
+    return _rewrite(
+        wheel, dest, platform_tag=platform_tag, requires_external=requirements, name=name
+    )
+
+
+def retag_wheel(
+    wheel: Path,
+    platform_tag: str,
+    out_dir: Path,
+    *,
+    force: bool = False,
+    requires_external: Sequence[str] | None = None,
+) -> Path:
+    """Write a copy of `wheel` into `out_dir` tagged `platform_tag` (file name, every `Tag:` line
+    of WHEEL, RECORD) and return its path; the input is not touched. With `requires_external`,
+    METADATA's Requires-External fields are replaced by those in the same write.
+
+    Raises BadInput, writing nothing, for: `any`, manylinux and musllinux wheels; a platform that
+    is not `linux_<arch>_…`; an arch other than the wheel's; a corrupt or non-wheel file; an
+    existing output without `force`."""
+    return retag_wheels(
+        [(wheel, platform_tag)], out_dir, force=force, requires_external=requires_external
+    )[0]
+
+
+def retag_wheels(
+    jobs: Iterable[tuple[Path, str]],
+    out_dir: Path | None,
+    *,
+    force: bool = False,
+    requires_external: Sequence[str] | None = None,
+) -> list[Path]:
+    """Retag several wheels all or nothing: every output is written and checked before any is
+    moved into place. `out_dir` None puts each output beside its input."""
+    staged: list[_Staged] = []
+    try:
+        for wheel, platform_tag in jobs:
+            target_dir = out_dir if out_dir is not None else wheel.parent
+            item = _stage_retag(
+                wheel, platform_tag, target_dir, force=force, requires_external=requires_external
+            )
+            if any(s.dest == item.dest for s in staged):
+                item.discard()
+                raise BadInput(f"two inputs would both be written to {item.dest}")
+            staged.append(item)
+    except BaseException:
+        for item in staged:
+            item.discard()
+        raise
+    return [item.commit() for item in staged]
+
+
+def set_requires_external(wheel: Path, requirements: Sequence[str]) -> None:
+    """Replace METADATA's Requires-External fields with `requirements` (distro packages, e.g.
+    "libxml2 (>=2.9)"), in place and atomically, RECORD updated; nothing else changes."""
+    _existing_wheel(wheel)
+    name = parse_name(wheel)
+    staged = _rewrite(
+        wheel,
+        wheel,
+        platform_tag=None,
+        requires_external=_check_requirements(requirements),
+        name=name,
+    )
+    staged.commit()
