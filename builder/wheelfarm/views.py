@@ -1,0 +1,111 @@
+"""What one consumer sees of a wheelhouse. Pure: file names in, file names out.
+
+A wheel built on Debian 12 is named `…-linux_x86_64_debian_12.whl`. Stock pip and uv skip that
+name, but install the same bytes named `…-linux_x86_64.whl` (they read the tag from the file
+name only; DESIGN.md, "Facts measured"). So a consumer's view is: the best wheel its accepted
+tags allow for each project/version/python-abi, shown under its plain `linux_<arch>` name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from packaging.tags import Tag
+from packaging.utils import (
+    BuildTag,
+    InvalidWheelFilename,
+    NormalizedName,
+    parse_wheel_filename,
+)
+from packaging.version import Version
+
+from wheelfarm import tags
+from wheelfarm.errors import BadInput
+from wheelfarm.rules import TagSet
+
+_ANY = "any"
+
+
+@dataclass(frozen=True)
+class WheelName:
+    """A wheel file name taken apart. `platforms` keeps the file name's own order."""
+
+    filename: str
+    name: NormalizedName
+    version: Version
+    build: BuildTag
+    tags: frozenset[Tag]
+    platforms: tuple[str, ...]
+
+    @property
+    def interpreter_abi(self) -> frozenset[tuple[str, str]]:
+        return frozenset((t.interpreter, t.abi) for t in self.tags)
+
+
+def parse(filename: str) -> WheelName:
+    """Parse a wheel file name; BadInput (exit 2) when it is not one."""
+    try:
+        name, version, build, wheel_tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename as exc:
+        raise BadInput(f"{filename}: not a valid wheel file name ({exc})") from None
+    platforms = tuple(dict.fromkeys(filename[: -len(".whl")].rsplit("-", 1)[1].split(".")))
+    return WheelName(filename, name, version, build, frozenset(wheel_tags), platforms)
+
+
+def plain_platform(platform_tag: str) -> str:
+    """`linux_x86_64_debian_12` → `linux_x86_64`; any other platform tag is returned as is."""
+    parts = tags.split_platform(platform_tag)
+    if parts is None or not parts[1]:
+        return platform_tag
+    return tags.plain_tag(parts[0])
+
+
+def plain_filename(wheel_filename: str) -> str:
+    """The same wheel named with plain `linux_<arch>` instead of its distro tag(s), which is what
+    stock pip and uv accept. Names without a distro tag come back unchanged."""
+    parse(wheel_filename)  # reject non-wheels with a clear message
+    stem = wheel_filename[: -len(".whl")]
+    head, platform_part = stem.rsplit("-", 1)
+    plain = dict.fromkeys(plain_platform(p) for p in platform_part.split("."))
+    return f"{head}-{'.'.join(plain)}.whl"
+
+
+def platform_rank(wheel: WheelName, tagset: TagSet) -> int | None:
+    """How much the consumer likes this wheel's platform: the index of its best platform tag in
+    the consumer's install list (0 = most specific); `any` ranks after every platform tag; None
+    when the consumer accepts none of them."""
+    ranks = [
+        len(tagset.install) if p == _ANY else tagset.install.index(p)
+        for p in wheel.platforms
+        if p == _ANY or tagset.accepts(p)
+    ]
+    return min(ranks) if ranks else None
+
+
+def select_for_consumer(wheel_filenames: Iterable[str], tagset: TagSet) -> list[str]:
+    """The best wheel per (project, version, python/abi tags) among those the consumer accepts.
+
+    Best: the most specific platform tag in the consumer's install list, then the highest build
+    number, then the file name (so the choice never depends on input order). The result is in
+    the consumer's preference order: most specific platform first, then by file name."""
+    best: dict[tuple[str, Version, frozenset[tuple[str, str]]], tuple[int, WheelName]] = {}
+    for filename in wheel_filenames:
+        wheel = parse(filename)
+        rank = platform_rank(wheel, tagset)
+        if rank is None:
+            continue
+        key = (wheel.name, wheel.version, wheel.interpreter_abi)
+        current = best.get(key)
+        if current is None or _better((rank, wheel), current):
+            best[key] = (rank, wheel)
+    chosen = sorted(best.values(), key=lambda item: (item[0], item[1].filename))
+    return [wheel.filename for _, wheel in chosen]
+
+
+def _better(candidate: tuple[int, WheelName], current: tuple[int, WheelName]) -> bool:
+    (rank_a, a), (rank_b, b) = candidate, current
+    if rank_a != rank_b:
+        return rank_a < rank_b
+    if a.build != b.build:
+        return a.build > b.build
+    return a.filename < b.filename
