@@ -6,10 +6,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wheelfarm import osrelease, rules, tags, ui
+from wheelfarm.errors import BadInput
+
+
+def _given_arch(arch: str) -> str:
+    normalised = tags.normalise_arch(arch)
+    if normalised not in tags.KNOWN_ARCHES:
+        raise BadInput(
+            f"unknown architecture {arch!r}",
+            hint=f"use one of {', '.join(sorted(tags.KNOWN_ARCHES))} (amd64 and arm64 work too)",
+        )
+    return normalised
 
 
 def describe(os_release: Path | None, arch: str | None, rule_files: Sequence[Path]) -> rules.TagSet:
-    chosen_arch = tags.normalise_arch(arch) if arch else tags.running_arch()
+    chosen_arch = _given_arch(arch) if arch else tags.running_arch()
     if os_release is not None:
         fields = osrelease.read_file(os_release)
         return rules.tag_set(fields, chosen_arch, rules.image_sources(rule_files))

@@ -56,9 +56,19 @@ def _bad(origin: str, key: str | None, problem: str) -> ConfigError:
     )
 
 
+def _json_type(value: object) -> str:
+    """The JSON name of a decoded value's type, for messages about the file the user wrote."""
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "object"
+    return names.get(type(value), type(value).__name__)
+
+
 def _check_tag(origin: str, key: str, value: object, what: str, arch: str) -> str:
     if not isinstance(value, str):
-        raise _bad(origin, key, f"{what} must be a string tag, got {type(value).__name__}")
+        raise _bad(origin, key, f"{what} must be a string tag, got {_json_type(value)}")
     if not tags.is_distro_tag(value):
         raise _bad(origin, key, f"{what} {value!r} is not a tag of the form linux_<arch>_<distro>")
     parts = tags.split_platform(value)
@@ -67,34 +77,54 @@ def _check_tag(origin: str, key: str, value: object, what: str, arch: str) -> st
     return value
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of two equal keys silently; in a rules file that hides an entry.
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
 def parse_rules(text: str, origin: str) -> dict[str, Rule]:
     """Parse a rules file. Any problem fails the whole file, naming the file and the key."""
     try:
-        data: Any = json.loads(text)
+        data: Any = json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         raise _bad(origin, None, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except _DuplicateKey as exc:
+        raise _bad(origin, exc.key, "appears twice in the same object") from None
     if not isinstance(data, dict):
-        raise _bad(origin, None, f"must be a JSON object keyed by tag, got {type(data).__name__}")
+        raise _bad(origin, None, f"must be a JSON object keyed by tag, got {_json_type(data)}")
     rules: dict[str, Rule] = {}
     for key, value in data.items():
         if not tags.is_distro_tag(key):
             raise _bad(origin, key, "is not a tag of the form linux_<arch>_<distro>")
         arch = tags.split_platform(key)[0]  # type: ignore[index]
         if not isinstance(value, dict):
-            raise _bad(origin, key, f"value must be an object, got {type(value).__name__}")
+            raise _bad(origin, key, f"value must be an object, got {_json_type(value)}")
         unknown = sorted(set(value) - _FIELDS)
         if unknown:
             raise _bad(origin, key, f"unknown field(s) {', '.join(unknown)}")
-        build = value.get("build")
-        if build is not None:
-            build = _check_tag(origin, key, build, "build", arch)
+        # A field given as null is a wrong type, not an absent field: say so rather than guess.
+        build = None
+        if "build" in value:
+            build = _check_tag(origin, key, value["build"], "build", arch)
         install_raw = value.get("install", [])
         if not isinstance(install_raw, list):
-            raise _bad(origin, key, "install must be a list of tags")
+            got = _json_type(install_raw)
+            raise _bad(origin, key, f"install must be a list of tags, got {got}")
         install = tuple(_check_tag(origin, key, t, "install entry", arch) for t in install_raw)
         why = value.get("why")
-        if why is not None and not isinstance(why, str):
-            raise _bad(origin, key, "why must be a string")
+        if "why" in value and not isinstance(why, str):
+            raise _bad(origin, key, f"why must be a string, got {_json_type(why)}")
         rules[key] = Rule(build=build, install=install, why=why)
     return rules
 
