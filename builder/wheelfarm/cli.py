@@ -111,6 +111,69 @@ def tags(
         describe.show(result)
 
 
+@app.command()
+def retag(
+    wheels: Annotated[list[Path], typer.Argument(help="Wheels to retag.", metavar="WHEEL...")],
+    *,
+    platform: Annotated[
+        str | None,
+        typer.Option(
+            "--platform", help="The distro tag to give, e.g. linux_x86_64_debian_12.", metavar="TAG"
+        ),
+    ] = None,
+    os_release: Annotated[
+        Path | None,
+        typer.Option(
+            "--os-release",
+            help="Give the build tag of the host this os-release file belongs to (after --rules "
+            "and the shipped defaults) instead of --platform.",
+            metavar="FILE",
+        ),
+    ] = None,
+    rules: RulesOption = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--out-dir",
+            help="Write the new wheels here (default: beside each input).",
+            metavar="DIR",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an output wheel that already exists.")
+    ] = False,
+) -> None:
+    """Copy wheels under a distro platform tag (linux_x86_64_debian_12).
+
+    The new wheel's file name, every Tag line of its WHEEL file and its RECORD
+    agree; the input is left as it is. Only linux_<arch> (or distro-tagged)
+    wheels are retagged: pure-Python, manylinux and musllinux wheels are
+    refused, and so is a tag for another CPU. Prints each new path on stdout.
+
+    Examples:
+
+      wheelfarm retag dist/foo-1.0-cp311-cp311-linux_x86_64.whl \
+          --platform linux_x86_64_debian_12
+
+      wheelfarm retag dist/*.whl --os-release rocky/etc/os-release -o wheelhouse/
+    """
+    from wheelfarm import retag as retag_module
+    from wheelfarm import ui
+
+    written = retag_module.run(
+        wheels,
+        platform_tag=platform,
+        os_release=os_release,
+        rule_files=rules or [],
+        out_dir=out_dir,
+        force=force,
+    )
+    for source, path in zip(wheels, written, strict=True):
+        ui.success(f"{source.name} → {path}")
+        sys.stdout.write(f"{path}\n")
+
+
 def main() -> None:
     """Entry point: run the app and turn every expected error into a message and an exit code.
     Usage errors, --help and --version are handled by typer itself (exit 2 and 0)."""

@@ -9,6 +9,7 @@ os.replace; nothing is left behind on failure or Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -385,3 +386,52 @@ def set_requires_external(wheel: Path, requirements: Sequence[str]) -> None:
         name=name,
     )
     staged.commit()
+
+
+def wheel_arch(wheel: Path) -> str | None:
+    """The CPU architecture a Linux wheel's file name says, or None when it says none we know."""
+    parts = tags.split_platform(parse_name(wheel).platform)
+    return parts[0] if parts else None
+
+
+def run(
+    wheels: Sequence[Path],
+    *,
+    platform_tag: str | None,
+    os_release: Path | None,
+    rule_files: Sequence[Path],
+    out_dir: Path | None,
+    force: bool,
+) -> list[Path]:
+    """`wheelfarm retag`: retag each wheel to `platform_tag`, or to the build tag the host
+    described by `os_release` gets after the rules (as for a target image: --rules, then the
+    shipped defaults). All or nothing; returns the written paths in input order."""
+    from wheelfarm import osrelease, rules
+
+    if (platform_tag is None) == (os_release is None):
+        raise BadInput(
+            "give exactly one of --platform TAG and --os-release FILE",
+            hint="e.g. --platform linux_x86_64_debian_12, or --os-release /etc/os-release",
+        )
+    if not wheels:
+        raise BadInput("no wheel given", hint="wheelfarm retag WHEEL... --platform TAG")
+    jobs: list[tuple[Path, str]] = []
+    if platform_tag is not None:
+        jobs = [(wheel, platform_tag) for wheel in wheels]
+    elif os_release is not None:
+        fields = osrelease.read_file(os_release)
+        sources = rules.image_sources(rule_files)
+        for wheel in wheels:
+            _existing_wheel(wheel)
+            arch = wheel_arch(wheel) or tags.running_arch()
+            jobs.append((wheel, rules.tag_set(fields, arch, sources).build))
+    created = out_dir is not None and not out_dir.exists()
+    if out_dir is not None and created:
+        out_dir.mkdir(parents=True)
+    try:
+        return retag_wheels(jobs, out_dir, force=force)
+    except BaseException:
+        if created and out_dir is not None:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
