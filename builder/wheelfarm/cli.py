@@ -174,6 +174,68 @@ def retag(
         sys.stdout.write(f"{path}\n")
 
 
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="The pyproject.toml whose [tool.wheelfarm] table to use (default: $WHEELFARM_CONFIG, "
+        "else the nearest pyproject.toml with that table, up to the repository root).",
+        metavar="FILE",
+    ),
+]
+
+
+@app.command()
+def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
+    specs: Annotated[
+        list[str] | None,
+        typer.Argument(help="NAME==VERSION, a local sdist or a source directory.", metavar="SPEC"),
+    ] = None,
+    requirements: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "-r", "--requirement", help="A pinned requirements file; repeatable.", metavar="FILE"
+        ),
+    ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(help="A target to plan for; repeatable (default: every known target)."),
+    ] = None,
+    python: Annotated[
+        str | None, typer.Option(help="Python X.Y (default: each target's own).", metavar="X.Y")
+    ] = None,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="json: pretty JSON; github: one matrix=<compact JSON> line for $GITHUB_OUTPUT.",
+        ),
+    ] = "json",
+    config_file: ConfigOption = None,
+) -> None:
+    """Print the build plan as a CI matrix: {"include": [{"target", "image", "python",
+    "specs"}, ...]}, one entry per target job `wheelfarm build` would run. Needs no image.
+
+    Examples:
+
+      wheelfarm matrix pyyaml==6.0.2 --target debian-12 --target alpine-3.20
+
+      wheelfarm matrix -r requirements.txt --format github >> "$GITHUB_OUTPUT"
+    """
+    from wheelfarm import config, ui
+    from wheelfarm import matrix as matrix_mod
+
+    matrix_mod.check_format(output_format)
+    settings = config.resolve(
+        {"specs": specs, "requirements": requirements, "targets": target, "python": python},
+        config_file=config_file,
+    )
+    data = matrix_mod.build_matrix(settings)
+    text = matrix_mod.render(data, output_format)
+    ui.detail(f"{len(data['include'])} job(s): " + ", ".join(e["target"] for e in data["include"]))
+    sys.stdout.write(text)
+
+
 def main() -> None:
     """Entry point: run the app and turn every expected error into a message and an exit code.
     Usage errors, --help and --version are handled by typer itself (exit 2 and 0)."""

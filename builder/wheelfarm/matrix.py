@@ -1,0 +1,77 @@
+"""The build plan as a CI matrix: one entry per target job that `wheelfarm build` would run.
+
+Pure: settings in, a JSON-ready mapping out. A planning job has no images, so by default every
+known target (shipped and extra) is planned, not only those whose image is present."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from wheelfarm import plan
+from wheelfarm.config import Settings
+from wheelfarm.errors import BadInput
+
+FORMATS = ("json", "github")
+# The output name the workflows read: `needs.<plan job>.outputs.matrix`.
+GITHUB_OUTPUT_NAME = "matrix"
+
+
+def build_matrix(settings: Settings, cwd: Path | None = None) -> dict[str, list[dict[str, str]]]:
+    """`{"include": [{"target", "image", "python", "specs"}, ...]}` for the settings' specs,
+    requirement files, targets and Python."""
+    specs = plan.parse_specs(settings.specs, settings.requirements)
+    catalogue = settings.catalogue
+    chosen = plan.select_targets(
+        settings.targets, [t.name for t in catalogue], settings.python, catalogue
+    )
+    if not chosen:
+        raise BadInput(
+            f"no target offers Python {settings.python}",
+            hint="drop --python or name targets that offer it (wheelfarm images list)",
+        )
+    jobs = plan.build_plan(specs, chosen, settings.python)
+    if not jobs:
+        raise BadInput(
+            "nothing to build on the selected targets: every spec's marker excludes them",
+            hint="check the environment markers in the specs",
+        )
+    here = (Path.cwd() if cwd is None else cwd).resolve()
+    return {"include": [_entry(job, here) for job in jobs]}
+
+
+def _entry(job: plan.BuildJob, cwd: Path) -> dict[str, str]:
+    return {
+        "target": job.target.name,
+        "image": job.image,
+        "python": job.python.version,
+        "specs": " ".join(_word(spec, cwd) for spec in job.specs),
+    }
+
+
+def _word(spec: plan.Spec, cwd: Path) -> str:
+    """A spec as one shell word for `wheelfarm build`: NAME==VERSION (the marker was already
+    evaluated for this job), or a path relative to the working directory when it is under it,
+    so that the same checkout on another runner finds it."""
+    if spec.kind == "pinned" or spec.path is None:
+        return spec.requirement
+    try:
+        return os.path.relpath(spec.path, cwd) if spec.path.is_relative_to(cwd) else str(spec.path)
+    except ValueError:
+        return str(spec.path)
+
+
+def check_format(output_format: str) -> None:
+    if output_format not in FORMATS:
+        raise BadInput(f"unknown format {output_format!r}", hint="one of " + ", ".join(FORMATS))
+
+
+def render(data: dict[str, Any], output_format: str) -> str:
+    """`json`: pretty, for people. `github`: one `matrix=<compact JSON>` line to append to
+    $GITHUB_OUTPUT."""
+    check_format(output_format)
+    if output_format == "github":
+        return f"{GITHUB_OUTPUT_NAME}={json.dumps(data, separators=(',', ':'))}\n"
+    return json.dumps(data, indent=2) + "\n"

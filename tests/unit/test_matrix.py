@@ -1,0 +1,190 @@
+"""`wheelfarm matrix`: the build plan as a CI matrix, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wheelfarm import targets
+
+EXTRA = """
+[[tool.wheelfarm.extra-targets]]
+name = "fedora-40"
+base = "fedora:40"
+family = "dnf"
+python = "3.12"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An empty repository root: configuration discovery stops here."""
+    (tmp_path / ".git").mkdir()
+    return tmp_path
+
+
+def wheelfarm(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("WHEELFARM_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "wheelfarm", "matrix", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_defaults_to_every_known_target(project: Path) -> None:
+    result = wheelfarm(project, "pyyaml==6.0.2", "markupsafe==3.0.2")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert list(data) == ["include"]
+    assert [e["target"] for e in data["include"]] == targets.names()
+    by_target = {e["target"]: e for e in data["include"]}
+    assert by_target["debian-12"] == {
+        "target": "debian-12",
+        "image": "wheelfarm/debian-12:build",
+        "python": "3.11",
+        "specs": "pyyaml==6.0.2 markupsafe==3.0.2",
+    }
+    assert by_target["centos-7"]["python"] == "3.8"
+    assert result.stdout.startswith("{\n  ")  # pretty for people
+
+
+def test_github_format_is_one_output_line_with_the_same_plan(project: Path) -> None:
+    pretty = wheelfarm(project, "pyyaml==6.0.2", "--target", "debian-12", "--target", "alpine-3.20")
+    github = wheelfarm(
+        project, "pyyaml==6.0.2", "--target", "debian-12", "--target", "alpine-3.20",
+        "--format", "github",
+    )  # fmt: skip
+    assert github.returncode == 0, github.stderr
+    lines = github.stdout.splitlines()
+    assert len(lines) == 1 and github.stdout.endswith("\n")
+    name, _, value = lines[0].partition("=")
+    assert name == "matrix"
+    assert " " not in value.replace("pyyaml==6.0.2 ", "")  # compact JSON
+    assert json.loads(value) == json.loads(pretty.stdout)
+    assert [e["target"] for e in json.loads(value)["include"]] == ["debian-12", "alpine-3.20"]
+
+
+def test_python_selects_the_targets_that_offer_it(project: Path) -> None:
+    result = wheelfarm(project, "pyyaml==6.0.2", "--python", "3.11")
+    assert result.returncode == 0, result.stderr
+    included = json.loads(result.stdout)["include"]
+    assert {e["target"] for e in included} == {
+        t.name for t in targets.TARGETS if any(p.version == "3.11" for p in t.pythons)
+    }
+    assert {e["python"] for e in included} == {"3.11"}
+
+
+def test_markers_are_evaluated_per_target(project: Path) -> None:
+    result = wheelfarm(
+        project, "pyyaml==6.0.2", 'tomli==2.0.1; python_version < "3.11"',
+        "--target", "debian-11", "--target", "debian-12",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    specs = {e["target"]: e["specs"] for e in json.loads(result.stdout)["include"]}
+    assert specs == {"debian-11": "pyyaml==6.0.2 tomli==2.0.1", "debian-12": "pyyaml==6.0.2"}
+
+
+def test_requirement_files_and_local_sources(project: Path) -> None:
+    sha = "a" * 64
+    (project / "reqs").mkdir()
+    (project / "reqs" / "wheels.txt").write_text(
+        f"# pinned by pip-compile\nPyYAML==6.0.2 \\\n    --hash=sha256:{sha}\n", encoding="utf-8"
+    )
+    source = project / "src" / "demo"
+    source.mkdir(parents=True)
+    (source / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "1.0"\n', encoding="utf-8"
+    )
+    result = wheelfarm(project, "src/demo", "-r", "reqs/wheels.txt", "--target", "debian-13")
+    assert result.returncode == 0, result.stderr
+    (entry,) = json.loads(result.stdout)["include"]
+    assert entry["specs"] == "src/demo pyyaml==6.0.2"
+
+
+def test_configuration_from_pyproject_env_and_flags(project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.wheelfarm]\nspecs = ["pyyaml==6.0.2"]\ntargets = ["debian-11"]\n' + EXTRA,
+        encoding="utf-8",
+    )
+    from_file = wheelfarm(project)
+    assert from_file.returncode == 0, from_file.stderr
+    assert [e["target"] for e in json.loads(from_file.stdout)["include"]] == ["debian-11"]
+
+    from_env = wheelfarm(project, env={"WHEELFARM_TARGETS": "fedora-40,debian-13"})
+    assert [e["target"] for e in json.loads(from_env.stdout)["include"]] == [
+        "fedora-40",
+        "debian-13",
+    ]
+
+    from_flag = wheelfarm(
+        project, "lxml==5.3.0", "--target", "ubuntu-24.04", env={"WHEELFARM_TARGETS": "debian-13"}
+    )
+    (entry,) = json.loads(from_flag.stdout)["include"]
+    assert (entry["target"], entry["specs"]) == ("ubuntu-24.04", "lxml==5.3.0")
+
+
+def test_extra_target_is_planned_like_a_shipped_one(project: Path) -> None:
+    config_file = project / "ci" / "wheelfarm.toml"
+    config_file.parent.mkdir()
+    config_file.write_text("[tool.wheelfarm]\n" + EXTRA, encoding="utf-8")
+    result = wheelfarm(project, "pyyaml==6.0.2", "--config", str(config_file))
+    assert result.returncode == 0, result.stderr
+    included = json.loads(result.stdout)["include"]
+    assert included[-1] == {
+        "target": "fedora-40",
+        "image": "wheelfarm/fedora-40:build",
+        "python": "3.12",
+        "specs": "pyyaml==6.0.2",
+    }
+    assert len(included) == len(targets.TARGETS) + 1
+
+
+def test_unknown_configuration_keys_exit_2_naming_them(project: Path) -> None:
+    path = project / "pyproject.toml"
+    path.write_text('[tool.wheelfarm]\ntarget = ["debian-12"]\nthreads = 4\n', encoding="utf-8")
+    result = wheelfarm(project, "pyyaml==6.0.2")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "'target'" in result.stderr and "'threads'" in result.stderr
+    assert "pyproject.toml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_extra_target_key_exits_2(project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        "[tool.wheelfarm]\n" + EXTRA + 'image = "fedora:40"\n', encoding="utf-8"
+    )
+    result = wheelfarm(project, "pyyaml==6.0.2")
+    assert result.returncode == 2
+    assert "unknown key 'image'" in result.stderr
+    assert "fedora-40" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["pyyaml"], "not pinned"),
+        (["pyyaml==6.0.2", "--target", "debian-99"], "unknown target"),
+        (["pyyaml==6.0.2", "--format", "yaml"], "unknown format"),
+        (["pyyaml==6.0.2", "--target", "debian-12", "--python", "3.99"], "no Python 3.99"),
+        (["pyyaml==6.0.2", "--python", "3.99"], "no target offers Python 3.99"),
+        ([], "nothing to build"),
+    ],
+)
+def test_bad_input_exits_2(project: Path, args: list[str], message: str) -> None:
+    result = wheelfarm(project, *args)
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr
+    assert result.stdout == ""
