@@ -12,6 +12,7 @@ HOST_PATHS = (Path("/etc/os-release"), Path("/usr/lib/os-release"))
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Inside double quotes a backslash escapes only these, as in the shell; elsewhere it stays.
 _DQ_ESCAPABLE = frozenset('"\\$`')
+_BLANKS = frozenset(" \t")
 
 
 class _Unterminated(ValueError):
@@ -19,19 +20,28 @@ class _Unterminated(ValueError):
 
 
 def _parse_value(raw: str) -> str:
-    """Shell-style value: unquoted text, '…' literal, "…" with backslash escapes, concatenated."""
+    """Shell-style value: unquoted text, '…' literal, "…" with backslash escapes, concatenated.
+    Unescaped blanks at the start and end of unquoted text are dropped, as systemd does."""
     out: list[str] = []
+    blanks: list[str] = []  # unquoted blanks, kept only if something follows them
     i, n = 0, len(raw)
+
+    def emit(text: str) -> None:
+        out.extend(blanks)
+        blanks.clear()
+        out.append(text)
+
     while i < n:
         c = raw[i]
         if c == "'":
             end = raw.find("'", i + 1)
             if end < 0:
                 raise _Unterminated(raw)
-            out.append(raw[i + 1 : end])
+            emit(raw[i + 1 : end])
             i = end + 1
         elif c == '"':
             i += 1
+            chunk: list[str] = []
             while True:
                 if i >= n:
                     raise _Unterminated(raw)
@@ -40,16 +50,21 @@ def _parse_value(raw: str) -> str:
                     i += 1
                     break
                 if c == "\\" and i + 1 < n and raw[i + 1] in _DQ_ESCAPABLE:
-                    out.append(raw[i + 1])
+                    chunk.append(raw[i + 1])
                     i += 2
                 else:
-                    out.append(c)
+                    chunk.append(c)
                     i += 1
+            emit("".join(chunk))
         elif c == "\\" and i + 1 < n:
-            out.append(raw[i + 1])
+            emit(raw[i + 1])
             i += 2
+        elif c in _BLANKS:
+            if out:
+                blanks.append(c)
+            i += 1
         else:
-            out.append(c)
+            emit(c)
             i += 1
     return "".join(out)
 
@@ -59,14 +74,14 @@ def parse(text: str) -> dict[str, str]:
     skipped, as systemd does; a later assignment of the same key wins."""
     fields: dict[str, str] = {}
     for line in text.splitlines():
-        stripped = line.strip()
+        stripped = line.lstrip()
         if not stripped or stripped.startswith("#") or "=" not in stripped:
             continue
         key, _, raw = stripped.partition("=")
         if not _KEY.match(key):
             continue
         try:
-            fields[key] = _parse_value(raw.strip())
+            fields[key] = _parse_value(raw)
         except _Unterminated:
             continue
     return fields
