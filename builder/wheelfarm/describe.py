@@ -40,12 +40,13 @@ def show(result: rules.TagSet) -> None:
         if result.decision.rule.why:
             decided += f": {result.decision.rule.why}"
     ui.table(
-        ["", ""],
+        ["", "value"],
         [
             ["host tag", result.host],
             ["default build tag", result.default_build],
             ["build tag", result.build],
             ["decided by", decided],
+            ["rules read", "\n".join(result.consulted) or "none"],
             ["installs", "\n".join(result.install)],
         ],
         title="platform tags",

@@ -215,6 +215,7 @@ class TagSet:
     install: tuple[str, ...]
     decision: Decision | None
     has_os_release: bool = True
+    consulted: tuple[str, ...] = ()  # labels of the sources read, highest precedence first
 
     def accepts(self, platform_tag: str) -> bool:
         return platform_tag in self.install
@@ -239,8 +240,10 @@ def tag_set(
     `machine_tags` are the running interpreter's manylinux/musllinux tags, given only when
     describing the running machine."""
     plain = tags.plain_tag(arch)
+    consulted = tuple(source.label for source in sources)
     if os_release is None:
-        return TagSet(arch, plain, plain, plain, tags.unique([*machine_tags, plain]), None, False)
+        install = tags.unique([*machine_tags, plain])
+        return TagSet(arch, plain, plain, plain, install, None, False, consulted)
     distro = tags.Distro.from_os_release(os_release)
     host = tags.host_tag(arch, distro)
     default_build = tags.default_build_tag(arch, distro)
@@ -251,4 +254,4 @@ def tag_set(
         build = decision.rule.build or default_build
         extra = decision.rule.install
     install = tags.unique([host, default_build, build, *extra, *machine_tags, plain])
-    return TagSet(arch, host, default_build, build, install, decision)
+    return TagSet(arch, host, default_build, build, install, decision, True, consulted)
