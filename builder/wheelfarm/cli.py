@@ -174,6 +174,77 @@ def retag(
         sys.stdout.write(f"{path}\n")
 
 
+images_app = typer.Typer(
+    help="Target images: list them, build them, or make Debian ones with no registry.",
+    no_args_is_help=True,
+)
+app.add_typer(images_app, name="images")
+TargetsArgument = Annotated[list[str], typer.Argument(help="Target names (see `images list`).")]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Redo images that exist instead of reusing them.")
+]
+
+
+@images_app.command("list")
+def images_list(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Only these targets (default: all).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Each target, its base, Python(s), and whether its build/runtime images are present.
+
+    Example: wheelfarm images list --json
+    """
+    from wheelfarm import images
+
+    images.cli_list(names or [], json_output)
+
+
+@images_app.command("build")
+def images_build(
+    names: TargetsArgument,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            help="Base image to build on (default: a bootstrapped wheelfarm/base:TARGET when "
+            "present, else the distro's registry image).",
+            metavar="IMAGE",
+        ),
+    ] = None,
+    force: ForceOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Build both stages (wheelfarm/TARGET:build and :runtime), reusing the layer cache.
+
+    Example: wheelfarm images build alpine-3.20 rockylinux-9
+    """
+    from wheelfarm import images
+
+    images.cli_build(names, base, force, json_output)
+
+
+@images_app.command("bootstrap")
+def images_bootstrap(
+    names: TargetsArgument,
+    mirror: Annotated[
+        str | None,
+        typer.Option(help="Debian mirror URL (default: the host's apt sources).", metavar="URL"),
+    ] = None,
+    force: ForceOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Make Debian target images with no registry: debootstrap a base from a Debian mirror,
+    `docker import` it as wheelfarm/base:TARGET, then build both stages on it. Images that exist
+    are reused.
+
+    Example: wheelfarm images bootstrap debian-11 debian-12 debian-13
+    """
+    from wheelfarm import images
+
+    images.cli_bootstrap(names, mirror, force, json_output)
+
+
 ConfigOption = Annotated[
     Path | None,
     typer.Option(

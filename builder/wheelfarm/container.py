@@ -1,0 +1,472 @@
+"""The only module that talks to the container engine (the only importer of `docker`).
+
+Everything else speaks a handful of verbs: check the engine, look an image up, build or import an
+image, and `Container` — one long-lived container used as a context manager, with run, output,
+copy in/out, read a file and cut the network. Containers are removed on exit, also when the block
+raises or is interrupted, so `docker ps -a` stays clean."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import secrets
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+
+import docker
+import docker.errors
+from docker.models.containers import Container as _DockerContainer
+
+from wheelfarm import hostenv
+from wheelfarm.errors import EngineUnavailable, EnvironmentProblem, WheelfarmError
+
+# Every container wheelfarm starts carries this label, so leftovers can be found and removed.
+OWNER_LABEL = "org.wheelfarm.owner"
+# Keeps a container alive between execs; tini (init=True) forwards the stop signal.
+_IDLE_COMMAND = ["tail", "-f", "/dev/null"]
+
+OutputCallback = Callable[[str], None]
+
+
+class ContainerCommandFailed(WheelfarmError):
+    """A command run with `Container.output` exited non-zero (exit 1)."""
+
+
+def engine_address() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+@lru_cache(maxsize=1)
+def _client() -> docker.DockerClient:
+    try:
+        # from_env honours DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except (docker.errors.DockerException, OSError) as exc:
+        raise _unavailable(exc) from None
+    return client
+
+
+def _unavailable(exc: BaseException) -> EngineUnavailable:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return EngineUnavailable(
+        f"no Docker engine answers at {engine_address()} ({reason[:160]})",
+        hint="start one (scripts/setup starts dockerd when none answers) "
+        "or point DOCKER_HOST at a running engine",
+    )
+
+
+def client() -> docker.DockerClient:
+    """The engine client, checked once per process."""
+    return _client()
+
+
+def check_engine() -> None:
+    """Raise EngineUnavailable (exit 3, one-line hint) unless an engine answers."""
+    client()
+
+
+def image_id(ref: str) -> str | None:
+    try:
+        image = client().images.get(ref)
+    except docker.errors.ImageNotFound:
+        return None
+    except docker.errors.APIError as exc:
+        raise _unavailable(exc) from None
+    return str(image.id)
+
+
+def image_labels(ref: str) -> dict[str, str]:
+    try:
+        image = client().images.get(ref)
+    except docker.errors.ImageNotFound:
+        return {}
+    labels = (image.attrs.get("Config") or {}).get("Labels") or {}
+    return {str(k): str(v) for k, v in labels.items()}
+
+
+def image_created(ref: str) -> str | None:
+    try:
+        image = client().images.get(ref)
+    except docker.errors.ImageNotFound:
+        return None
+    return str(image.attrs.get("Created", ""))
+
+
+def engine_arch() -> str:
+    """The engine's CPU architecture as the engine names it (x86_64, aarch64)."""
+    info = client().info()
+    return str(info.get("Architecture", "x86_64"))
+
+
+def build_image(
+    context_dir: Path,
+    *,
+    tag: str,
+    target: str,
+    buildargs: Mapping[str, str],
+    labels: Mapping[str, str],
+    on_output: OutputCallback | None = None,
+    nocache: bool = False,
+) -> str:
+    """Build one stage of a Dockerfile with the engine's layer cache; return the image id.
+    The build never gets the host's index or CA settings: what it needs is in the context."""
+    api = client().api
+    last_error: str | None = None
+    try:
+        for chunk in api.build(
+            path=str(context_dir),
+            tag=tag,
+            target=target,
+            buildargs=dict(buildargs),
+            labels=dict(labels),
+            rm=True,
+            forcerm=True,
+            pull=False,
+            nocache=nocache,
+            decode=True,
+        ):
+            if "stream" in chunk and on_output is not None:
+                for line in str(chunk["stream"]).splitlines():
+                    if line.strip():
+                        on_output(line)
+            if "error" in chunk:
+                last_error = str(chunk["error"]).strip()
+                if on_output is not None:
+                    on_output(last_error)
+    except docker.errors.APIError as exc:
+        last_error = str(exc.explanation or exc)
+    if last_error is not None:
+        raise ImageBuildFailed(f"building {tag} failed: {last_error.splitlines()[-1][:300]}")
+    found = image_id(tag)
+    if found is None:
+        raise ImageBuildFailed(f"building {tag} produced no image")
+    return found
+
+
+class ImageBuildFailed(WheelfarmError):
+    """`docker build` of a target image failed (exit 1)."""
+
+
+def import_rootfs(tar_path: Path, repository: str, tag: str, changes: Sequence[str]) -> str:
+    """`docker import` a root file system tarball; return the new image id."""
+    try:
+        client().api.import_image_from_file(
+            str(tar_path), repository=repository, tag=tag, changes=list(changes)
+        )
+    except docker.errors.APIError as exc:
+        raise EnvironmentProblem(f"docker import of {tar_path} failed: {exc}") from None
+    found = image_id(f"{repository}:{tag}")
+    if found is None:
+        raise EnvironmentProblem(f"docker import did not create {repository}:{tag}")
+    return found
+
+
+def remove_image(ref: str) -> None:
+    """Remove a tag (and the image when no other tag holds it); missing is fine."""
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        client().images.remove(ref, noprune=False)
+
+
+def _container_name(image: str) -> str:
+    base = "".join(c if c.isalnum() or c in "-_." else "-" for c in image)
+    return f"wheelfarm-{base}-{secrets.token_hex(4)}"
+
+
+def _shell(argv: Sequence[str] | str) -> list[str]:
+    return ["/bin/sh", "-c", argv] if isinstance(argv, str) else list(argv)
+
+
+class Container:
+    """One long-lived container: started once, many execs, always removed on exit.
+
+    with Container("wheelfarm/debian-12:build") as c:
+        c.run(["python3", "-V"], on_output=print)
+    """
+
+    def __init__(
+        self,
+        image: str,
+        *,
+        name: str | None = None,
+        network: bool = True,
+        host_network: bool = False,
+        env: Mapping[str, str] | None = None,
+        host_settings: bool = True,
+        keep_on_error: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        self.image = image
+        self.name = name or _container_name(image)
+        self._network = network
+        self._host_network = host_network
+        self._env = dict(env or {})
+        self._host_settings = hostenv.from_host() if host_settings else None
+        self._keep_on_error = keep_on_error
+        self._labels = {OWNER_LABEL: "wheelfarm", **dict(labels or {})}
+        self._container: _DockerContainer | None = None
+        self.kept = False
+
+    @property
+    def host_settings(self) -> hostenv.HostSettings | None:
+        return self._host_settings
+
+    @property
+    def enter_command(self) -> str:
+        return f"docker exec -it {self.name} sh"
+
+    def __enter__(self) -> Container:
+        docker_client = client()
+        environment = {}
+        volumes: dict[str, dict[str, str]] = {}
+        if self._host_settings is not None:
+            environment.update(self._host_settings.as_env())
+            if self._host_settings.ca_bundle is not None:
+                volumes[str(self._host_settings.ca_bundle)] = {
+                    "bind": hostenv.CONTAINER_CA_PATH,
+                    "mode": "ro",
+                }
+        environment.update(self._env)
+        if self._host_network:
+            network_mode = "host"
+        elif self._network:
+            network_mode = "bridge"
+        else:
+            network_mode = "none"
+        try:
+            self._container = docker_client.containers.create(
+                self.image,
+                command=_IDLE_COMMAND,
+                entrypoint=[],
+                name=self.name,
+                environment=environment,
+                volumes=volumes,
+                network_mode=network_mode,
+                labels=self._labels,
+                init=True,
+                detach=True,
+            )
+        except docker.errors.ImageNotFound:
+            raise EnvironmentProblem(f"image {self.image} is not present") from None
+        except docker.errors.APIError as exc:
+            raise EnvironmentProblem(
+                f"cannot create a container from {self.image}: {exc}"
+            ) from None
+        try:
+            self._container.start()
+        except BaseException:
+            self._remove()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        keep = (
+            self._keep_on_error
+            and exc_type is not None
+            and not issubclass(exc_type, KeyboardInterrupt)
+        )
+        if keep:
+            self.kept = True
+            return
+        self._remove()
+
+    def _remove(self) -> None:
+        if self._container is None:
+            return
+        container, self._container = self._container, None
+        # A second Ctrl-C while removing must not leave the container behind.
+        for _ in range(3):
+            try:
+                container.remove(force=True, v=True)
+                return
+            except docker.errors.NotFound:
+                return
+            except KeyboardInterrupt:
+                continue
+            except docker.errors.APIError as exc:
+                if "already in progress" in str(exc):
+                    return
+                raise
+
+    @property
+    def _live(self) -> _DockerContainer:
+        if self._container is None:
+            raise RuntimeError("the container is not running: use it inside its `with` block")
+        return self._container
+
+    @property
+    def id(self) -> str:
+        return str(self._live.id)
+
+    def run(
+        self,
+        argv: Sequence[str] | str,
+        *,
+        env: Mapping[str, str] | None = None,
+        workdir: str | None = None,
+        on_output: OutputCallback | None = None,
+        timeout: float | None = None,
+        user: str = "",
+    ) -> int:
+        """Run a command (argv list, or one shell string); stream its combined stdout and stderr
+        line by line to on_output; return its exit code (124 when timeout seconds ran out)."""
+        command = _shell(argv)
+        if timeout is not None:
+            command = ["timeout", str(max(1, round(timeout))), *command]
+        api = client().api
+        exec_id = api.exec_create(
+            self.id,
+            command,
+            stdout=True,
+            stderr=True,
+            environment=dict(env or {}),
+            workdir=workdir,
+            user=user,
+        )["Id"]
+        stream = api.exec_start(exec_id, stream=True, demux=False)
+        pending = b""
+        for chunk in stream:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            if on_output is not None:
+                for line in lines:
+                    on_output(line.decode("utf-8", "replace").rstrip("\r"))
+        if pending and on_output is not None:
+            on_output(pending.decode("utf-8", "replace").rstrip("\r"))
+        code = api.exec_inspect(exec_id).get("ExitCode")
+        return int(code) if code is not None else -1
+
+    def output(
+        self,
+        argv: Sequence[str] | str,
+        *,
+        env: Mapping[str, str] | None = None,
+        workdir: str | None = None,
+        check: bool = True,
+    ) -> str:
+        """Run a small query and return its stdout; non-zero exit raises ContainerCommandFailed
+        with its stderr (unless check=False)."""
+        api = client().api
+        exec_id = api.exec_create(
+            self.id,
+            _shell(argv),
+            stdout=True,
+            stderr=True,
+            environment=dict(env or {}),
+            workdir=workdir,
+        )["Id"]
+        out, err = api.exec_start(exec_id, stream=False, demux=True)
+        code = api.exec_inspect(exec_id).get("ExitCode")
+        stdout = (out or b"").decode("utf-8", "replace")
+        if check and code != 0:
+            shown = argv if isinstance(argv, str) else " ".join(argv)
+            stderr = (err or b"").decode("utf-8", "replace").strip()
+            raise ContainerCommandFailed(
+                f"`{shown}` exited {code} in {self.image}"
+                + (f": {stderr[-500:]}" if stderr else "")
+            )
+        return stdout
+
+    def copy_in(self, host_path: Path, container_dir: str) -> str:
+        """Copy a host file or directory into container_dir (created if missing); return the
+        path it has inside the container."""
+        host_path = Path(host_path)
+        if not host_path.exists():
+            raise FileNotFoundError(host_path)
+        self.output(["mkdir", "-p", container_dir])
+        with tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024) as buffer:
+            with tarfile.open(fileobj=buffer, mode="w") as archive:
+                archive.add(str(host_path), arcname=host_path.name)
+            buffer.seek(0)
+            if not self._live.put_archive(container_dir, buffer):
+                raise EnvironmentProblem(f"copying {host_path} into {self.name} failed")
+        return str(PurePosixPath(container_dir) / host_path.name)
+
+    def copy_out(self, container_path: str, host_dir: Path) -> Path:
+        """Copy a file or directory out of the container into host_dir; return its host path.
+        Atomic: extracted beside the destination first, then moved into place."""
+        host_dir = Path(host_dir)
+        host_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            stream, _stat = self._live.get_archive(container_path)
+        except docker.errors.NotFound:
+            raise FileNotFoundError(f"{self.name}:{container_path}") from None
+        staging = Path(tempfile.mkdtemp(prefix=".wheelfarm-copy-", dir=host_dir))
+        try:
+            with tempfile.TemporaryFile(dir=staging) as buffer:
+                for chunk in stream:
+                    buffer.write(chunk)
+                buffer.seek(0)
+                with tarfile.open(fileobj=buffer, mode="r") as archive:
+                    _safe_extract(archive, staging)
+            name = PurePosixPath(container_path).name
+            destination = host_dir / name
+            if destination.is_dir() and not destination.is_symlink():
+                shutil.rmtree(destination)
+            (staging / name).replace(destination)
+            return destination
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def read_file(self, path: str) -> bytes | None:
+        """A file's bytes, or None when it does not exist."""
+        try:
+            stream, _stat = self._live.get_archive(path)
+        except docker.errors.NotFound:
+            return None
+        data = io.BytesIO(b"".join(stream))
+        with tarfile.open(fileobj=data, mode="r") as archive:
+            for member in archive:
+                if member.isfile():
+                    handle = archive.extractfile(member)
+                    return handle.read() if handle is not None else None
+        return None
+
+    def disconnect_network(self) -> None:
+        """Cut every network of the running container (verification runs offline)."""
+        self._live.reload()
+        networks = (self._live.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        docker_client = client()
+        for network_name in list(networks):
+            if network_name == "none":
+                continue
+            docker_client.networks.get(network_name).disconnect(self._live, force=True)
+        self._live.reload()
+
+    def networks(self) -> list[str]:
+        self._live.reload()
+        networks = (self._live.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        return [name for name in networks if name != "none"]
+
+
+def _safe_extract(archive: tarfile.TarFile, destination: Path) -> None:
+    if hasattr(tarfile, "data_filter"):
+        archive.extractall(destination, filter="data")
+        return
+    root = destination.resolve()
+    for member in archive.getmembers():
+        target = (destination / member.name).resolve()
+        if root not in target.parents and target != root:
+            raise EnvironmentProblem(f"refusing to extract {member.name!r} outside {destination}")
+        if member.issym() or member.islnk():
+            link = (target.parent / member.linkname).resolve()
+            if root not in link.parents:
+                raise EnvironmentProblem(f"refusing link {member.name!r} -> {member.linkname!r}")
+    archive.extractall(destination)
+
+
+def leftover_containers(label_value: str = "wheelfarm") -> list[str]:
+    """Names of containers (any state) wheelfarm started that still exist."""
+    found = client().containers.list(all=True, filters={"label": f"{OWNER_LABEL}={label_value}"})
+    return [str(c.name) for c in found]

@@ -1,0 +1,706 @@
+"""Target images: list, build, bootstrap without a registry, and `require` for the build step.
+
+Each target has a Dockerfile (images/<target>/, or images/generic-<family>/ for a user-declared
+target) with two stages, `runtime` and `build`, tagged `wheelfarm/<target>:runtime` and
+`:build`. What the build stage needs from PyPI (the pinned pip/build/wheel/auditwheel) is
+downloaded on the host, with the host's pip settings, into the build context: no index, proxy or
+CA ever reaches an image layer.
+
+With no reachable registry, `bootstrap` makes a Debian base with `debootstrap --variant=minbase`
+from a Debian mirror (default: the host's apt sources), imports it as `wheelfarm/base:<target>`,
+then builds both stages on it."""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from wheelfarm import tags
+from wheelfarm.errors import BadInput, EnvironmentProblem, ImageMissing, WheelfarmError
+from wheelfarm.resources import images_dir
+from wheelfarm.targets import IMAGE_REPOSITORY, LABEL_PREFIX, Target
+
+STAGES = ("runtime", "build")  # build order: the build stage starts FROM runtime
+BASE_REPOSITORY = f"{IMAGE_REPOSITORY}/base"
+CONTEXT_LABEL = f"{LABEL_PREFIX}.context"
+COMMON_DIR = "common"
+CONTEXT_SUBDIR = "wheelfarm"  # what the Dockerfiles COPY: the install script, pins, wheels
+BUILD_TOOLS = "build-tools.txt"
+APT_SOURCES = Path("/etc/apt")
+# Debian suites that are overlays of a release, never a release debootstrap can start from.
+_OVERLAY_SUITE = re.compile(r"-(security|updates|backports|proposed-updates)$|^experimental$")
+
+Progress = Callable[[str, str], None]  # (target name, step description)
+
+
+def _no_progress(name: str, step: str) -> None:
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Where a target's Dockerfile is, and what its build needs
+
+
+def dockerfile_dir(target: Target, root: Path | None = None) -> Path:
+    """images/<target>/ for a shipped target, else the family's images/generic-<family>/."""
+    root = root if root is not None else images_dir()
+    own = root / target.name
+    if (own / "Dockerfile").is_file():
+        return own
+    generic = root / f"generic-{target.family}"
+    if (generic / "Dockerfile").is_file():
+        return generic
+    raise BadInput(
+        f"no Dockerfile for target {target.name} (family {target.family!r})",
+        hint=f"families with a generic Dockerfile: {', '.join(generic_families(root))}",
+    )
+
+
+def generic_families(root: Path | None = None) -> list[str]:
+    root = root if root is not None else images_dir()
+    return sorted(p.name.removeprefix("generic-") for p in root.glob("generic-*") if p.is_dir())
+
+
+def os_release_tag(target: Target, arch: str) -> str:
+    """The default build tag the target's os-release gives (before any rules)."""
+    return tags.default_build_tag(arch, tags.Distro(target.distro, target.version))
+
+
+def pythons_label(target: Target) -> str:
+    return ",".join(p.version for p in target.pythons)
+
+
+def build_args(target: Target, base: str, arch: str) -> dict[str, str]:
+    return {
+        "BASE": base,
+        "WHEELFARM_TARGET": target.name,
+        "WHEELFARM_PYTHONS": pythons_label(target),
+        "WHEELFARM_TAG": os_release_tag(target, arch),
+    }
+
+
+def labels(target: Target, arch: str, context_key: str) -> dict[str, str]:
+    return {
+        f"{LABEL_PREFIX}.target": target.name,
+        f"{LABEL_PREFIX}.pythons": pythons_label(target),
+        f"{LABEL_PREFIX}.tag": os_release_tag(target, arch),
+        CONTEXT_LABEL: context_key,
+    }
+
+
+def _files_under(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.is_file())
+
+
+def context_key(target: Target, args: dict[str, str], base_id: str | None, root: Path) -> str:
+    """A hash of everything the build context and arguments are made of, stored as a label so
+    an image built from the same inputs is reused and a changed Dockerfile is rebuilt."""
+    digest = hashlib.sha256()
+    for directory in (dockerfile_dir(target, root), root / COMMON_DIR):
+        for path in _files_under(directory):
+            digest.update(str(path.relative_to(directory)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    for key, value in sorted(args.items()):
+        digest.update(f"{key}={value}\0".encode())
+    digest.update((base_id or "").encode())
+    return digest.hexdigest()[:32]
+
+
+def tools_cache_dir() -> Path:
+    import platformdirs
+
+    return platformdirs.user_cache_path("wheelfarm") / "image-tools"
+
+
+def pins_for(python_version: str, pins_text: str) -> list[str]:
+    """The lock lines (name==version) whose markers hold for some X.Y.z release of a Python.
+    pip cannot do this itself: `pip download --python-version` still evaluates markers for the
+    interpreter that runs it."""
+    from packaging.requirements import Requirement
+
+    environments = [
+        {"python_version": python_version, "python_full_version": f"{python_version}.{micro}"}
+        for micro in (0, 99)
+    ]
+    chosen: list[str] = []
+    for raw in pins_text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement = Requirement(line)
+        marker = requirement.marker
+        if marker is None or any(marker.evaluate(env) for env in environments):
+            chosen.append(f"{requirement.name}{requirement.specifier}")
+    return chosen
+
+
+def download_build_tools(python_version: str, root: Path | None = None) -> Path:
+    """The pinned build tools' wheels for one Python, downloaded on the host with the host's pip
+    settings (its index, proxy and CA), cached by the lock's hash. Returns the wheel directory."""
+    root = root if root is not None else images_dir()
+    pins = (root / COMMON_DIR / BUILD_TOOLS).read_text(encoding="utf-8")
+    pins_hash = hashlib.sha256(pins.encode()).hexdigest()[:16]
+    destination = tools_cache_dir() / pins_hash / f"py{python_version}"
+    if destination.is_dir():
+        return destination
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=destination.parent))
+    try:
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            python_version,
+            "--dest",
+            str(staging),
+            *pins_for(python_version, pins),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            raise EnvironmentProblem(
+                f"could not download the build tools for Python {python_version} on this host: "
+                + " | ".join(line[:200] for line in tail),
+                hint="check that pip on this host reaches its index (pip config list)",
+            )
+        staging.replace(destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return destination
+
+
+def prepare_context(target: Target, destination: Path, root: Path | None = None) -> None:
+    """Fill an empty directory with the target's build context: its Dockerfile directory, plus
+    wheelfarm/ (install script, pins, and wheels/pyX.Y/ for each offered Python)."""
+    root = root if root is not None else images_dir()
+    shutil.copytree(dockerfile_dir(target, root), destination, dirs_exist_ok=True)
+    ours = destination / CONTEXT_SUBDIR
+    shutil.copytree(root / COMMON_DIR, ours, dirs_exist_ok=True)
+    for python in target.pythons:
+        wheels = download_build_tools(python.version, root)
+        shutil.copytree(wheels, ours / "wheels" / f"py{python.version}")
+
+
+# ---------------------------------------------------------------------------------------------
+# What exists, and what to tell the user when it does not
+
+
+@dataclass(frozen=True)
+class ImageState:
+    ref: str
+    id: str | None
+
+    @property
+    def present(self) -> bool:
+        return self.id is not None
+
+
+def make_command(target: Target) -> str:
+    """The exact command that makes a target's images on this kind of host."""
+    verb = "bootstrap" if target.can_bootstrap else "build"
+    return f"wheelfarm images {verb} {target.name}"
+
+
+def require(target: Target, stage: str) -> str:
+    """The id of the target's image for a stage; ImageMissing (exit 3) with the command that
+    makes it when it is absent. Checks the engine first (EngineUnavailable, exit 3)."""
+    from wheelfarm import container
+
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+    ref = target.image(stage)
+    found = container.image_id(ref)
+    if found is None:
+        raise ImageMissing(
+            f"image {ref} for target {target.name} is not present",
+            hint=f"make it with: {make_command(target)}",
+        )
+    return found
+
+
+def list_images(targets: Sequence[Target]) -> list[dict[str, object]]:
+    from wheelfarm import container
+
+    container.check_engine()
+    rows: list[dict[str, object]] = []
+    for target in targets:
+        row: dict[str, object] = {
+            "target": target.name,
+            "base": target.base,
+            "family": target.family,
+            "pythons": [p.version for p in target.pythons],
+            "bootstrap": target.can_bootstrap,
+            "note": target.note,
+        }
+        if target.can_bootstrap:
+            row["bootstrapped_base"] = {
+                "image": bootstrap_base_ref(target),
+                "id": container.image_id(bootstrap_base_ref(target)),
+            }
+        for stage in STAGES:
+            ref = target.image(stage)
+            found = container.image_id(ref)
+            row[stage] = {"image": ref, "present": found is not None, "id": found}
+        rows.append(row)
+    return rows
+
+
+def show_list(rows: Sequence[dict[str, object]]) -> None:
+    from wheelfarm import ui
+
+    def cell(value: object) -> str:
+        if isinstance(value, dict) and value.get("present"):
+            return str(value["id"] or "")[7:19]
+        return "missing"
+
+    ui.table(
+        ["target", "base", "python", "build", "runtime", "make with"],
+        [
+            [
+                str(r["target"]),
+                str(r["base"]),
+                ", ".join(str(p) for p in r["pythons"]),  # type: ignore[attr-defined]
+                cell(r["build"]),
+                cell(r["runtime"]),
+                "bootstrap or build" if r["bootstrap"] else "build",
+            ]
+            for r in rows
+        ],
+        title="target images",
+        styles={"missing": "yellow"},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    target: str
+    stage: str
+    ref: str
+    id: str
+    reused: bool
+    seconds: float
+
+
+def bootstrap_base_ref(target: Target) -> str:
+    return f"{BASE_REPOSITORY}:{target.name}"
+
+
+def _base_for(target: Target, base: str | None) -> str:
+    """--base when given, else a bootstrapped base when one exists, else the registry image."""
+    from wheelfarm import container
+
+    if base:
+        return base
+    if target.can_bootstrap and container.image_id(bootstrap_base_ref(target)) is not None:
+        return bootstrap_base_ref(target)
+    return target.base
+
+
+def build_target(
+    target: Target,
+    *,
+    base: str,
+    force: bool = False,
+    progress: Progress = _no_progress,
+    root: Path | None = None,
+) -> list[BuiltImage]:
+    """Both stages of one target on the given base; a stage whose image was built from the same
+    inputs is reused unless force."""
+    from wheelfarm import container
+
+    root = root if root is not None else images_dir()
+    arch = tags.normalise_arch(container.engine_arch())
+    args = build_args(target, base, arch)
+    key = context_key(target, args, container.image_id(base), root)
+    wanted = labels(target, arch, key)
+    stale = [
+        stage
+        for stage in STAGES
+        if force
+        or container.image_id(target.image(stage)) is None
+        or container.image_labels(target.image(stage)).get(CONTEXT_LABEL) != key
+    ]
+    results: list[BuiltImage] = []
+    if not stale:
+        for stage in STAGES:
+            found = container.image_id(target.image(stage))
+            results.append(
+                BuiltImage(target.name, stage, target.image(stage), found or "", True, 0)
+            )
+        return results
+
+    progress(target.name, "preparing the build context (build tools downloaded on the host)")
+    recent: collections.deque[str] = collections.deque(maxlen=40)
+    with tempfile.TemporaryDirectory(prefix="wheelfarm-context-") as tmp:
+        context = Path(tmp)
+        prepare_context(target, context, root)
+        for stage in STAGES:
+            started = time.monotonic()
+
+            def on_output(line: str, stage: str = stage) -> None:
+                recent.append(line)
+                if line.startswith("Step "):
+                    progress(target.name, f"{stage}: {line[:100]}")
+
+            try:
+                built = container.build_image(
+                    context,
+                    tag=target.image(stage),
+                    target=stage,
+                    buildargs=args,
+                    labels=wanted,
+                    on_output=on_output,
+                    nocache=force,
+                )
+            except WheelfarmError as exc:
+                hint = "\n".join(recent)
+                if "pull access denied" in hint or "not found" in exc.message:
+                    hint += f"\nno registry reachable? {make_command(target)}"
+                raise type(exc)(exc.message, hint=hint) from None
+            results.append(
+                BuiltImage(
+                    target.name,
+                    stage,
+                    target.image(stage),
+                    built,
+                    False,
+                    time.monotonic() - started,
+                )
+            )
+    return results
+
+
+def build(
+    targets: Sequence[Target],
+    *,
+    base: str | None = None,
+    force: bool = False,
+    progress: Progress = _no_progress,
+) -> list[BuiltImage]:
+    from wheelfarm import container
+
+    container.check_engine()
+    results: list[BuiltImage] = []
+    for target in targets:
+        chosen = _base_for(target, base)
+        progress(target.name, f"building on {chosen}")
+        results.extend(build_target(target, base=chosen, force=force, progress=progress))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry-less bootstrap (Debian family)
+
+
+@dataclass(frozen=True)
+class AptSource:
+    uri: str
+    suites: tuple[str, ...]
+
+
+def parse_deb822(text: str) -> list[AptSource]:
+    """`deb` stanzas of a deb822 .sources file (Types/URIs/Suites; Enabled: no skipped)."""
+    sources: list[AptSource] = []
+    for stanza in re.split(r"\n\s*\n", text):
+        fields: dict[str, str] = {}
+        key = None
+        for line in stanza.splitlines():
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if line[0] in " \t" and key is not None:
+                fields[key] += " " + line.strip()
+                continue
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            fields[key] = value.strip()
+        if "deb" not in fields.get("types", "").split():
+            continue
+        if fields.get("enabled", "yes").lower() == "no":
+            continue
+        suites = tuple(fields.get("suites", "").split())
+        sources.extend(AptSource(uri, suites) for uri in fields.get("uris", "").split())
+    return sources
+
+
+def parse_sources_list(text: str) -> list[AptSource]:
+    """`deb` lines of a one-line-style sources.list (options in [...] allowed)."""
+    sources: list[AptSource] = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line.startswith("deb "):
+            continue
+        line = re.sub(r"\[[^\]]*\]", " ", line[4:])
+        words = line.split()
+        if len(words) >= 2:
+            sources.append(AptSource(words[0], (words[1],)))
+    return sources
+
+
+def host_apt_sources(apt_dir: Path = APT_SOURCES) -> list[AptSource]:
+    found: list[AptSource] = []
+    for path in sorted((apt_dir / "sources.list.d").glob("*.sources")):
+        found.extend(parse_deb822(_read(path)))
+    found.extend(parse_sources_list(_read(apt_dir / "sources.list")))
+    for path in sorted((apt_dir / "sources.list.d").glob("*.list")):
+        found.extend(parse_sources_list(_read(path)))
+    return found
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def default_mirror(apt_dir: Path = APT_SOURCES) -> str:
+    """The host's Debian mirror: the first apt source that serves a release suite (not
+    -security/-updates/-backports)."""
+    for source in host_apt_sources(apt_dir):
+        if source.uri.startswith(("http://", "https://")) and any(
+            not _OVERLAY_SUITE.search(suite) for suite in source.suites
+        ):
+            return source.uri.rstrip("/")
+    raise EnvironmentProblem(
+        f"no Debian mirror found in {apt_dir}/sources.list or {apt_dir}/sources.list.d/*.sources",
+        hint="give one: wheelfarm images bootstrap TARGET --mirror URL",
+    )
+
+
+def bootstrappable(targets: Iterable[Target]) -> list[Target]:
+    return [t for t in targets if t.can_bootstrap]
+
+
+def check_bootstrappable(requested: Sequence[Target], catalogue: Sequence[Target]) -> None:
+    cannot = [t.name for t in requested if not t.can_bootstrap]
+    if cannot:
+        can = ", ".join(t.name for t in bootstrappable(catalogue))
+        raise BadInput(
+            f"cannot bootstrap {', '.join(cannot)}: only Debian targets can be made from a "
+            "Debian mirror without a registry",
+            hint=f"targets that can be bootstrapped: {can}; others: wheelfarm images build NAME",
+        )
+
+
+def debootstrap_command(suite: str, directory: Path, mirror: str) -> list[str]:
+    return ["debootstrap", "--variant=minbase", suite, str(directory), mirror]
+
+
+# Image settings a registry's Debian image has and a bare imported rootfs lacks.
+IMPORT_CHANGES = (
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    'CMD ["bash"]',
+)
+
+
+def _check_tools() -> None:
+    if shutil.which("debootstrap") is None:
+        raise EnvironmentProblem(
+            "debootstrap is not installed",
+            hint="apt-get install -y debootstrap (scripts/setup does this)",
+        )
+    if os.geteuid() != 0:
+        raise EnvironmentProblem(
+            "debootstrap needs root", hint="run wheelfarm images bootstrap as root"
+        )
+
+
+def make_base(target: Target, mirror: str, progress: Progress = _no_progress) -> str:
+    """debootstrap a minbase root file system and import it as wheelfarm/base:<target>."""
+    from wheelfarm import container
+
+    assert target.suite is not None
+    _check_tools()
+    work = Path(tempfile.mkdtemp(prefix=f"wheelfarm-bootstrap-{target.name}-", dir="/var/tmp"))
+    try:
+        rootfs = work / "rootfs"
+        progress(target.name, f"debootstrap {target.suite} from {mirror}")
+        result = subprocess.run(
+            debootstrap_command(target.suite, rootfs, mirror),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+            raise EnvironmentProblem(
+                f"debootstrap {target.suite} from {mirror} failed (exit {result.returncode})",
+                hint=tail,
+            )
+        progress(target.name, "docker import")
+        tarball = work / "rootfs.tar"
+        subprocess.run(
+            [
+                "tar",
+                "--numeric-owner",
+                "--exclude=./var/cache/apt/archives/*.deb",
+                "--exclude=./var/lib/apt/lists/*_Packages",
+                "-C",
+                str(rootfs),
+                "-cf",
+                str(tarball),
+                ".",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        repository, _, tag = bootstrap_base_ref(target).partition(":")
+        return container.import_rootfs(tarball, repository, tag, IMPORT_CHANGES)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bootstrap(
+    targets: Sequence[Target],
+    catalogue: Sequence[Target],
+    *,
+    mirror: str | None = None,
+    force: bool = False,
+    progress: Progress = _no_progress,
+    jobs: int = 2,
+) -> list[BuiltImage]:
+    """Make each target's base from a Debian mirror (reused when present), then both stages."""
+    from wheelfarm import container
+
+    check_bootstrappable(targets, catalogue)
+    container.check_engine()
+    chosen_mirror = mirror or default_mirror()
+
+    def one(target: Target) -> list[BuiltImage]:
+        base_ref = bootstrap_base_ref(target)
+        started = time.monotonic()
+        reused = not force and container.image_id(base_ref) is not None
+        if reused:
+            progress(target.name, f"reusing base {base_ref}")
+            base_id = container.image_id(base_ref) or ""
+        else:
+            base_id = make_base(target, chosen_mirror, progress)
+        made = [
+            BuiltImage(target.name, "base", base_ref, base_id, reused, time.monotonic() - started)
+        ]
+        return made + build_target(target, base=base_ref, force=force, progress=progress)
+
+    # Bases are network-bound, builds CPU-bound: two at a time keeps a 2-core machine busy.
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(one, t) for t in targets]
+        results: list[BuiltImage] = []
+        for future in futures:
+            results.extend(future.result())
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# The commands
+
+
+def _report(results: Sequence[BuiltImage], json_output: bool) -> None:
+    from wheelfarm import ui
+
+    if json_output:
+        ui.emit_json(
+            [
+                {
+                    "target": r.target,
+                    "stage": r.stage,
+                    "image": r.ref,
+                    "id": r.id,
+                    "reused": r.reused,
+                    "seconds": round(r.seconds, 1),
+                }
+                for r in results
+            ]
+        )
+        return
+    ui.table(
+        ["target", "stage", "image", "id", "result"],
+        [
+            [
+                r.target,
+                r.stage,
+                r.ref,
+                r.id[7:19],
+                "reused" if r.reused else f"built in {r.seconds:.0f}s",
+            ]
+            for r in results
+        ],
+        title="images",
+    )
+
+
+def _run_with_board(
+    names: Sequence[str], work: Callable[[Progress], list[BuiltImage]]
+) -> list[BuiltImage]:
+    from wheelfarm import ui
+
+    with ui.StepBoard(names) as board:
+        try:
+            results = work(board.step)
+        except WheelfarmError:
+            for name in names:
+                board.finish(name, False, "stopped")
+            raise
+        for name in names:
+            mine = [r for r in results if r.target == name]
+            done = "reused" if all(r.reused for r in mine) else "built"
+            board.finish(name, True, done)
+    return results
+
+
+def cli_list(names: Sequence[str], json_output: bool) -> None:
+    from wheelfarm import targets as catalogue
+    from wheelfarm import ui
+
+    chosen = catalogue.select(names) if names else list(catalogue.TARGETS)
+    rows = list_images(chosen)
+    if json_output:
+        ui.emit_json(rows)
+    else:
+        show_list(rows)
+
+
+def cli_build(names: Sequence[str], base: str | None, force: bool, json_output: bool) -> None:
+    from wheelfarm import targets as catalogue
+
+    chosen = catalogue.select(names)
+    if base and len(chosen) > 1:
+        raise BadInput("--base applies to one target at a time", hint="build targets one by one")
+    results = _run_with_board(
+        [t.name for t in chosen],
+        lambda step: build(chosen, base=base, force=force, progress=step),
+    )
+    _report(results, json_output)
+
+
+def cli_bootstrap(names: Sequence[str], mirror: str | None, force: bool, json_output: bool) -> None:
+    from wheelfarm import targets as catalogue
+
+    chosen = catalogue.select(names)
+    check_bootstrappable(chosen, catalogue.TARGETS)
+    results = _run_with_board(
+        [t.name for t in chosen],
+        lambda step: bootstrap(
+            chosen, catalogue.TARGETS, mirror=mirror, force=force, progress=step
+        ),
+    )
+    _report(results, json_output)
