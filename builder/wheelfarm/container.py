@@ -14,6 +14,7 @@ import secrets
 import shutil
 import tarfile
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -54,9 +55,20 @@ def _client() -> docker.DockerClient:
 
 
 def _unavailable(exc: BaseException) -> EngineUnavailable:
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = str(exc)
+    for needle, reason in (
+        ("Connection refused", "connection refused"),
+        ("No such file or directory", "no socket there"),
+        ("Permission denied", "permission denied"),
+        ("timed out", "timed out"),
+        ("Name or service not known", "unknown host"),
+    ):
+        if needle in text:
+            break
+    else:
+        reason = (text.splitlines()[0] if text else type(exc).__name__)[:120]
     return EngineUnavailable(
-        f"no Docker engine answers at {engine_address()} ({reason[:160]})",
+        f"no Docker engine answers at {engine_address()} ({reason})",
         hint="start one (scripts/setup starts dockerd when none answers) "
         "or point DOCKER_HOST at a running engine",
     )
@@ -201,6 +213,7 @@ class Container:
         host_settings: bool = True,
         keep_on_error: bool = False,
         labels: Mapping[str, str] | None = None,
+        mounts: Mapping[str, str] | None = None,
     ) -> None:
         self.image = image
         self.name = name or _container_name(image)
@@ -210,7 +223,9 @@ class Container:
         self._host_settings = hostenv.from_host() if host_settings else None
         self._keep_on_error = keep_on_error
         self._labels = {OWNER_LABEL: "wheelfarm", **dict(labels or {})}
+        self._mounts = {str(Path(h).resolve()): c for h, c in (mounts or {}).items()}
         self._container: _DockerContainer | None = None
+        self._lock = threading.Lock()
         self.kept = False
 
     @property
@@ -233,6 +248,8 @@ class Container:
                     "mode": "ro",
                 }
         environment.update(self._env)
+        for host_dir, container_dir in self._mounts.items():
+            volumes[host_dir] = {"bind": container_dir, "mode": "rw"}
         if self._host_network:
             network_mode = "host"
         elif self._network:
@@ -261,7 +278,7 @@ class Container:
         try:
             self._container.start()
         except BaseException:
-            self._remove()
+            self.remove()
             raise
         return self
 
@@ -279,12 +296,15 @@ class Container:
         if keep:
             self.kept = True
             return
-        self._remove()
+        self.remove()
 
-    def _remove(self) -> None:
-        if self._container is None:
+    def remove(self) -> None:
+        """Remove the container now (idempotent, thread-safe): a running exec in another thread
+        then ends. __exit__ calls this; so may a main thread handling Ctrl-C."""
+        with self._lock:
+            container, self._container = self._container, None
+        if container is None:
             return
-        container, self._container = self._container, None
         # A second Ctrl-C while removing must not leave the container behind.
         for _ in range(3):
             try:
