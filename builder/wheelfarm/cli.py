@@ -36,6 +36,15 @@ RulesOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one machine-readable JSON object on stdout.")
 ]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="The pyproject.toml whose [tool.wheelfarm] table to use (default: $WHEELFARM_CONFIG, "
+        "else the nearest pyproject.toml with that table, up to the repository root).",
+        metavar="FILE",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -191,14 +200,16 @@ def images_list(
         list[str] | None, typer.Argument(help="Only these targets (default: all).")
     ] = None,
     json_output: JsonOption = False,
+    config_file: ConfigOption = None,
 ) -> None:
     """Each target, its base, Python(s), and whether its build/runtime images are present.
 
     Example: wheelfarm images list --json
     """
-    from wheelfarm import images
+    from wheelfarm import config, images
 
-    images.cli_list(names or [], json_output)
+    catalogue = config.resolve({}, config_file=config_file).catalogue
+    images.cli_list(names or [], json_output, catalogue)
 
 
 @images_app.command("build")
@@ -214,14 +225,16 @@ def images_build(
     ] = None,
     force: ForceOption = False,
     json_output: JsonOption = False,
+    config_file: ConfigOption = None,
 ) -> None:
     """Build both stages (wheelfarm/TARGET:build and :runtime), reusing the layer cache.
 
     Example: wheelfarm images build alpine-3.20 rockylinux-9
     """
-    from wheelfarm import images
+    from wheelfarm import config, images
 
-    images.cli_build(names, base, force, json_output)
+    catalogue = config.resolve({}, config_file=config_file).catalogue
+    images.cli_build(names, base, force, json_output, catalogue)
 
 
 @images_app.command("bootstrap")
@@ -233,6 +246,7 @@ def images_bootstrap(
     ] = None,
     force: ForceOption = False,
     json_output: JsonOption = False,
+    config_file: ConfigOption = None,
 ) -> None:
     """Make Debian target images with no registry: debootstrap a base from a Debian mirror,
     `docker import` it as wheelfarm/base:TARGET, then build both stages on it. Images that exist
@@ -240,20 +254,10 @@ def images_bootstrap(
 
     Example: wheelfarm images bootstrap debian-11 debian-12 debian-13
     """
-    from wheelfarm import images
+    from wheelfarm import config, images
 
-    images.cli_bootstrap(names, mirror, force, json_output)
-
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        help="The pyproject.toml whose [tool.wheelfarm] table to use (default: $WHEELFARM_CONFIG, "
-        "else the nearest pyproject.toml with that table, up to the repository root).",
-        metavar="FILE",
-    ),
-]
+    catalogue = config.resolve({}, config_file=config_file).catalogue
+    images.cli_bootstrap(names, mirror, force, json_output, catalogue)
 
 
 @app.command()

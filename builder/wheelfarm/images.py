@@ -29,7 +29,7 @@ from pathlib import Path
 from wheelfarm import tags
 from wheelfarm.errors import BadInput, EnvironmentProblem, ImageMissing, WheelfarmError
 from wheelfarm.resources import images_dir
-from wheelfarm.targets import IMAGE_REPOSITORY, LABEL_PREFIX, Target
+from wheelfarm.targets import IMAGE_REPOSITORY, LABEL_PREFIX, TARGETS, Target, select
 
 STAGES = ("runtime", "build")  # build order: the build stage starts FROM runtime
 BASE_REPOSITORY = f"{IMAGE_REPOSITORY}/base"
@@ -667,11 +667,12 @@ def _run_with_board(
     return results
 
 
-def cli_list(names: Sequence[str], json_output: bool) -> None:
-    from wheelfarm import targets as catalogue
+def cli_list(
+    names: Sequence[str], json_output: bool, catalogue: Sequence[Target] = TARGETS
+) -> None:
     from wheelfarm import ui
 
-    chosen = catalogue.select(names) if names else list(catalogue.TARGETS)
+    chosen = select(names, catalogue) if names else list(catalogue)
     rows = list_images(chosen)
     if json_output:
         ui.emit_json(rows)
@@ -679,10 +680,14 @@ def cli_list(names: Sequence[str], json_output: bool) -> None:
         show_list(rows)
 
 
-def cli_build(names: Sequence[str], base: str | None, force: bool, json_output: bool) -> None:
-    from wheelfarm import targets as catalogue
-
-    chosen = catalogue.select(names)
+def cli_build(
+    names: Sequence[str],
+    base: str | None,
+    force: bool,
+    json_output: bool,
+    catalogue: Sequence[Target] = TARGETS,
+) -> None:
+    chosen = select(names, catalogue)
     if base and len(chosen) > 1:
         raise BadInput("--base applies to one target at a time", hint="build targets one by one")
     results = _run_with_board(
@@ -692,15 +697,17 @@ def cli_build(names: Sequence[str], base: str | None, force: bool, json_output: 
     _report(results, json_output)
 
 
-def cli_bootstrap(names: Sequence[str], mirror: str | None, force: bool, json_output: bool) -> None:
-    from wheelfarm import targets as catalogue
-
-    chosen = catalogue.select(names)
-    check_bootstrappable(chosen, catalogue.TARGETS)
+def cli_bootstrap(
+    names: Sequence[str],
+    mirror: str | None,
+    force: bool,
+    json_output: bool,
+    catalogue: Sequence[Target] = TARGETS,
+) -> None:
+    chosen = select(names, catalogue)
+    check_bootstrappable(chosen, catalogue)
     results = _run_with_board(
         [t.name for t in chosen],
-        lambda step: bootstrap(
-            chosen, catalogue.TARGETS, mirror=mirror, force=force, progress=step
-        ),
+        lambda step: bootstrap(chosen, catalogue, mirror=mirror, force=force, progress=step),
     )
     _report(results, json_output)
