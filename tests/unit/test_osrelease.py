@@ -23,7 +23,8 @@ def double_quoted(value: str) -> str:
 
 
 def single_quoted(value: str) -> str:
-    return f"'{value}'"
+    # A single quote cannot appear inside '…': close, add an escaped one, reopen (as sh does).
+    return "'" + value.replace("'", "'\\''") + "'"
 
 
 def unquoted(value: str) -> str:
