@@ -162,8 +162,7 @@ def retag(
 
     Examples:
 
-      wheelfarm retag dist/foo-1.0-cp311-cp311-linux_x86_64.whl \
-          --platform linux_x86_64_debian_12
+      wheelfarm retag foo-1.0-cp311-cp311-linux_x86_64.whl --platform linux_x86_64_debian_12
 
       wheelfarm retag dist/*.whl --os-release rocky/etc/os-release -o wheelhouse/
     """
@@ -184,7 +183,8 @@ def retag(
 
 
 images_app = typer.Typer(
-    help="Target images: list them, build them, or make Debian ones with no registry.",
+    help="Target images: list them, build them, or make Debian ones with no registry.\n\n"
+    "Example: wheelfarm images list",
     no_args_is_help=True,
 )
 app.add_typer(images_app, name="images")
