@@ -311,6 +311,200 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
     sys.stdout.write(text)
 
 
+WheelhouseArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        help="The wheelhouse: distro-tagged wheels and sdists (default: the configured "
+        "wheelhouse, else ./wheelhouse).",
+        metavar="WHEELHOUSE",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def index(
+    wheelhouse: WheelhouseArgument = None,
+    *,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--output",
+            help="The site to write (a symlink to its current tree).",
+            metavar="SITE",
+        ),
+    ],
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="The URL the site will be served at; file links become absolute under it "
+            "(default: relative links).",
+            metavar="URL",
+        ),
+    ] = None,
+    rules: RulesOption = None,
+    json_output: JsonOption = False,
+    config_file: ConfigOption = None,
+) -> None:
+    """Write a static index of a wheelhouse (PEP 503, 691, 658).
+
+    SITE/simple/ lists every wheel under its distro tag, and the sdists.
+    SITE/<tag>/simple/, one per consumer tag (each target's build tag,
+    each distro tag in the wheelhouse), lists that consumer's best
+    wheels under plain linux_<arch> names, which stock pip and uv
+    install. Regenerating is atomic and idempotent; corrupt files are
+    reported and left out.
+
+    Example:
+
+      wheelfarm index wheelhouse -o site
+    """
+    from wheelfarm import config, ui
+    from wheelfarm import index as index_mod
+
+    settings = config.resolve({"wheelhouse": wheelhouse, "rules": rules}, config_file=config_file)
+    result = index_mod.build_site(
+        settings.wheelhouse,
+        output,
+        base_url=base_url,
+        rule_files=settings.rules,
+        catalogue=settings.catalogue,
+    )
+    for problem in result.problems:
+        ui.warn(f"{problem.filename} left out: {problem.reason}")
+    if json_output:
+        ui.emit_json(result.as_json())
+        return
+    rows = [[str(s["path"]), str(s["projects"]), str(s["files"])] for s in result.summaries()]
+    ui.table(["root", "projects", "files"], rows)
+    state = "written" if result.changed else "unchanged"
+    ui.success(f"{output} {state} ({len(result.roots)} roots)")
+
+
+@app.command()
+def serve(
+    site: Annotated[Path, typer.Argument(help="A site written by `wheelfarm index`.")],
+    *,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
+) -> None:
+    """Serve a site over HTTP (PEP 691: JSON or HTML by Accept header).
+
+    Prints the URL of every root; a regenerated site is served at
+    once. Paths outside SITE are refused.
+
+    Example:
+
+      wheelfarm serve site --port 8000
+    """
+    from wheelfarm import serve as serve_mod
+
+    serve_mod.serve(site, host, port)
+
+
+@app.command()
+def install(
+    requirements: Annotated[
+        list[str], typer.Argument(help="Requirements for pip, or wheel files.", metavar="REQ")
+    ],
+    *,
+    index_url: Annotated[
+        str | None,
+        typer.Option(
+            "--index",
+            help="The site: its URL (as `wheelfarm serve` prints it) or its directory.",
+            metavar="URL",
+        ),
+    ] = None,
+    python: Annotated[
+        str | None,
+        typer.Option(help="The Python whose pip installs (default: this one).", metavar="PY"),
+    ] = None,
+    pip_args: Annotated[
+        str | None,
+        typer.Option(
+            "--pip-args",
+            help='More pip arguments, one string (e.g. "--no-deps -q").',
+            metavar="ARGS",
+        ),
+    ] = None,
+    rules: RulesOption = None,
+) -> None:
+    """Install with pip from the index root made for this host.
+
+    The root is this host's tag, else its default build tag, else its
+    build tag (see `wheelfarm tags`); none there → exit 2 listing the
+    roots. A wheel file this host does not accept is refused (exit 2);
+    one it accepts is installed under its plain name.
+
+    Examples:
+
+      wheelfarm install lxml==5.3.0 --index http://127.0.0.1:8000/
+
+      wheelfarm install wheelhouse/lxml-5.3.0-cp311-cp311-linux_x86_64_debian_12.whl
+    """
+    import shlex
+
+    from wheelfarm import install as install_mod
+
+    install_mod.install(
+        requirements,
+        index_url=index_url,
+        python=python,
+        pip_args=shlex.split(pip_args or ""),
+        rule_files=rules or [],
+    )
+
+
+@app.command()
+def publish(
+    wheelhouse: WheelhouseArgument = None,
+    *,
+    repository_url: Annotated[
+        str,
+        typer.Option(
+            "--repository-url", help="The upload URL of a pypiserver or devpi index.", metavar="URL"
+        ),
+    ],
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="Upload this target's (or consumer tag's) view, plain-named, instead of the "
+            "distro-tagged wheels. Only to a repository that holds this view alone.",
+            metavar="T",
+        ),
+    ] = None,
+    rules: RulesOption = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Upload a wheelhouse to an index server (pypiserver, devpi) with twine.
+
+    Files the server has already are skipped. Credentials come from
+    TWINE_USERNAME/TWINE_PASSWORD or the keyring, never from the
+    command line.
+
+    Examples:
+
+      wheelfarm publish wheelhouse --repository-url http://127.0.0.1:8080/
+
+      wheelfarm publish --target debian-12 \
+          --repository-url http://127.0.0.1:8081/
+    """
+    from wheelfarm import config
+    from wheelfarm import publish as publish_mod
+
+    settings = config.resolve({"wheelhouse": wheelhouse, "rules": rules}, config_file=config_file)
+    publish_mod.publish(
+        settings.wheelhouse,
+        repository_url,
+        target=target,
+        rule_files=settings.rules,
+        catalogue=settings.catalogue,
+    )
+
+
 def main() -> None:
     """Entry point: run the app and turn every expected error into a message and an exit code.
     Usage errors, --help and --version are handled by typer itself (exit 2 and 0)."""

@@ -7,6 +7,7 @@ tags allow for each project/version/python-abi, shown under its plain `linux_<ar
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -37,7 +38,7 @@ class WheelName:
     tags: frozenset[Tag]
     platforms: tuple[str, ...]
 
-    @property
+    @functools.cached_property
     def interpreter_abi(self) -> frozenset[tuple[str, str]]:
         return frozenset((t.interpreter, t.abi) for t in self.tags)
 
@@ -74,12 +75,34 @@ def platform_rank(wheel: WheelName, tagset: TagSet) -> int | None:
     """How much the consumer likes this wheel's platform: the index of its best platform tag in
     the consumer's install list (0 = most specific); `any` ranks after every platform tag; None
     when the consumer accepts none of them."""
-    ranks = [
-        len(tagset.install) if p == _ANY else tagset.install.index(p)
-        for p in wheel.platforms
-        if p == _ANY or tagset.accepts(p)
-    ]
-    return min(ranks) if ranks else None
+    return _rank(wheel, _ranks(tagset))
+
+
+def _ranks(tagset: TagSet) -> dict[str, int]:
+    ranks = {tag: i for i, tag in reversed(list(enumerate(tagset.install)))}
+    ranks.setdefault(_ANY, len(tagset.install))
+    return ranks
+
+
+def _rank(wheel: WheelName, ranks: dict[str, int]) -> int | None:
+    found = [ranks[p] for p in wheel.platforms if p in ranks]
+    return min(found) if found else None
+
+
+def select(wheels: Iterable[WheelName], tagset: TagSet) -> list[WheelName]:
+    """`select_for_consumer` on parsed names (parse once, select for many consumers)."""
+    ranks = _ranks(tagset)
+    best: dict[tuple[str, Version, frozenset[tuple[str, str]]], tuple[int, WheelName]] = {}
+    for wheel in wheels:
+        rank = _rank(wheel, ranks)
+        if rank is None:
+            continue
+        key = (wheel.name, wheel.version, wheel.interpreter_abi)
+        current = best.get(key)
+        if current is None or _better((rank, wheel), current):
+            best[key] = (rank, wheel)
+    chosen = sorted(best.values(), key=lambda item: (item[0], item[1].filename))
+    return [wheel for _, wheel in chosen]
 
 
 def select_for_consumer(wheel_filenames: Iterable[str], tagset: TagSet) -> list[str]:
@@ -88,18 +111,7 @@ def select_for_consumer(wheel_filenames: Iterable[str], tagset: TagSet) -> list[
     Best: the most specific platform tag in the consumer's install list, then the highest build
     number, then the file name (so the choice never depends on input order). The result is in
     the consumer's preference order: most specific platform first, then by file name."""
-    best: dict[tuple[str, Version, frozenset[tuple[str, str]]], tuple[int, WheelName]] = {}
-    for filename in wheel_filenames:
-        wheel = parse(filename)
-        rank = platform_rank(wheel, tagset)
-        if rank is None:
-            continue
-        key = (wheel.name, wheel.version, wheel.interpreter_abi)
-        current = best.get(key)
-        if current is None or _better((rank, wheel), current):
-            best[key] = (rank, wheel)
-    chosen = sorted(best.values(), key=lambda item: (item[0], item[1].filename))
-    return [wheel.filename for _, wheel in chosen]
+    return [w.filename for w in select((parse(f) for f in wheel_filenames), tagset)]
 
 
 def _better(candidate: tuple[int, WheelName], current: tuple[int, WheelName]) -> bool:

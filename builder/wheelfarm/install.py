@@ -1,0 +1,138 @@
+"""`wheelfarm install REQ...`: install from the index root made for this host, with stock pip.
+
+The root is the first of this machine's host tag, default build tag and build tag (after the
+rules) that the site has; the site says which roots it has in its roots.json. A wheel file given
+directly is checked against the tags this machine accepts, and a distro-tagged one is handed to
+pip under its plain linux_<arch> name (same bytes), the only name stock pip accepts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from wheelfarm import index, rules, tags, views
+from wheelfarm.errors import BadInput, EnvironmentProblem, WheelfarmError
+
+
+def _site_url(index_url: str) -> str:
+    """The index as a URL ending in "/": http(s) and file URLs as given, a path as a file URL."""
+    if urlsplit(index_url).scheme in ("http", "https", "file"):
+        return index_url.rstrip("/") + "/"
+    path = Path(index_url).absolute()
+    if not path.is_dir():
+        raise BadInput(f"index {index_url} is neither a URL nor a directory")
+    return path.as_uri() + "/"
+
+
+def read_roots(site_url: str) -> list[str]:
+    """The consumer tags of the roots a site has, from its roots.json."""
+    url = site_url + index.ROOTS_FILE
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            listing = json.loads(response.read().decode("utf-8"))
+    except (urllib.error.URLError, OSError) as exc:
+        raise EnvironmentProblem(
+            f"cannot read {url}: {getattr(exc, 'reason', exc)}",
+            hint="pass the site's top URL (the first one `wheelfarm serve` prints) or its "
+            "directory, not one root's /simple/ URL",
+        ) from None
+    except ValueError as exc:
+        raise BadInput(f"{url} is not a wheelfarm roots listing ({exc})") from None
+    try:
+        return [str(r["tag"]) for r in listing["roots"] if r.get("tag")]
+    except (KeyError, TypeError, AttributeError):
+        raise BadInput(f"{url} is not a wheelfarm roots listing") from None
+
+
+def choose_root(roots: Sequence[str], tagset: rules.TagSet) -> str:
+    """Host tag, then default build tag, then build tag: the first the site has."""
+    wanted = tags.unique([tagset.host, tagset.default_build, tagset.build])
+    for tag in wanted:
+        if tag in roots:
+            return tag
+    raise BadInput(
+        f"the index has no root for this host (looked for {', '.join(wanted)})",
+        hint="roots there: " + (", ".join(roots) or "none")
+        + "; build for this host's target, or pass --rules to map it onto one of them",
+    )  # fmt: skip
+
+
+def check_wheel(path: Path, tagset: rules.TagSet) -> str:
+    """The file name to give pip for this wheel; BadInput when this host does not accept it."""
+    if not path.is_file():
+        raise BadInput(f"wheel file {path} does not exist")
+    wheel = views.parse(path.name)
+    accepted = [p for p in wheel.platforms if p == "any" or tagset.accepts(p)]
+    if not accepted:
+        raise BadInput(
+            f"{path.name} is for {', '.join(wheel.platforms)}; this host ({tagset.host}) does "
+            "not accept that platform",
+            hint="this host accepts: " + ", ".join(tagset.install),
+        )
+    return views.plain_filename(path.name)
+
+
+def _pip(python: str, args: Sequence[str]) -> None:
+    from wheelfarm import ui
+
+    command = [python, "-m", "pip", "install", *args]
+    ui.detail("$ " + " ".join(command))
+    try:
+        # pip's own output is human output: it goes to stderr like the rest of ours.
+        code = subprocess.call(command, stdout=sys.stderr)
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot run {python}: {exc.strerror}") from None
+    if code != 0:
+        raise WheelfarmError(f"pip install failed (exit {code})")
+
+
+def install(
+    requirements: Sequence[str],
+    *,
+    index_url: str | None,
+    python: str | None,
+    pip_args: Sequence[str],
+    rule_files: Sequence[Path],
+) -> None:
+    from wheelfarm import describe, ui
+
+    tagset = describe.describe(None, None, rule_files)
+    wheel_files = [r for r in requirements if r.endswith(".whl")]
+    others = [r for r in requirements if not r.endswith(".whl")]
+    plain_names = {r: check_wheel(Path(r), tagset) for r in wheel_files}
+    args = list(pip_args)
+    if others:
+        if index_url is None:
+            raise BadInput(
+                "installing by name needs --index URL (a site written by `wheelfarm index`)"
+            )
+        site = _site_url(index_url)
+        root = choose_root(read_roots(site), tagset)
+        root_url = f"{site}{root}/{index.CANONICAL}/"
+        ui.info(f"this host is {tagset.host}: installing from root {root} ({root_url})")
+        args = ["--index-url", root_url, *args]
+    with tempfile.TemporaryDirectory(prefix="wheelfarm-install-") as tmp:
+        given = []
+        for requirement in requirements:
+            if requirement not in plain_names:
+                given.append(requirement)
+                continue
+            source = Path(requirement).absolute()
+            plain = Path(tmp) / plain_names[requirement]
+            if plain.name == source.name:
+                given.append(str(source))
+                continue
+            try:
+                plain.hardlink_to(source)
+            except OSError:
+                plain.write_bytes(source.read_bytes())
+            ui.detail(f"{source.name} → {plain.name} (same bytes, the name stock pip accepts)")
+            given.append(str(plain))
+        _pip(python or sys.executable, [*args, *given])
