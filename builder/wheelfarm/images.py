@@ -81,13 +81,35 @@ def pythons_label(target: Target) -> str:
     return ",".join(p.version for p in target.pythons)
 
 
-def build_args(target: Target, base: str, arch: str) -> dict[str, str]:
-    return {
+def is_generic(target: Target, root: Path | None = None) -> bool:
+    return dockerfile_dir(target, root).name.startswith("generic-")
+
+
+def generic_packages(target: Target) -> dict[str, str]:
+    """RUNTIME_PACKAGES / BUILD_PACKAGES for a generic Dockerfile: every offered Python's
+    packages; the build stage starts FROM runtime, so it lists only what runtime lacks."""
+    from wheelfarm import pkgmgr
+
+    runtime: list[str] = []
+    build: list[str] = []
+    for python in target.pythons:
+        runtime += pkgmgr.python_packages(target.family, python.version, "runtime")
+        build += pkgmgr.python_packages(target.family, python.version, "build")
+    runtime = list(dict.fromkeys(runtime))
+    build = [p for p in dict.fromkeys(build) if p not in runtime]
+    return {"RUNTIME_PACKAGES": " ".join(runtime), "BUILD_PACKAGES": " ".join(build)}
+
+
+def build_args(target: Target, base: str, arch: str, root: Path | None = None) -> dict[str, str]:
+    args = {
         "BASE": base,
         "WHEELFARM_TARGET": target.name,
         "WHEELFARM_PYTHONS": pythons_label(target),
         "WHEELFARM_TAG": os_release_tag(target, arch),
     }
+    if is_generic(target, root):
+        args.update(generic_packages(target))
+    return args
 
 
 def labels(target: Target, arch: str, context_key: str) -> dict[str, str]:
@@ -331,7 +353,7 @@ def build_target(
 
     root = root if root is not None else images_dir()
     arch = tags.normalise_arch(container.engine_arch())
-    args = build_args(target, base, arch)
+    args = build_args(target, base, arch, root)
     key = context_key(target, args, container.image_id(base), root)
     wanted = labels(target, arch, key)
     stale = [

@@ -91,7 +91,8 @@ TARGETS: tuple[Target, ...] = (
         "yum",
         _py("3.8", prefix="/opt/rh/rh-python38/root/usr/bin/python"),
         note="best effort: EOL since 2024, packages from the CentOS vault; Python 3.8 from "
-        "Software Collections (the newest CentOS 7 ships)",
+        "Software Collections (the newest CentOS 7 ships), GCC 10 from devtoolset-10; no "
+        "patchelf (EPEL only), so auditwheel can inspect but not repair",
     ),
     Target("rockylinux-8", "rocky", "8", "rockylinux:8", "dnf", _py("3.12", "3.11")),
     Target("rockylinux-9", "rocky", "9", "rockylinux:9", "dnf", _py("3.9", "3.12", "3.11")),

@@ -1,0 +1,162 @@
+"""Package-manager commands per family (apk, apt, dnf, yum). Pure: it only writes commands and
+reads their output; `Container.run`/`.output` executes them.
+
+Used to install a recipe's system packages in a build or runtime container, to find which
+package owns a shared library (ELF dependencies → Requires-External), and by the generic
+Dockerfiles to name a Python's packages on a family."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+
+from wheelfarm.errors import BadInput
+
+FAMILIES = ("apk", "apt", "dnf", "yum")
+# A package name, optionally with the family's version or arch qualifier; nothing a shell could
+# take for syntax.
+_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._:@=<>~*/-]*$")
+_APK_NAME_VERSION = re.compile(r"^(?P<name>.+?)-(?P<version>\d[^-]*)-r\d+$")
+
+
+def _check_family(family: str) -> None:
+    if family not in FAMILIES:
+        raise BadInput(f"unknown package family {family!r}", hint=f"one of: {', '.join(FAMILIES)}")
+
+
+def _check_packages(packages: Sequence[str]) -> list[str]:
+    bad = [p for p in packages if not _PACKAGE.match(p)]
+    if bad:
+        raise BadInput(
+            f"not a package name: {', '.join(repr(p) for p in bad)}",
+            hint="system packages are plain names such as libxml2-dev or libpq-devel",
+        )
+    return list(dict.fromkeys(packages))
+
+
+def install_command(family: str, packages: Sequence[str], *, ca_file: str | None = None) -> str:
+    """One shell command that installs packages non-interactively (refreshing the package lists
+    first where the family needs it). ca_file: a CA bundle for https repositories, for families
+    that do not read SSL_CERT_FILE (apt, dnf, yum); apk's OpenSSL reads SSL_CERT_FILE itself."""
+    _check_family(family)
+    wanted = _check_packages(packages)
+    if not wanted:
+        return "true"
+    names = " ".join(shlex.quote(p) for p in wanted)
+    if family == "apt":
+        options = f" -o Acquire::https::CAInfo={shlex.quote(ca_file)}" if ca_file else ""
+        return (
+            f"apt-get{options} update -qq && DEBIAN_FRONTEND=noninteractive apt-get{options} "
+            f"install -y -qq --no-install-recommends {names}"
+        )
+    if family == "apk":
+        return f"apk add --no-cache {names}"
+    options = f" --setopt=sslcacert={shlex.quote(ca_file)}" if ca_file else ""
+    if family == "dnf":
+        return f"dnf install -y -q --setopt=install_weak_deps=False{options} {names}"
+    return f"yum install -y -q{options} {names}"
+
+
+def install_env(family: str) -> dict[str, str]:
+    """Environment that keeps the package manager from asking questions."""
+    _check_family(family)
+    return {"DEBIAN_FRONTEND": "noninteractive"} if family == "apt" else {}
+
+
+def owner_command(family: str, path: str) -> list[str]:
+    """argv that prints which package owns a file (exit non-zero when none does)."""
+    _check_family(family)
+    if family == "apt":
+        return ["dpkg", "-S", path]
+    if family == "apk":
+        return ["apk", "info", "--who-owns", path]
+    return ["rpm", "-qf", "--queryformat", "%{NAME}\\n", path]
+
+
+def owner_paths(path: str) -> list[str]:
+    """The path and its merged-/usr twin: dpkg records a library under the path its package
+    ships (/lib/... or /usr/lib/...), which on a merged-/usr system may not be the one the
+    dynamic linker reports. Query each until one answers."""
+    candidates = [path]
+    if path.startswith("/usr/"):
+        candidates.append(path[len("/usr") :])
+    elif path.startswith(("/lib", "/bin", "/sbin")):
+        candidates.append("/usr" + path)
+    return candidates
+
+
+def parse_owner(family: str, output: str) -> str | None:
+    """The owning package's name from owner_command's output, or None."""
+    _check_family(family)
+    text = output.strip()
+    if not text:
+        return None
+    first = text.splitlines()[0].strip()
+    if family == "apt":
+        # "libxml2:amd64: /usr/lib/x86_64-linux-gnu/libxml2.so.2" (or "a, b: path" when several
+        # packages share a directory; a file has one owner, so take the first).
+        if "diversion by" in first or ": " not in first:
+            return None
+        packages = first.split(": ", 1)[0]
+        name = packages.split(",")[0].strip()
+        return name.split(":")[0] or None
+    if family == "apk":
+        # "/usr/lib/libxml2.so.2 is owned by libxml2-2.12.7-r0"
+        marker = " is owned by "
+        if marker not in first:
+            return None
+        owner = first.split(marker, 1)[1].strip()
+        match = _APK_NAME_VERSION.match(owner)
+        return match.group("name") if match else owner
+    if "not owned" in first or " " in first:
+        return None
+    return first
+
+
+def version_command(family: str, package: str) -> list[str]:
+    """argv that prints an installed package's version (exit non-zero when not installed)."""
+    _check_family(family)
+    (name,) = _check_packages([package])
+    if family == "apt":
+        return ["dpkg-query", "-W", "-f=${Version}", name]
+    if family == "apk":
+        return ["apk", "list", "--installed", name]
+    return ["rpm", "-q", "--queryformat", "%{VERSION}-%{RELEASE}", name]
+
+
+def parse_version(family: str, package: str, output: str) -> str | None:
+    """The version from version_command's output, or None."""
+    _check_family(family)
+    text = output.strip()
+    if not text:
+        return None
+    first = text.splitlines()[0].strip()
+    if family != "apk":
+        return first if " " not in first else None
+    # "libxml2-2.12.7-r0 x86_64 {libxml2} (MIT) [installed]"
+    word = first.split()[0]
+    prefix = package + "-"
+    return word[len(prefix) :] if word.startswith(prefix) else None
+
+
+def python_packages(family: str, version: str, stage: str) -> list[str]:
+    """The distro packages that give Python X.Y with venv and pip (runtime), plus headers and a
+    C/C++ toolchain (build). Names follow each family's pattern for a versioned Python
+    (python3.11, python3.11-venv, python3.11-devel); Alpine has one python3."""
+    _check_family(family)
+    if stage not in ("runtime", "build"):
+        raise ValueError(f"unknown stage {stage!r}")
+    build = stage == "build"
+    if family == "apt":
+        runtime = ["ca-certificates", f"python{version}", f"python{version}-venv", "python3-pip"]
+        tools = [f"python{version}-dev", "gcc", "g++", "make", "patchelf", "pkg-config"]
+    elif family == "apk":
+        runtime = ["ca-certificates", "python3", "py3-pip"]
+        tools = ["python3-dev", "build-base", "linux-headers", "patchelf", "pkgconf"]
+    else:
+        runtime = [f"python{version}", f"python{version}-pip"]
+        tools = [f"python{version}-devel", "gcc", "gcc-c++", "make", "pkgconfig"]
+        if family == "dnf":
+            tools.append("patchelf")
+    return runtime + tools if build else runtime
