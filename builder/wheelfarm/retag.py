@@ -10,6 +10,8 @@ os.replace; nothing is left behind on failure or Ctrl-C."""
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import re
 import shutil
@@ -215,6 +217,17 @@ def _set_requires_external(data: bytes, requirements: tuple[str, ...]) -> bytes:
     return b"".join(out) + body
 
 
+def _check_record_members(wheel: Path, record: bytes, members: set[str]) -> None:
+    """WheelFile checks what the zip holds against RECORD; this checks the other way round."""
+    rows = csv.reader(io.StringIO(record.decode("utf-8")))
+    missing = sorted(row[0] for row in rows if row and row[0] not in members)
+    if missing:
+        raise BadInput(
+            f"{wheel.name}: RECORD lists {', '.join(missing)}, which the wheel does not contain",
+            hint="the file is corrupt or was changed after it was built; rebuild it",
+        )
+
+
 @dataclass(frozen=True)
 class _Staged:
     """A rewritten wheel waiting in its temporary directory to be moved to `dest`."""
@@ -250,6 +263,7 @@ def _rewrite(
         with WheelFile(wheel, "r") as fin:
             dist_info = fin.dist_info_path
             record_info = fin.getinfo(fin.record_path)
+            _check_record_members(wheel, fin.read(fin.record_path), set(fin.namelist()))
             with _DatedWheelFile(temp_file, fixed or record_info.date_time) as fout:
                 # RECORD must land in the dist-info directory the wheel really has (its case
                 # may differ from the file name's).

@@ -361,6 +361,19 @@ def rewritten(wheel: Path, change: dict[str, bytes | None]) -> Path:
     return temp.replace(wheel)
 
 
+def rebuilt(wheel: Path, change: dict[str, bytes]) -> Path:
+    """Change members of the wheel in place with a fresh, matching RECORD."""
+    temp = wheel.parent / "rebuilding" / wheel.name  # WheelFile wants the real wheel name
+    temp.parent.mkdir()
+    with zipfile.ZipFile(wheel) as src, WheelFile(temp, "w") as dst:
+        for info in src.infolist():
+            if not info.filename.endswith("/RECORD"):
+                dst.writestr(info, change.get(info.filename, src.read(info)))
+    temp.replace(wheel)
+    temp.parent.rmdir()
+    return wheel
+
+
 def so_member(wheel: Path) -> str:
     with zipfile.ZipFile(wheel) as zf:
         return next(n for n in zf.namelist() if n.endswith(".so"))
@@ -445,7 +458,7 @@ def test_refuses_another_arch(
 @pytest.mark.parametrize(
     "damage",
     ["flipped-byte", "truncated", "not-a-zip", "not-a-wheel-name", "unlisted-member",
-     "no-record", "wheel-tag-disagrees"],
+     "no-record", "member-missing", "wheel-tag-disagrees"],
 )  # fmt: skip
 def test_refuses_corrupt_or_non_wheel_input(
     wheel: Path,
@@ -472,17 +485,29 @@ def test_refuses_corrupt_or_non_wheel_input(
         rewritten(wheel, {"wf_hello_extra.py": b"print('sneaked in')\n"})
     elif damage == "no-record":
         rewritten(wheel, {f"{dist_info}/RECORD": None})
+    elif damage == "member-missing":
+        rewritten(wheel, {so_member(wheel): None})
     elif damage == "wheel-tag-disagrees":
         with zipfile.ZipFile(wheel) as zf:
             text = zf.read(f"{dist_info}/WHEEL").decode()
         text = text.replace(f"-linux_{arch}", f"-linux_{arch}_fedora_40")
-        rewritten(wheel, {f"{dist_info}/WHEEL": text.encode()})
+        rebuilt(wheel, {f"{dist_info}/WHEEL": text.encode()})
     result = refuse(
         capsys, monkeypatch, tmp_path, str(subject), "--platform", f"linux_{arch}_debian_12",
         "-o", str(tmp_path / "out"),
     )  # fmt: skip
-    assert "error:" in result.stderr
     assert subject.name in result.stderr
+    reasons = {
+        "flipped-byte": "Hash mismatch for file",
+        "truncated": "not a valid wheel",
+        "not-a-zip": "not a valid wheel",
+        "not-a-wheel-name": "not a wheel file name",
+        "unlisted-member": "No hash found for file 'wf_hello_extra.py'",
+        "no-record": "RECORD file",
+        "member-missing": "RECORD lists",
+        "wheel-tag-disagrees": "WHEEL says Tag:",
+    }
+    assert reasons[damage] in result.stderr
 
 
 def test_refuses_missing_wheel_and_bad_option_mixes(
