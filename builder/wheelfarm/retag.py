@@ -13,7 +13,6 @@ import contextlib
 import csv
 import io
 import os
-import re
 import shutil
 import stat
 import tempfile
@@ -33,7 +32,6 @@ DateTime = tuple[int, int, int, int, int, int]
 
 # Signatures over the old RECORD would be false after a rewrite.
 _SIGNATURE_SUFFIXES = ("/RECORD.jws", "/RECORD.p7s")
-_REQUIRES_EXTERNAL = re.compile(rb"Requires-External:", re.IGNORECASE)
 
 
 class _DatedWheelFile(WheelFile):  # type: ignore[misc]  # wheel ships no type hints
@@ -204,7 +202,7 @@ def _set_requires_external(data: bytes, requirements: tuple[str, ...]) -> bytes:
     out: list[bytes] = []
     placed = False
     for f in fields:
-        if _REQUIRES_EXTERNAL.match(f):
+        if _field_is(f, b"Requires-External"):
             if not placed:
                 out.extend(new)
                 placed = True
