@@ -226,9 +226,10 @@ def _members_fast(data: bytes) -> dict[str, bytes] | None:
         if offset + _LOCAL.size > end:
             return None
         local = _LOCAL.unpack_from(data, offset)
-        if local[0] != b"PK\x03\x04":
-            return None
         start = offset + _LOCAL.size + local[9] + local[10]
+        local_name = data[offset + _LOCAL.size : offset + _LOCAL.size + local[9]]
+        if local[0] != b"PK\x03\x04" or local_name.decode("utf-8", "replace") != name:
+            return None
         raw = data[start : start + csize]
         try:
             content = zlib.decompress(raw, -15) if method == 8 else raw
