@@ -29,6 +29,8 @@ from wheelfarm.errors import EngineUnavailable, EnvironmentProblem, WheelfarmErr
 
 # Every container wheelfarm starts carries this label, so leftovers can be found and removed.
 OWNER_LABEL = "org.wheelfarm.owner"
+# ...and the id of the process that started it, so a process can check what it left behind.
+PID_LABEL = "org.wheelfarm.pid"
 # Keeps a container alive between execs; tini (init=True) forwards the stop signal.
 _IDLE_COMMAND = ["tail", "-f", "/dev/null"]
 
@@ -56,19 +58,17 @@ def _client() -> docker.DockerClient:
 
 def _unavailable(exc: BaseException) -> EngineUnavailable:
     text = str(exc)
-    for needle, reason in (
-        ("Connection refused", "connection refused"),
-        ("No such file or directory", "no socket there"),
-        ("Permission denied", "permission denied"),
-        ("timed out", "timed out"),
-        ("Name or service not known", "unknown host"),
-    ):
-        if needle in text:
-            break
-    else:
-        reason = (text.splitlines()[0] if text else type(exc).__name__)[:120]
+    known = {
+        "Connection refused": "connection refused",
+        "No such file or directory": "no socket there",
+        "Permission denied": "permission denied",
+        "timed out": "timed out",
+        "Name or service not known": "unknown host",
+    }
+    reasons = [reason for needle, reason in known.items() if needle in text]
+    reason = reasons[0] if reasons else (text.splitlines()[0] if text else type(exc).__name__)
     return EngineUnavailable(
-        f"no Docker engine answers at {engine_address()} ({reason})",
+        f"no Docker engine answers at {engine_address()} ({reason[:120]})",
         hint="start one (scripts/setup starts dockerd when none answers) "
         "or point DOCKER_HOST at a running engine",
     )
@@ -222,7 +222,7 @@ class Container:
         self._env = dict(env or {})
         self._host_settings = hostenv.from_host() if host_settings else None
         self._keep_on_error = keep_on_error
-        self._labels = {OWNER_LABEL: "wheelfarm", **dict(labels or {})}
+        self._labels = {OWNER_LABEL: "wheelfarm", PID_LABEL: str(os.getpid()), **(labels or {})}
         self._mounts = {str(Path(h).resolve()): c for h, c in (mounts or {}).items()}
         self._container: _DockerContainer | None = None
         self._lock = threading.Lock()
@@ -440,17 +440,25 @@ class Container:
             shutil.rmtree(staging, ignore_errors=True)
 
     def read_file(self, path: str) -> bytes | None:
-        """A file's bytes, or None when it does not exist."""
-        try:
-            stream, _stat = self._live.get_archive(path)
-        except docker.errors.NotFound:
-            return None
-        data = io.BytesIO(b"".join(stream))
-        with tarfile.open(fileobj=data, mode="r") as archive:
-            for member in archive:
-                if member.isfile():
-                    handle = archive.extractfile(member)
-                    return handle.read() if handle is not None else None
+        """A file's bytes (symlinks followed), or None when it does not exist."""
+        current = PurePosixPath(path)
+        for _ in range(16):
+            try:
+                stream, _stat = self._live.get_archive(str(current))
+            except docker.errors.NotFound:
+                return None
+            data = io.BytesIO(b"".join(stream))
+            with tarfile.open(fileobj=data, mode="r") as archive:
+                member = archive.next()
+                if member is None:
+                    return None
+                if member.issym():
+                    current = current.parent / member.linkname
+                    continue
+                if not member.isfile():
+                    return None
+                handle = archive.extractfile(member)
+                return handle.read() if handle is not None else None
         return None
 
     def disconnect_network(self) -> None:
@@ -486,7 +494,11 @@ def _safe_extract(archive: tarfile.TarFile, destination: Path) -> None:
     archive.extractall(destination)
 
 
-def leftover_containers(label_value: str = "wheelfarm") -> list[str]:
-    """Names of containers (any state) wheelfarm started that still exist."""
-    found = client().containers.list(all=True, filters={"label": f"{OWNER_LABEL}={label_value}"})
+def leftover_containers(pid: int | None = None) -> list[str]:
+    """Names of containers (any state) wheelfarm started that still exist; only those started
+    by process `pid` when given."""
+    wanted = [f"{OWNER_LABEL}=wheelfarm"]
+    if pid is not None:
+        wanted.append(f"{PID_LABEL}={pid}")
+    found = client().containers.list(all=True, filters={"label": wanted})
     return [str(c.name) for c in found]

@@ -167,11 +167,15 @@ def pins_for(python_version: str, pins_text: str) -> list[str]:
     return chosen
 
 
+def lock_path(root: Path | None = None) -> Path:
+    """The build tools' lock (images/common/build-tools.txt)."""
+    return (root if root is not None else images_dir()) / COMMON_DIR / BUILD_TOOLS
+
+
 def download_build_tools(python_version: str, root: Path | None = None) -> Path:
     """The pinned build tools' wheels for one Python, downloaded on the host with the host's pip
     settings (its index, proxy and CA), cached by the lock's hash. Returns the wheel directory."""
-    root = root if root is not None else images_dir()
-    pins = (root / COMMON_DIR / BUILD_TOOLS).read_text(encoding="utf-8")
+    pins = lock_path(root).read_text(encoding="utf-8")
     pins_hash = hashlib.sha256(pins.encode()).hexdigest()[:16]
     destination = tools_cache_dir() / pins_hash / f"py{python_version}"
     if destination.is_dir():
