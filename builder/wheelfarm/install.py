@@ -38,6 +38,13 @@ def read_roots(site_url: str) -> list[str]:
         with urllib.request.urlopen(url, timeout=30) as response:
             listing = json.loads(response.read().decode("utf-8"))
     except (urllib.error.URLError, OSError) as exc:
+        missing = isinstance(exc, urllib.error.HTTPError) and exc.code == 404
+        if missing or isinstance(getattr(exc, "reason", None), FileNotFoundError):
+            raise BadInput(
+                f"{site_url} is not a wheelfarm site: it has no {index.ROOTS_FILE}",
+                hint="pass the site's top URL (the first one `wheelfarm serve` prints) or its "
+                "directory, not one root's /simple/ URL",
+            ) from None
         raise EnvironmentProblem(
             f"cannot read {url}: {getattr(exc, 'reason', exc)}",
             hint="pass the site's top URL (the first one `wheelfarm serve` prints) or its "
