@@ -305,7 +305,7 @@ def show_list(rows: Sequence[dict[str, object]]) -> None:
                 ", ".join(str(p) for p in r["pythons"]),  # type: ignore[attr-defined]
                 cell(r["build"]),
                 cell(r["runtime"]),
-                "bootstrap or build" if r["bootstrap"] else "build",
+                f"wheelfarm images {'bootstrap' if r['bootstrap'] else 'build'} {r['target']}",
             ]
             for r in rows
         ],
