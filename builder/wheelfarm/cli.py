@@ -505,6 +505,117 @@ def publish(
     )
 
 
+VerifyTargetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target",
+        help="A target to try the wheels on; repeatable (default: every target whose runtime "
+        "image is present).",
+        metavar="T",
+    ),
+]
+VerifyJobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs", "-j", help="Containers run in parallel (default: the number of cores).", min=1
+    ),
+]
+VerifyRecipesOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="A directory of <project>.toml recipes (their verify imports and test), before "
+        "the shipped ones.",
+        metavar="DIR",
+    ),
+]
+
+
+@app.command()
+def verify(
+    wheelhouse: WheelhouseArgument = None,
+    *,
+    target: VerifyTargetOption = None,
+    rules: RulesOption = None,
+    json_output: JsonOption = False,
+    jobs: VerifyJobsOption = None,
+    recipes: VerifyRecipesOption = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Prove each wheel installs and imports on every target whose tags accept it.
+
+    A target accepts a wheel when its runtime image's own os-release, through
+    the rules, accepts the wheel's platform tag, and its Python loads the
+    wheel's python/abi tags. Each such cell runs in a fresh runtime container
+    (no compilers): the Requires-External packages, the Python dependencies
+    (from the wheelhouse, else downloaded on this host), then with the network
+    cut the target's stock pip installs the wheel under its plain linux_<arch>
+    name in a new venv, the recipe's imports (default: the top-level modules)
+    and test run. Results are cached (wheel sha256 x runtime image x recipe):
+    a rerun starts no container. Reports: WHEELHOUSE/.wheelfarm/verify.json
+    and verify.md, logs in .wheelfarm/logs/. Exit 1 when a cell failed.
+
+    Examples:
+
+      wheelfarm verify wheelhouse
+
+      wheelfarm verify wheelhouse --target debian-12 --target debian-13 --json
+    """
+    from wheelfarm import config
+    from wheelfarm import verify as verify_mod
+
+    settings = config.resolve(
+        {"wheelhouse": wheelhouse, "rules": rules, "jobs": jobs, "recipes": recipes},
+        config_file=config_file,
+    )
+    verify_mod.command(
+        verify_mod.Request(settings.wheelhouse, None, tuple(target or ()), settings),
+        json_output,
+    )
+
+
+@app.command()
+def probe(
+    wheelhouse: WheelhouseArgument = None,
+    *,
+    target: VerifyTargetOption = None,
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", help="Also save the proposed rules to this file.", metavar="FILE"),
+    ] = None,
+    rules: RulesOption = None,
+    jobs: VerifyJobsOption = None,
+    recipes: VerifyRecipesOption = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Measure which binary-compatibility rules hold, and propose them.
+
+    Tries every distro-tagged wheel on every target whose CPU and Python can
+    load it, IGNORING the rules (a Debian 11 wheel is really installed on
+    Debian 13, under its plain name), exactly as `verify` tries a cell. Prints
+    on stdout a binary-compatibility.cfg with only the install rules that
+    passed for every wheel tried: keyed by the consumer's default build tag,
+    listing the producer tags, each with a `why` naming the wheels and
+    targets. Reports: WHEELHOUSE/.wheelfarm/probe.json and probe.md.
+
+    Examples:
+
+      wheelfarm probe wheelhouse --target debian-11 --target debian-12 --target debian-13
+
+      wheelfarm probe wheelhouse --write binary-compatibility.cfg
+    """
+    from wheelfarm import config
+    from wheelfarm import probe as probe_mod
+    from wheelfarm import verify as verify_mod
+
+    settings = config.resolve(
+        {"wheelhouse": wheelhouse, "rules": rules, "jobs": jobs, "recipes": recipes},
+        config_file=config_file,
+    )
+    probe_mod.command(
+        verify_mod.Request(settings.wheelhouse, None, tuple(target or ()), settings), write
+    )
+
+
 def main() -> None:
     """Entry point: run the app and turn every expected error into a message and an exit code.
     Usage errors, --help and --version are handled by typer itself (exit 2 and 0)."""

@@ -1,0 +1,1606 @@
+"""`wheelfarm verify`: prove each wheel installs and imports where its tag says it does.
+
+For each wheel x target: the target's accepted tags come from its RUNTIME image's own os-release
+and rules file through the rules (as `wheelfarm tags` computes them), and one of the target's
+Pythons must load the wheel's python/abi tags. Each applicable cell runs in a fresh container
+from the runtime image (no compilers):
+
+  install the distro packages the wheel's Requires-External names (network on)
+  → stage its Python dependencies, downloaded on the host for that Python and platform or taken
+    from the wheelhouse → cut the network → a fresh venv with the target's own stock pip →
+  pip install --no-index of the wheel under its plain `linux_<arch>` name (what the target's
+  index view serves; stock pip reads the tag from the file name only) → import the recipe's
+  import names (default: the wheel's top-level modules) → the recipe's test command.
+
+A cell's result is cached by wheel sha256 x runtime image id x recipe (verify part) x Python, so
+an unchanged rerun starts no container. The wheelhouse is only read; the reports
+(`.wheelfarm/verify.json`, `verify.md`, `logs/verify-*.log`) are the only files written there.
+
+`probe.py` runs the same cells while ignoring the rules, to measure which rules hold."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING, Any
+
+from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.tags import compatible_tags, cpython_tags
+
+from wheelfarm import __version__, rules, views
+from wheelfarm.errors import BadInput, ImageMissing, VerificationFailed, WheelfarmError
+
+if TYPE_CHECKING:
+    from wheelfarm.build import Report as BuildReport
+    from wheelfarm.config import Settings
+    from wheelfarm.container import Container
+    from wheelfarm.recipes import Recipe
+    from wheelfarm.targets import Target
+
+META = ".wheelfarm"
+LOGS = "logs"
+REPORT_JSON = "verify.json"
+REPORT_MD = "verify.md"
+WORK = "/wf"
+STAGE = f"{WORK}/stage"
+VENV = f"{WORK}/venv"
+EMPTY = f"{WORK}/empty"  # the imports' working directory: nothing there shadows the install
+PASS, FAIL, NA = "pass", "fail", "n/a"
+CONTAINER_PREFIX = "wheelfarm-verify"
+# Quiet, non-interactive stock pip that never looks for a newer self.
+PIP_ENV = {
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "PIP_NO_INPUT": "1",
+    "PIP_PROGRESS_BAR": "off",
+    "PIP_ROOT_USER_ACTION": "ignore",
+    "PIP_NO_WARN_SCRIPT_LOCATION": "1",
+    "LC_ALL": "C.UTF-8",
+}
+_FACTS_SCRIPT = r"""
+import glob, json, platform, re, subprocess, sys
+name, version = platform.libc_ver()
+if not name:
+    for loader in sorted(glob.glob("/lib/ld-musl-*.so.1")):
+        out = subprocess.run([loader], stdout=subprocess.PIPE, stderr=subprocess.PIPE).stderr
+        found = re.search(r"Version (\d+)\.(\d+)", out.decode("utf-8", "replace"))
+        if found:
+            name, version = "musl", found.group(1) + "." + found.group(2)
+            break
+print(json.dumps({"version": platform.python_version(), "libc": [name, version],
+                  "implementation": sys.implementation.name}))
+"""
+# Imports each module in turn and says which failed and why, on one line each, then the trace.
+_IMPORT_SCRIPT = r"""
+import importlib, sys, traceback
+failed = 0
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+        print("imported " + name)
+    except BaseException as exc:
+        failed += 1
+        text = " ".join(str(exc).split())
+        print("FAILED import %s: %s%s" % (name, type(exc).__name__, ": " + text if text else ""))
+        traceback.print_exc(file=sys.stdout)
+sys.exit(1 if failed else 0)
+"""
+_IMPORT_FAILED = "FAILED import "
+_ERROR_WORDS = re.compile(
+    r"error|failed|not found|cannot|unable|no such|refused|denied|invalid|traceback|"
+    r"undefined symbol|version `",
+    re.IGNORECASE,
+)
+_NOISE = re.compile(r"^(Traceback \(most recent call last\)|\s+File \"|\s+\^+\s*$|==> )")
+
+
+# ------------------------------------------------------------------------------- what a target is
+
+
+@dataclass(frozen=True)
+class PythonFacts:
+    version: str  # "3.11"
+    full_version: str  # "3.11.2"
+    executable: str
+    libc: tuple[str, str]  # ("glibc", "2.36"), ("musl", "1.2") or ("", "")
+
+    @property
+    def cpython_tag(self) -> str:
+        return "cp" + self.version.replace(".", "")
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """A target as its runtime image says it is."""
+
+    name: str
+    family: str
+    image: str
+    image_id: str
+    arch: str
+    tagset: rules.TagSet
+    pythons: tuple[PythonFacts, ...]  # in the catalogue's order, only those present
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "image": self.image,
+            "image_id": self.image_id,
+            "pythons": [p.full_version for p in self.pythons],
+            "tags": self.tagset.as_json(),
+            "rules": self.tagset.decision.source.label if self.tagset.decision else None,
+        }
+
+
+def target_view(
+    target: Target, image_id: str, facts: Mapping[str, Any], rule_files: Sequence[Path]
+) -> TargetView:
+    """Compute a target's tags from what its runtime image holds: its os-release and its own
+    /etc/python/binary-compatibility.cfg, under --rules/project rules and the defaults."""
+    from wheelfarm import osrelease
+
+    sources = rules.image_sources(
+        rule_files,
+        image_rules=facts.get("rules"),
+        image_origin=f"{target.runtime_image}:{rules.SYSTEM_PATH}",
+    )
+    os_release = facts.get("os_release")
+    fields = osrelease.parse(os_release) if isinstance(os_release, str) else None
+    arch = str(facts["arch"])
+    tagset = rules.tag_set(fields, arch, sources)
+    found = facts.get("pythons") or {}
+    pythons = []
+    for python in target.pythons:
+        seen = found.get(python.version)
+        if isinstance(seen, dict) and seen.get("version"):
+            libc = seen.get("libc") or ["", ""]
+            pythons.append(
+                PythonFacts(
+                    python.version,
+                    str(seen["version"]),
+                    python.executable,
+                    (str(libc[0]), str(libc[1])),
+                )
+            )
+    return TargetView(
+        target.name,
+        target.family,
+        target.runtime_image,
+        image_id,
+        arch,
+        tagset,
+        tuple(pythons),
+    )
+
+
+# ------------------------------------------------------------------------------- applicability
+
+
+def python_abis(version: str) -> frozenset[tuple[str, str]]:
+    """The (python, abi) tag pairs CPython X.Y loads: cpXY-cpXY, cpXY-abi3 down to cp32-abi3,
+    cpXY-none, pyXY/py3-none and friends."""
+    major, minor = (int(part) for part in version.split(".")[:2])
+    abi = f"cp{major}{minor}"
+    found = {
+        (t.interpreter, t.abi) for t in cpython_tags((major, minor), abis=[abi], platforms=["any"])
+    }
+    found |= {
+        (t.interpreter, t.abi)
+        for t in compatible_tags((major, minor), interpreter=abi, platforms=["any"])
+    }
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
+class Applicability:
+    applicable: bool
+    python: PythonFacts | None = None
+    kind: str | None = None  # why not: "arch", "tag", "python"
+    reason: str | None = None
+    accepted: bool = False  # the target's tags (after the rules) include the wheel's platform
+
+
+def _platform_ok(platform: str, tagset: rules.TagSet) -> bool:
+    return platform == "any" or tagset.accepts(platform)
+
+
+def _wheel_arches(wheel: views.WheelName) -> set[str]:
+    from wheelfarm import tags
+
+    return {parts[0] for p in wheel.platforms if (parts := tags.split_platform(p)) is not None}
+
+
+def applicability(
+    wheel: views.WheelName, target: TargetView, *, ignore_rules: bool = False
+) -> Applicability:
+    """Whether the cell wheel x target is worth running, and with which of the target's Pythons.
+
+    Verify: some tag of the wheel must have a platform the target accepts AND a python/abi one of
+    its Pythons loads. Probe (ignore_rules): only the CPU and the Python must fit."""
+    arches = _wheel_arches(wheel)
+    accepted = any(_platform_ok(t.platform, target.tagset) for t in wheel.tags)
+    if arches and target.arch not in arches:
+        return Applicability(
+            False,
+            kind="arch",
+            reason=f"built for {', '.join(sorted(arches))}; {target.name} is {target.arch}",
+        )
+    for python in target.pythons:
+        pairs = python_abis(python.version)
+        usable = [t for t in wheel.tags if (t.interpreter, t.abi) in pairs]
+        if not usable:
+            continue
+        if ignore_rules or any(_platform_ok(t.platform, target.tagset) for t in usable):
+            return Applicability(True, python=python, accepted=accepted)
+    platforms = ", ".join(wheel.platforms)
+    if not ignore_rules and not accepted:
+        shown = ", ".join(target.tagset.install)
+        return Applicability(
+            False,
+            kind="tag",
+            reason=f"{target.name} does not accept {platforms} (it accepts {shown})",
+        )
+    offered = ", ".join(p.full_version for p in target.pythons) or "none"
+    abis = ", ".join(sorted({f"{t.interpreter}-{t.abi}" for t in wheel.tags}))
+    return Applicability(
+        False,
+        kind="python",
+        reason=f"{abis} does not load on {target.name}'s Python ({offered})",
+        accepted=accepted,
+    )
+
+
+# ------------------------------------------------------------------------------- what a wheel is
+
+
+@dataclass(frozen=True)
+class WheelInfo:
+    path: Path
+    name: views.WheelName
+    sha256: str
+    requires_external: tuple[str, ...]
+    requires_dist: tuple[str, ...]
+    top_level: tuple[str, ...]  # default import names
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    @property
+    def plain_name(self) -> str:
+        return views.plain_filename(self.path.name)
+
+    @property
+    def project(self) -> str:
+        return str(self.name.name)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": self.filename,
+            "plain_name": self.plain_name,
+            "sha256": self.sha256,
+            "requires_external": list(self.requires_external),
+            "requires_dist": list(self.requires_dist),
+        }
+
+
+def _metadata_fields(text: str, name: str) -> tuple[str, ...]:
+    """Every value of one header field of a METADATA file (email header syntax, no folding in
+    the fields wheelfarm reads)."""
+    header = text.split("\n\n", 1)[0]
+    prefix = name.lower() + ":"
+    return tuple(
+        line.split(":", 1)[1].strip()
+        for line in header.splitlines()
+        if line.lower().startswith(prefix)
+    )
+
+
+def default_imports(record_paths: Iterable[str], top_level: str | None) -> tuple[str, ...]:
+    """The modules a consumer would import: top_level.txt when the wheel has one, else the
+    top-level packages and modules RECORD lists (not .dist-info, .data or __pycache__)."""
+    if top_level is not None:
+        names = [line.strip().replace("/", ".") for line in top_level.splitlines()]
+        found = [n for n in names if n and all(p.isidentifier() for p in n.split("."))]
+        if found:
+            return tuple(dict.fromkeys(found))
+    modules: list[str] = []
+    for path in record_paths:
+        parts = PurePosixPath(path).parts
+        if not parts or parts[0].endswith((".dist-info", ".data")) or parts[0] == "__pycache__":
+            continue
+        first = parts[0]
+        if len(parts) == 1:
+            if not first.endswith((".py", ".so", ".pyd")) and ".cpython-" not in first:
+                continue
+            first = first.split(".", 1)[0]
+        if first.isidentifier():
+            modules.append(first)
+    return tuple(sorted(set(modules)))
+
+
+def read_wheel(path: Path) -> WheelInfo:
+    """Name, hash, Requires-External, Requires-Dist and default import names of a wheel."""
+    name = views.parse(path.name)
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.namelist()
+            info_dirs = sorted({m.split("/", 1)[0] for m in members if ".dist-info/" in m})
+            if not info_dirs:
+                raise BadInput(f"{path.name} has no .dist-info directory: not a wheel")
+            info = info_dirs[0]
+            metadata = archive.read(f"{info}/METADATA").decode("utf-8", "replace")
+            top_level = None
+            if f"{info}/top_level.txt" in members:
+                top_level = archive.read(f"{info}/top_level.txt").decode("utf-8", "replace")
+    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise BadInput(f"{path.name} is not a readable wheel ({exc})") from None
+    metadata = metadata.replace("\r\n", "\n")
+    return WheelInfo(
+        path=path,
+        name=name,
+        sha256=digest.hexdigest(),
+        requires_external=_metadata_fields(metadata, "Requires-External"),
+        requires_dist=_metadata_fields(metadata, "Requires-Dist"),
+        top_level=default_imports(members, top_level),
+    )
+
+
+def package_names(requires_external: Iterable[str]) -> list[str]:
+    """Distro package names from Requires-External values ("libpq5", "libxml2 (>=2.9)")."""
+    names = []
+    for value in requires_external:
+        first = value.replace("(", " ").replace(";", " ").split()
+        if first:
+            names.append(first[0])
+    return list(dict.fromkeys(names))
+
+
+def marker_environment(python: PythonFacts, arch: str) -> dict[str, str]:
+    """PEP 508 marker values of a CPython on Linux: the target's, not the host's."""
+    return {
+        "implementation_name": "cpython",
+        "implementation_version": python.full_version,
+        "os_name": "posix",
+        "platform_machine": arch,
+        "platform_python_implementation": "CPython",
+        "platform_system": "Linux",
+        "python_full_version": python.full_version,
+        "python_version": python.version,
+        "sys_platform": "linux",
+        "extra": "",
+    }
+
+
+def needed_requirements(requires_dist: Iterable[str], environment: Mapping[str, str]) -> list[str]:
+    """The Requires-Dist entries the target installs (markers evaluated for the target, no
+    extras), with their markers removed so the host's pip cannot judge them again."""
+    needed = []
+    for value in requires_dist:
+        try:
+            requirement = Requirement(value)
+        except InvalidRequirement:
+            continue
+        if requirement.marker is not None:
+            try:
+                if not requirement.marker.evaluate(dict(environment)):
+                    continue
+            except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+                continue
+        requirement.marker = None
+        needed.append(str(requirement))
+    return needed
+
+
+def download_platforms(arch: str, libc: tuple[str, str]) -> list[str]:
+    """Platform tags a target's pip accepts from an index, best first: manylinux for its glibc
+    (each `manylinux_2_N` and the legacy aliases) or musllinux for its musl, then linux_<arch>."""
+    kind, version = libc
+    found: list[str] = []
+    numbers = [int(p) for p in version.split(".")[:2] if p.isdigit()]
+    if kind == "glibc" and len(numbers) == 2 and numbers[0] == 2:
+        aliases = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+        for minor in range(numbers[1], 4, -1):
+            found.append(f"manylinux_2_{minor}_{arch}")
+            if minor in aliases and (minor == 17 or arch in ("x86_64", "i686")):
+                found.append(f"{aliases[minor]}_{arch}")
+    elif kind == "musl" and len(numbers) == 2:
+        found.extend(f"musllinux_{numbers[0]}_{m}_{arch}" for m in range(numbers[1], -1, -1))
+    found.append(f"linux_{arch}")
+    return found
+
+
+def useful_lines(lines: Sequence[str], limit: int = 3) -> tuple[str, ...]:
+    """The first lines of an error worth showing: an import's own verdict if there is one, else
+    the last traceback line and lines that say error, failed, not found..."""
+    verdicts = [ln[len(_IMPORT_FAILED) :].strip() for ln in lines if ln.startswith(_IMPORT_FAILED)]
+    if verdicts:
+        return tuple(f"import {v}" for v in verdicts[:limit])
+    picked: list[str] = []
+    for index, line in enumerate(lines):
+        text = line.strip()
+        if not text or _NOISE.match(line):
+            continue
+        after_trace = index > 0 and lines[index - 1].startswith("    ") and ":" in text
+        if _ERROR_WORDS.search(text) or after_trace:
+            picked.append(text[:300])
+    if not picked:
+        picked = [ln.strip()[:300] for ln in lines if ln.strip()][-limit:]
+    # The last lines say what finally went wrong; keep the order they came in.
+    return tuple(dict.fromkeys(picked[-limit:]))
+
+
+def recipe_digest(recipe: Recipe) -> str:
+    """What the recipe says about verification: its imports and test (not its build)."""
+    text = json.dumps({"imports": list(recipe.imports), "test": recipe.test}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cell_key(wheel_sha256: str, image_id: str, recipe: str, python: str) -> str:
+    """The hash of everything a cell's result depends on."""
+    content = {
+        "wheel": wheel_sha256,
+        "image_id": image_id,
+        "recipe": recipe,
+        "python": python,
+        "wheelfarm": __version__,
+    }
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Cell:
+    wheel: str
+    target: str
+    status: str  # PASS, FAIL, NA
+    kind: str | None = None  # n/a: "arch", "tag", "python"
+    reason: str | None = None  # n/a: why; fail: the one-line summary
+    python: str | None = None
+    step: str | None = None  # the failed step
+    error: tuple[str, ...] = ()  # the first useful lines of the error
+    hint: str | None = None
+    log: str | None = None  # relative to the wheelhouse
+    seconds: float = 0.0
+    cached: bool = False
+    accepted: bool = False  # the target's tags (after the rules) include the wheel's
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "wheel": self.wheel,
+            "target": self.target,
+            "status": self.status,
+            "kind": self.kind,
+            "reason": self.reason,
+            "python": self.python,
+            "step": self.step,
+            "error": list(self.error),
+            "hint": self.hint,
+            "log": self.log,
+            "seconds": round(self.seconds, 2),
+            "cached": self.cached,
+            "accepted_by_rules": self.accepted,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Cell:
+        return cls(
+            wheel=str(data["wheel"]),
+            target=str(data["target"]),
+            status=str(data["status"]),
+            kind=data.get("kind"),
+            reason=data.get("reason"),
+            python=data.get("python"),
+            step=data.get("step"),
+            error=tuple(data.get("error") or ()),
+            hint=data.get("hint"),
+            log=data.get("log"),
+            seconds=float(data.get("seconds") or 0.0),
+            cached=bool(data.get("cached")),
+            accepted=bool(data.get("accepted_by_rules")),
+        )
+
+
+@dataclass(frozen=True)
+class Report:
+    wheelhouse: Path
+    wheels: tuple[WheelInfo, ...]
+    targets: tuple[TargetView, ...]
+    cells: tuple[Cell, ...]
+    seconds: float
+    containers_started: int
+
+    @property
+    def failed(self) -> list[Cell]:
+        return [c for c in self.cells if c.status == FAIL]
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(c.status == s for c in self.cells) for s in (PASS, FAIL, NA)}
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "wheelhouse": str(self.wheelhouse),
+            "ok": not self.failed,
+            "counts": self.counts(),
+            "cached": sum(c.cached for c in self.cells),
+            "seconds": round(self.seconds, 2),
+            "containers_started": self.containers_started,
+            "wheelfarm": __version__,
+            "targets": [t.as_json() for t in self.targets],
+            "wheels": [w.as_json() for w in self.wheels],
+            "results": [c.as_json() for c in self.cells],
+        }
+
+
+# ------------------------------------------------------------------------------- one run's state
+
+
+class _Cancelled(Exception):
+    """Ctrl-C was pressed: a worker stops at its next step."""
+
+
+class _CellFailed(Exception):
+    def __init__(
+        self, step: str, lines: Sequence[str], *, hint: str | None = None, cacheable: bool = True
+    ) -> None:
+        super().__init__(step)
+        self.step = step
+        self.lines = tuple(lines)
+        self.hint = hint
+        # A failure to reach a package mirror or index says nothing about the wheel.
+        self.cacheable = cacheable
+
+
+@dataclass
+class _Run:
+    wheelhouse: Path
+    board: Any
+    cancel: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    live: set[Container] = field(default_factory=set)
+    package_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    started: int = 0
+
+    def check(self) -> None:
+        if self.cancel.is_set():
+            raise _Cancelled
+
+    def container(
+        self,
+        image: str,
+        target: str,
+        job: str,
+        *,
+        network: bool,
+        mounts: Mapping[str, str] | None = None,
+    ) -> Container:
+        from wheelfarm import container
+
+        self.check()
+        return container.Container(
+            image,
+            name=f"{CONTAINER_PREFIX}-{target}-{os.urandom(4).hex()}",
+            network=network,
+            host_settings=network,
+            labels={"org.wheelfarm.job": job},
+            mounts=mounts,
+        )
+
+    def package_lock(self, image_id: str) -> threading.Lock:
+        with self.lock:
+            return self.package_locks.setdefault(image_id, threading.Lock())
+
+    def entered(self, c: Container) -> None:
+        with self.lock:
+            self.live.add(c)
+            self.started += 1
+
+    def left(self, c: Container) -> None:
+        with self.lock:
+            self.live.discard(c)
+
+
+class _Log:
+    """One cell's log: a temp file beside its final name, moved into place when closed."""
+
+    def __init__(self, wheelhouse: Path, name: str) -> None:
+        self.final = wheelhouse / META / LOGS / name
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".log", dir=self.final.parent)
+        self._temp = Path(temp)
+        self._stream: IO[str] = os.fdopen(handle, "w", encoding="utf-8", errors="replace")
+        self._lock = threading.Lock()
+        self.section: list[str] = []
+
+    @property
+    def relative(self) -> str:
+        return f"{META}/{LOGS}/{self.final.name}"
+
+    def line(self, text: str) -> None:
+        with self._lock:
+            self._stream.write(text + "\n")
+            self.section.append(text)
+
+    def heading(self, text: str) -> None:
+        with self._lock:
+            self._stream.write(f"==> {text}\n")
+            self.section = []
+
+    def close(self, keep: bool) -> None:
+        with self._lock:
+            self._stream.close()
+        if keep:
+            self._temp.chmod(0o644)
+            self._temp.replace(self.final)
+        else:
+            self._temp.unlink(missing_ok=True)
+
+
+def log_name(wheel: str, target: str) -> str:
+    return f"verify-{wheel[: -len('.whl')]}-{target}.log"
+
+
+# ------------------------------------------------------------------------------- target facts
+
+
+def _read_facts(run: _Run, target: Target, image_id: str) -> dict[str, Any]:
+    """What the runtime image is, from the cache by image id, else from a throwaway offline
+    container (then cached): os-release, its own rules file, arch, each Python and its libc."""
+    from wheelfarm import cache, tags
+
+    facts = cache.image_facts(image_id)
+    if (
+        facts is not None
+        and facts.get("kind") == "runtime"
+        and facts.get("wheelfarm") == (__version__)
+    ):
+        return facts
+    run.board.step(target.name, "reading the runtime image")
+    c = run.container(target.runtime_image, target.name, f"facts {target.name}", network=False)
+    with c:
+        run.entered(c)
+        try:
+            os_release = c.read_file("/etc/os-release") or c.read_file("/usr/lib/os-release")
+            rules_file = c.read_file(str(rules.SYSTEM_PATH))
+            arch = tags.normalise_arch(c.output(["uname", "-m"]).strip())
+            pythons: dict[str, Any] = {}
+            for python in target.pythons:
+                text = c.output([python.executable, "-c", _FACTS_SCRIPT], check=False).strip()
+                with contextlib.suppress(ValueError):
+                    pythons[python.version] = json.loads(text.splitlines()[-1] if text else "")
+        finally:
+            run.left(c)
+    facts = {
+        "kind": "runtime",
+        "wheelfarm": __version__,
+        "image": target.runtime_image,
+        "image_id": image_id,
+        "os_release": os_release.decode("utf-8", "replace") if os_release is not None else None,
+        "rules": rules_file.decode("utf-8", "replace") if rules_file is not None else None,
+        "arch": arch,
+        "pythons": pythons,
+    }
+    cache.store_image_facts(image_id, facts)
+    return facts
+
+
+# ------------------------------------------------------------------------------- cell cache
+
+
+def _cache_dir() -> Path:
+    from wheelfarm import cache
+
+    return cache.root() / "verify"
+
+
+def cached_cell(key: str) -> tuple[Cell, Path | None] | None:
+    entry = _cache_dir() / key
+    try:
+        data = json.loads((entry / "cell.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    log = entry / "cell.log"
+    return Cell.from_json(data), log if log.is_file() else None
+
+
+def store_cell(key: str, cell: Cell, log: Path | None) -> None:
+    """Keep a cell's result and log, written to a temp directory renamed into place."""
+    root = _cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    try:
+        (staging / "cell.json").write_text(json.dumps(cell.as_json(), indent=2) + "\n")
+        if log is not None and log.is_file():
+            shutil.copyfile(log, staging / "cell.log")
+        entry = root / key
+        if entry.exists():
+            shutil.rmtree(entry)
+        staging.rename(entry)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _restore_log(wheelhouse: Path, cell: Cell, cached_log: Path | None) -> None:
+    """A cached cell's log goes back into this wheelhouse's reports when it is not there."""
+    if cached_log is None or cell.log is None:
+        return
+    destination = wheelhouse / cell.log
+    if destination.is_file():
+        return
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".log", dir=destination.parent)
+    os.close(handle)
+    try:
+        shutil.copyfile(cached_log, temp)
+        Path(temp).chmod(0o644)
+        Path(temp).replace(destination)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------------------- one cell
+
+
+@dataclass(frozen=True)
+class Job:
+    """One applicable cell: what to run, and with which Python, recipe and dependency view."""
+
+    wheel: WheelInfo
+    target: TargetView
+    python: PythonFacts
+    recipe: Recipe
+    runtime_packages: tuple[str, ...]  # the recipe's, for this target (for hints only)
+    accepted: bool
+    view: tuple[Path, ...]  # wheelhouse wheels this target's view serves (dependencies)
+
+    @property
+    def label(self) -> str:
+        return f"{self.wheel.filename} @ {self.target.name}"
+
+    @property
+    def imports(self) -> tuple[str, ...]:
+        return self.recipe.imports or self.wheel.top_level
+
+    @property
+    def key(self) -> str:
+        return cell_key(
+            self.wheel.sha256,
+            self.target.image_id,
+            recipe_digest(self.recipe),
+            self.python.executable,
+        )
+
+
+def _link_or_copy(source: Path, destination: Path) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copyfile(source, destination)
+
+
+def _host_pip(argv: Sequence[str], log: _Log, run: _Run) -> int:
+    """Run the host's pip (the host's own index, proxy and trust settings apply), streaming its
+    output into the log; the process is stopped when the run is cancelled."""
+    log.line("$ pip " + " ".join(argv))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pip", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"},
+    )
+    assert process.stdout is not None
+    try:
+        for line in process.stdout:
+            log.line(line.rstrip("\n"))
+            if run.cancel.is_set():
+                process.terminate()
+        return process.wait()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+
+
+def _stage(job: Job, stage: Path, log: _Log, run: _Run) -> int:
+    """Put the wheel (under its plain name) and its Python dependencies into `stage`: from the
+    wheelhouse view first, else downloaded on the host for the target's Python and platform.
+    Returns how many dependency files were staged."""
+    _link_or_copy(job.wheel.path, stage / job.wheel.plain_name)
+    needed = needed_requirements(
+        job.wheel.requires_dist, marker_environment(job.python, job.target.arch)
+    )
+    log.line(f"dependencies for {job.target.name}: {', '.join(needed) or 'none'}")
+    if not needed:
+        return 0
+    view = stage.parent / "view"
+    view.mkdir()
+    for path in job.view:
+        if path != job.wheel.path:
+            _link_or_copy(path, view / views.plain_filename(path.name))
+    deps = stage.parent / "deps"
+    common = [
+        "download",
+        "--only-binary=:all:",
+        "--dest",
+        str(deps),
+        "--python-version",
+        job.python.version,
+        "--implementation",
+        "cp",
+        "--abi",
+        job.python.cpython_tag,
+        *(f"--platform={p}" for p in download_platforms(job.target.arch, job.python.libc)),
+        "--find-links",
+        str(view),
+    ]
+    # The wheelhouse alone first: what wheelfarm built for this target is what a consumer of its
+    # index gets; the host's index only fills in what the wheelhouse lacks.
+    code = _host_pip([*common, "--no-index", *needed], log, run)
+    if code != 0:
+        run.check()
+        shutil.rmtree(deps, ignore_errors=True)
+        log.line("not all in the wheelhouse; asking the host's index")
+        code = _host_pip([*common, *needed], log, run)
+    run.check()
+    if code != 0:
+        raise _CellFailed(
+            "stage dependencies",
+            useful_lines(log.section),
+            hint=f"pip on this host could not get wheels of {', '.join(needed)} for Python "
+            f"{job.python.version} on {job.target.name}; build them with wheelfarm into the "
+            "same wheelhouse",
+            cacheable=False,
+        )
+    count = 0
+    for path in sorted(deps.iterdir()):
+        if path.name.endswith(".whl") and not (stage / path.name).exists():
+            path.replace(stage / path.name)
+            count += 1
+    return count
+
+
+def _missing_packages(c: Container, family: str, packages: Sequence[str]) -> list[str]:
+    from wheelfarm import pkgmgr
+
+    missing = []
+    for package in packages:
+        if c.run(pkgmgr.version_command(family, package)) != 0:
+            missing.append(package)
+    return missing
+
+
+def _library_hint(job: Job, lines: Sequence[str]) -> str | None:
+    """When an import fails for want of a shared library, say what the wheel asked for and what
+    the recipe says a consumer needs."""
+    text = "\n".join(lines)
+    if "cannot open shared object file" not in text and "version `" not in text:
+        return None
+    asked = ", ".join(job.wheel.requires_external) or "no distro package"
+    hint = f"a shared library is missing or too old on {job.target.name}: the wheel's "
+    hint += f"Requires-External names {asked}"
+    missing = [
+        p for p in job.runtime_packages if p not in package_names(job.wheel.requires_external)
+    ]
+    if missing:
+        hint += f"; the recipe's runtime packages add {', '.join(missing)}"
+    return hint
+
+
+# Where each family's package manager keeps what it downloads: shared by one runtime image's cells
+# (the package lists and archives are the same for all of them), so only the first cell of a run
+# downloads the lists. The container stays fresh: nothing it installs is kept.
+_PACKAGE_CACHES = {
+    "apt": ("/var/lib/apt/lists", "/var/cache/apt/archives"),
+    "dnf": ("/var/cache/dnf",),
+    "yum": ("/var/cache/yum",),
+    "apk": (),
+}
+
+
+def _package_cache_mounts(target: TargetView) -> dict[str, str]:
+    from wheelfarm import cache
+
+    root = cache.root() / "verify-packages" / target.image_id.replace("sha256:", "")[:16]
+    mounts = {}
+    for inside in _PACKAGE_CACHES.get(target.family, ()):
+        host = root / inside.strip("/").replace("/", "-")
+        (host / "partial").mkdir(parents=True, exist_ok=True)
+        mounts[str(host)] = inside
+    return mounts
+
+
+class _Background:
+    """One call on a daemon thread; `join` returns its result or raises what it raised."""
+
+    def __init__(self, call: Callable[[], int]) -> None:
+        self._result: int | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], int]) -> None:
+        try:
+            self._result = call()
+        except BaseException as exc:
+            self._error = exc
+
+    def join(self) -> int:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result if self._result is not None else -1
+
+
+class _Cell:
+    def __init__(self, run: _Run, job: Job) -> None:
+        self.run = run
+        self.job = job
+
+    def _exec(
+        self,
+        c: Container,
+        log: _Log,
+        argv: Sequence[str] | str,
+        step: str,
+        *,
+        cacheable: bool = True,
+        hint: str | None = None,
+        **kw: Any,
+    ) -> None:
+        self.run.check()
+        log.heading(step)
+        code = c.run(argv, on_output=log.line, **kw)
+        self.run.check()
+        if code != 0:
+            lines = useful_lines(log.section) or (f"exit {code}",)
+            raise _CellFailed(step, lines, hint=hint, cacheable=cacheable)
+
+    def work(self) -> tuple[Cell, bool]:
+        """Run the cell; return its result and whether it may be cached."""
+        job = self.job
+        started = time.monotonic()
+        log = _Log(self.run.wheelhouse, log_name(job.wheel.filename, job.target.name))
+        keep_log = False
+        try:
+            log.line(
+                f"verify {job.wheel.filename} on {job.target.name} ({job.target.image} "
+                f"{job.target.image_id[:19]}), Python {job.python.full_version}, "
+                f"wheelfarm {__version__}"
+            )
+            try:
+                self._steps(log)
+            except _CellFailed as failed:
+                keep_log = True
+                return (
+                    Cell(
+                        job.wheel.filename,
+                        job.target.name,
+                        FAIL,
+                        reason=f"{failed.step}: {failed.lines[0] if failed.lines else 'failed'}",
+                        python=job.python.full_version,
+                        step=failed.step,
+                        error=failed.lines,
+                        hint=failed.hint,
+                        log=log.relative,
+                        seconds=time.monotonic() - started,
+                        accepted=job.accepted,
+                    ),
+                    failed.cacheable,
+                )
+            keep_log = True
+            return (
+                Cell(
+                    job.wheel.filename,
+                    job.target.name,
+                    PASS,
+                    python=job.python.full_version,
+                    log=log.relative,
+                    seconds=time.monotonic() - started,
+                    accepted=job.accepted,
+                ),
+                True,
+            )
+        finally:
+            log.close(keep_log)
+
+    def _steps(self, log: _Log) -> None:
+        job, board = self.job, self.run.board
+        name = job.label
+        board.step(name, "staging the wheel and its dependencies")
+        log.heading("stage the wheel and its dependencies (on the host)")
+        with tempfile.TemporaryDirectory(prefix="wheelfarm-verify-") as temp:
+            stage = Path(temp) / "stage"
+            stage.mkdir()
+            self._stage(stage, log)
+            packages = package_names(job.wheel.requires_external)
+            board.step(name, "starting a fresh runtime container")
+            c = self.run.container(
+                job.target.image,
+                job.target.name,
+                f"verify {name}",
+                network=True,
+                mounts=_package_cache_mounts(job.target) if packages else None,
+            )
+            with c:
+                self.run.entered(c)
+                try:
+                    # The venv needs no network and no package: make it while packages install.
+                    venv_lines: list[str] = []
+                    venv = _Background(
+                        lambda: c.run(
+                            [job.python.executable, "-m", "venv", VENV],
+                            on_output=venv_lines.append,
+                        )
+                    )
+                    if packages:
+                        self._packages(c, log, packages)
+                    log.heading("create a venv (while the packages were installed)")
+                    code = venv.join()
+                    for line in venv_lines:
+                        log.line(line)
+                    self.run.check()
+                    if code != 0:
+                        raise _CellFailed("create a venv", useful_lines(venv_lines))
+                    c.copy_in(stage, WORK)
+                    board.step(name, "cutting the network")
+                    c.disconnect_network()
+                    log.heading("network cut")
+                    self._install_and_import(c, log)
+                finally:
+                    self.run.left(c)
+
+    def _packages(self, c: Container, log: _Log, packages: Sequence[str]) -> None:
+        from wheelfarm import hostenv, pkgmgr
+
+        job = self.job
+        family = job.target.family
+        missing = _missing_packages(c, family, packages)
+        log.line(
+            f"Requires-External: {', '.join(packages)}; "
+            f"not yet installed: {', '.join(missing) or 'none'}"
+        )
+        if not missing:
+            return
+        self.run.board.step(job.label, f"installing {' '.join(missing)}")
+        settings = c.host_settings
+        ca = (
+            hostenv.CONTAINER_CA_PATH
+            if settings is not None and settings.ca_bundle is not None
+            else None
+        )
+        # The package manager's cache is shared by the target's cells: one at a time uses it.
+        with self.run.package_lock(job.target.image_id):
+            self._exec(
+                c,
+                log,
+                pkgmgr.install_command(family, missing, ca_file=ca),
+                f"install system packages {' '.join(missing)}",
+                env=pkgmgr.install_env(family),
+                cacheable=False,
+                hint=f"the package manager of {job.target.name} could not install "
+                f"{', '.join(missing)} (the wheel's Requires-External)",
+            )
+
+    def _stage(self, stage: Path, log: _Log) -> None:
+        try:
+            count = _stage(self.job, stage, log, self.run)
+        except OSError as exc:
+            raise _CellFailed("stage dependencies", [str(exc)], cacheable=False) from None
+        log.line(f"staged {self.job.wheel.plain_name} and {count} dependency file(s)")
+
+    def _install_and_import(self, c: Container, log: _Log) -> None:
+        job, board = self.job, self.run.board
+        name = job.label
+        python = f"{VENV}/bin/python"
+        pip_version = c.output([python, "-m", "pip", "--version"], check=False).split()
+        shown = pip_version[1] if len(pip_version) > 1 else "?"
+        board.step(name, f"pip {shown}: installing {job.wheel.plain_name}")
+        self._exec(
+            c,
+            log,
+            [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "--no-index",
+                "--find-links",
+                STAGE,
+                "--no-cache-dir",
+                f"{STAGE}/{job.wheel.plain_name}",
+            ],
+            f"install with the target's stock pip {shown}",
+            env=PIP_ENV,
+            hint=f"stock pip {shown} on {job.target.name} refused the wheel or a dependency",
+        )
+        env = {
+            **PIP_ENV,
+            "PATH": f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "VIRTUAL_ENV": VENV,
+        }
+        c.run(["mkdir", "-p", EMPTY])
+        imports = job.imports
+        if imports:
+            board.step(name, f"importing {', '.join(imports)}")
+            try:
+                self._exec(
+                    c,
+                    log,
+                    [python, "-c", _IMPORT_SCRIPT, *imports],
+                    f"import {' '.join(imports)}",
+                    env=env,
+                    workdir=EMPTY,
+                )
+            except _CellFailed as failed:
+                failed.hint = _library_hint(job, log.section) or failed.hint
+                raise
+        else:
+            log.line("nothing to import: the wheel has no top-level module")
+        if job.recipe.test:
+            board.step(name, "running the recipe's test")
+            self._exec(c, log, ["sh", "-c", job.recipe.test], "the recipe's test", env=env,
+                       workdir=EMPTY)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------- the whole run
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every cell of a matrix: the jobs to run and the cells already decided (n/a)."""
+
+    jobs: tuple[Job, ...]
+    decided: tuple[Cell, ...]
+    order: tuple[tuple[str, str], ...]  # (wheel, target) in matrix order
+
+
+def plan_cells(
+    wheels: Sequence[WheelInfo],
+    views_: Sequence[TargetView],
+    recipe_for: Callable[[str], Recipe],
+    catalogue: Mapping[str, Target],
+    *,
+    ignore_rules: bool = False,
+    skip: Callable[[WheelInfo], str | None] | None = None,
+) -> Plan:
+    jobs: list[Job] = []
+    decided: list[Cell] = []
+    order: list[tuple[str, str]] = []
+    by_name = {w.filename: w for w in wheels}
+    # What each target's index view serves: the dependencies a cell may take from the wheelhouse.
+    served = {
+        t.name: tuple(
+            by_name[w.filename].path for w in views.select([w.name for w in wheels], t.tagset)
+        )
+        for t in views_
+    }
+    for wheel in wheels:
+        why_skip = skip(wheel) if skip is not None else None
+        for target in views_:
+            order.append((wheel.filename, target.name))
+            if why_skip is not None:
+                decided.append(Cell(wheel.filename, target.name, NA, kind="skip", reason=why_skip))
+                continue
+            verdict = applicability(wheel.name, target, ignore_rules=ignore_rules)
+            if not verdict.applicable or verdict.python is None:
+                decided.append(
+                    Cell(
+                        wheel.filename,
+                        target.name,
+                        NA,
+                        kind=verdict.kind,
+                        reason=verdict.reason,
+                        accepted=verdict.accepted,
+                    )
+                )
+                continue
+            recipe = recipe_for(wheel.project)
+            jobs.append(
+                Job(
+                    wheel,
+                    target,
+                    verdict.python,
+                    recipe,
+                    recipe.runtime_for(catalogue[target.name]),
+                    verdict.accepted,
+                    served[target.name],
+                )
+            )
+    return Plan(tuple(jobs), tuple(decided), tuple(order))
+
+
+def find_wheels(wheelhouse: Path) -> list[WheelInfo]:
+    if not wheelhouse.is_dir():
+        raise BadInput(
+            f"wheelhouse {wheelhouse} does not exist",
+            hint="build wheels into it first: wheelfarm build SPEC --wheelhouse DIR",
+        )
+    return [read_wheel(p) for p in sorted(wheelhouse.glob("*.whl")) if p.is_file()]
+
+
+def _runtime_ids(chosen: Sequence[Target]) -> dict[str, str]:
+    from wheelfarm import images
+
+    found: dict[str, str] = {}
+    missing: list[Target] = []
+    for target in chosen:
+        try:
+            found[target.name] = images.require(target, "runtime")
+        except ImageMissing:
+            missing.append(target)
+    if missing:
+        commands = "; ".join(dict.fromkeys(images.make_command(t) for t in missing))
+        raise ImageMissing(
+            "runtime image missing for "
+            + ", ".join(f"{t.name} ({t.runtime_image})" for t in missing),
+            hint=f"make it with: {commands}",
+        )
+    return found
+
+
+def choose_targets(
+    settings: Settings, names: Sequence[str] = ()
+) -> tuple[list[Target], dict[str, str]]:
+    """The targets asked for (all must have a runtime image), else every target in the
+    catalogue whose runtime image is present."""
+    from wheelfarm import container, images, targets
+
+    container.check_engine()
+    asked = list(names) or list(settings.targets)
+    if asked:
+        chosen = targets.select(asked, settings.catalogue)
+        return chosen, _runtime_ids(chosen)
+    ids: dict[str, str] = {}
+    for target in settings.catalogue:
+        found = container.image_id(target.runtime_image)
+        if found is not None:
+            ids[target.name] = found
+    chosen = [t for t in settings.catalogue if t.name in ids]
+    if not chosen:
+        debian = [t for t in settings.catalogue if t.can_bootstrap][:3]
+        raise ImageMissing(
+            "no target's runtime image is present",
+            hint="make one, e.g.: " + "; ".join(images.make_command(t) for t in debian),
+        )
+    return chosen, ids
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to verify, resolved once."""
+
+    wheelhouse: Path
+    wheels: tuple[Path, ...] | None  # None: every wheel in the wheelhouse
+    targets: tuple[str, ...]
+    settings: Settings
+    jobs: int | None = None
+    ignore_rules: bool = False  # probe
+    board: bool = True
+
+
+def execute(request: Request, skip: Callable[[WheelInfo], str | None] | None = None) -> Report:
+    """Plan and run a matrix. Raises only for what stops the whole run (bad input, no engine, a
+    missing image, Ctrl-C); a failed cell is a result."""
+    from wheelfarm import recipes, ui
+
+    began = time.monotonic()
+    settings = request.settings
+    wheelhouse = request.wheelhouse.resolve()
+    rules.image_sources(settings.rules)  # a malformed --rules file fails now, exit 2
+    if request.wheels is None:
+        wheels = find_wheels(wheelhouse)
+    else:
+        wheels = [read_wheel(p) for p in dict.fromkeys(request.wheels)]
+    if not wheels:
+        raise BadInput(
+            f"no wheels in {wheelhouse}",
+            hint="build some first: wheelfarm build SPEC --wheelhouse DIR",
+        )
+    recipe_cache: dict[str, Recipe] = {}
+
+    def recipe_for(project: str) -> Recipe:
+        if project not in recipe_cache:
+            recipe_cache[project] = recipes.load(project, settings.recipes)
+        return recipe_cache[project]
+
+    for wheel in wheels:
+        recipe_for(wheel.project)  # a malformed recipe fails before any container starts
+    chosen, ids = choose_targets(settings, request.targets)
+    parallel = max(1, request.jobs or settings.jobs or os.cpu_count() or 1)
+    catalogue = {t.name: t for t in settings.catalogue}
+
+    with ui.StepBoard([t.name for t in chosen], enabled=request.board) as board:
+        run = _Run(wheelhouse, board)
+        facts = _parallel(
+            run, parallel, [functools.partial(_read_facts, run, t, ids[t.name]) for t in chosen]
+        )
+        target_views = [
+            target_view(t, ids[t.name], f, settings.rules)
+            for t, f in zip(chosen, facts, strict=True)
+        ]
+        for view in target_views:
+            board.finish(view.name, True, f"{view.tagset.build}, Python "
+                         + (", ".join(p.full_version for p in view.pythons) or "none"))  # fmt: skip
+    plan = plan_cells(
+        wheels, target_views, recipe_for, catalogue, ignore_rules=request.ignore_rules, skip=skip
+    )
+    results: dict[tuple[str, str], Cell] = {(c.wheel, c.target): c for c in plan.decided}
+    to_run: list[Job] = []
+    for job in plan.jobs:
+        hit = cached_cell(job.key)
+        if hit is None:
+            to_run.append(job)
+            continue
+        cell, log = hit
+        cell = replace(cell, cached=True, accepted=job.accepted, seconds=0.0)
+        _restore_log(wheelhouse, cell, log)
+        results[(cell.wheel, cell.target)] = cell
+    with ui.StepBoard([j.label for j in to_run], enabled=request.board and bool(to_run)) as board:
+        run.board = board
+        outcomes = _parallel(run, parallel, [functools.partial(_run_job, run, j) for j in to_run])
+    for cell in outcomes:
+        results[(cell.wheel, cell.target)] = cell
+    _tidy(wheelhouse)
+    cells = tuple(results[key] for key in plan.order)
+    return Report(
+        wheelhouse,
+        tuple(wheels),
+        tuple(target_views),
+        cells,
+        time.monotonic() - began,
+        run.started,
+    )
+
+
+def _run_job(run: _Run, job: Job) -> Cell:
+    cell, cacheable = _Cell(run, job).work()
+    if cacheable:
+        store_cell(job.key, cell, run.wheelhouse / cell.log if cell.log else None)
+    detail = "passed" if cell.status == PASS else (cell.reason or "failed")
+    run.board.finish(job.label, cell.status == PASS, detail)
+    return cell
+
+
+def _parallel(run: _Run, parallel: int, tasks: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Run tasks on a bounded pool; on Ctrl-C (or a bug) stop every worker and remove every live
+    container at once, so blocked execs end and nothing is left behind."""
+    if not tasks:
+        return []
+    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(tasks))))
+    futures: list[Future[Any]] = [pool.submit(task) for task in tasks]
+    try:
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+            for future in done:
+                problem = future.exception()
+                if problem is not None and not isinstance(problem, _Cancelled):
+                    raise problem
+    except BaseException:
+        run.cancel.set()
+        with run.lock:
+            live = list(run.live)
+        for c in live:
+            with contextlib.suppress(Exception):
+                c.remove()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return [f.result() for f in futures]
+
+
+def _tidy(wheelhouse: Path) -> None:
+    """Remove leftovers of an interrupted earlier run's logs (temp files only)."""
+    logs = wheelhouse / META / LOGS
+    if logs.is_dir():
+        for temp in logs.glob(".tmp-*.log"):
+            with contextlib.suppress(OSError):
+                if time.time() - temp.stat().st_mtime > 24 * 3600:
+                    temp.unlink()
+
+
+# ------------------------------------------------------------------------------- reports
+
+
+def _cell_text(cell: Cell) -> str:
+    if cell.status == NA:
+        return f"n/a: {cell.kind}" if cell.kind else "n/a"
+    return "pass" if cell.status == PASS else "FAIL"
+
+
+def markdown(report: Report, title: str = "wheelfarm verify") -> str:
+    """The matrix as Markdown: one row per wheel, one column per target, then every failure with
+    its first error lines and log, then why cells did not apply."""
+    names = [t.name for t in report.targets]
+    by_key = {(c.wheel, c.target): c for c in report.cells}
+    counts = report.counts()
+    lines = [
+        f"# {title}",
+        "",
+        f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[NA]} not applicable "
+        f"({sum(c.cached for c in report.cells)} from the cache); wheelfarm {__version__}.",
+        "",
+        "| wheel | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    marks = {PASS: "✅ pass", FAIL: "❌ **fail**"}
+    for wheel in report.wheels:
+        row = []
+        for name in names:
+            cell = by_key.get((wheel.filename, name))
+            if cell is None:
+                row.append("")
+            elif cell.status == NA:
+                row.append(f"n/a ({cell.kind})" if cell.kind else "n/a")
+            else:
+                row.append(marks[cell.status])
+        lines.append(f"| `{wheel.filename}` | " + " | ".join(row) + " |")
+    lines.append("")
+    lines.append("## Targets")
+    lines.append("")
+    for target in report.targets:
+        pythons = ", ".join(p.full_version for p in target.pythons) or "none"
+        accepts = ", ".join(f"`{t}`" for t in target.tagset.install)
+        lines.append(
+            f"- **{target.name}** ({target.image}, `{target.image_id[:19]}`): builds "
+            f"`{target.tagset.build}`, accepts {accepts}; Python {pythons}"
+        )
+    failed = report.failed
+    if failed:
+        lines += ["", "## Failures", ""]
+        for cell in failed:
+            lines.append(f"- `{cell.wheel}` on **{cell.target}** — {cell.step} (log `{cell.log}`)")
+            lines.extend(f"  - `{line}`" for line in cell.error)
+            if cell.hint:
+                lines.append(f"  - hint: {cell.hint}")
+    skipped = [c for c in report.cells if c.status == NA]
+    if skipped:
+        lines += ["", "## Not applicable", ""]
+        lines.extend(f"- `{c.wheel}` on **{c.target}**: {c.reason}" for c in skipped)
+    return "\n".join(lines) + "\n"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        Path(temp).chmod(0o644)
+        Path(temp).replace(path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_reports(report: Report) -> tuple[Path, Path]:
+    meta = report.wheelhouse / META
+    json_path, md_path = meta / REPORT_JSON, meta / REPORT_MD
+    write_text_atomic(json_path, json.dumps(report.as_json(), indent=2) + "\n")
+    write_text_atomic(md_path, markdown(report))
+    return json_path, md_path
+
+
+def show(report: Report, title: str = "verify") -> None:
+    """The matrix as a rich table (stderr), then each failure with its error lines and log."""
+    from wheelfarm import ui
+
+    names = [t.name for t in report.targets]
+    by_key = {(c.wheel, c.target): c for c in report.cells}
+    rows = [
+        [w.filename, *(_cell_text(by_key[(w.filename, n)]) for n in names)] for w in report.wheels
+    ]
+    styles = {"pass": "green", "FAIL": "bold red"}
+    styles.update({f"n/a: {k}": "dim" for k in ("tag", "python", "arch", "skip")})
+    ui.table(["wheel", *names], rows, title=f"{title}: {report.wheelhouse}", styles=styles)
+    for cell in report.failed:
+        ui.error(f"{cell.wheel} on {cell.target}: {cell.step} (log: {cell.log})")
+        for line in cell.error:
+            ui.detail(f"    {line}")
+        if cell.hint:
+            ui.detail(f"    hint: {cell.hint}")
+    counts = report.counts()
+    cached = sum(c.cached for c in report.cells)
+    started = report.containers_started
+    ui.detail(
+        f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[NA]} not applicable; "
+        f"{cached} from the cache; {started} container{'s' if started != 1 else ''} started; "
+        f"{report.seconds:.1f}s"
+    )
+
+
+def fail_if_failed(report: Report) -> None:
+    failed = report.failed
+    if failed:
+        lines = [f"{c.wheel} on {c.target}: {c.reason} (log: {c.log})" for c in failed]
+        raise VerificationFailed(
+            f"{len(failed)} verification(s) failed:\n  " + "\n  ".join(lines),
+            hint=f"the reports are {report.wheelhouse / META / REPORT_MD} and the logs under "
+            f"{report.wheelhouse / META / LOGS}",
+        )
+
+
+# ------------------------------------------------------------------------------- commands
+
+
+def command(request: Request, json_output: bool) -> Report:
+    """`wheelfarm verify`: run the matrix, write the reports, show or print them; exit 1 when an
+    applicable cell failed."""
+    from wheelfarm import ui
+
+    report = execute(request)
+    json_path, md_path = write_reports(report)
+    if json_output:
+        ui.emit_json(report.as_json())
+    else:
+        show(report)
+        ui.detail(f"reports: {json_path}, {md_path}")
+    fail_if_failed(report)
+    return report
+
+
+def build_then_verify(options: Any, verify: bool) -> None:
+    """`wheelfarm build`, then (unless --no-verify) verify what it built on the targets it built
+    for. The build's own summary comes first; a verification failure then fails the command."""
+    from wheelfarm import build as build_mod
+    from wheelfarm import ui
+
+    if not verify:
+        build_mod.command(options)
+        return
+    outcome: dict[str, Any] = {}
+
+    def after(built: BuildReport) -> None:
+        wheels = tuple(dict.fromkeys(built.wheels))
+        if not wheels:
+            return
+        names = tuple(dict.fromkeys(o.target for o in built.outcomes))
+        request = Request(
+            wheelhouse=built.wheelhouse,
+            wheels=wheels,
+            targets=names,
+            settings=options.settings,
+        )
+        try:
+            report = execute(request)
+            write_reports(report)
+            if not options.json_output:
+                show(report, title="verify")
+            outcome["report"] = report
+        except WheelfarmError as exc:
+            outcome["error"] = exc
+
+    build_mod.command(options, after=after)
+    if "error" in outcome:
+        ui.warn("the wheels were built, but verification could not run")
+        raise outcome["error"]
+    if "report" in outcome:
+        fail_if_failed(outcome["report"])
