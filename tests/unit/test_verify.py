@@ -1,0 +1,424 @@
+"""verify and probe, the parts that need no engine: which cells apply and why, what a wheel asks
+for, what gets staged, what an error shows, the cache key, the reports, and the rules a probe
+proposes from its attempts."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from wf_cli import OS_RELEASE
+from wf_wheels import make_wheel
+
+from wheelfarm import probe, rules, targets, verify, views
+from wheelfarm.recipes import Recipe
+
+GLIBC = {"debian-11": "2.31", "debian-12": "2.36", "debian-13": "2.41", "rockylinux-9": "2.34"}
+FULL = {"3.9": "3.9.2", "3.11": "3.11.2", "3.12": "3.12.5", "3.13": "3.13.5"}
+OS_FILE = {
+    "debian-11": "debian-11",
+    "debian-12": "debian-12",
+    "debian-13": "debian-13",
+    "rockylinux-9": "rocky-9.3",
+}
+
+
+def facts(name: str, *, image_rules: str | None = None, arch: str = "x86_64") -> dict[str, Any]:
+    target = targets.get(name)
+    return {
+        "os_release": (OS_RELEASE / OS_FILE[name]).read_text(encoding="utf-8"),
+        "rules": image_rules,
+        "arch": arch,
+        "pythons": {
+            p.version: {"version": FULL[p.version], "libc": ["glibc", GLIBC[name]]}
+            for p in target.pythons
+        },
+    }
+
+
+def view(name: str, rule_files: list[Path] | None = None, **kw: Any) -> verify.TargetView:
+    return verify.target_view(
+        targets.get(name), f"sha256:{name}", facts(name, **kw), rule_files or []
+    )
+
+
+def wheel(filename: str) -> views.WheelName:
+    return views.parse(filename)
+
+
+# ------------------------------------------------------------------ applicability
+
+
+def test_python_abis_of_cpython_311() -> None:
+    pairs = verify.python_abis("3.11")
+    for expected in [("cp311", "cp311"), ("cp311", "abi3"), ("cp39", "abi3"), ("cp32", "abi3"),
+                     ("cp311", "none"), ("py3", "none"), ("py311", "none")]:  # fmt: skip
+        assert expected in pairs
+    for refused in [("cp39", "cp39"), ("cp312", "abi3"), ("cp312", "cp312"), ("py2", "none")]:
+        assert refused not in pairs
+
+
+def test_a_wheel_applies_on_its_own_target() -> None:
+    verdict = verify.applicability(
+        wheel("pyyaml-6.0.2-cp311-cp311-linux_x86_64_debian_12.whl"), view("debian-12")
+    )
+    assert verdict.applicable and verdict.accepted
+    assert verdict.python is not None and verdict.python.full_version == "3.11.2"
+
+
+def test_another_release_tag_is_not_applicable_and_says_why() -> None:
+    verdict = verify.applicability(
+        wheel("x-1.0-cp39-abi3-linux_x86_64_debian_11.whl"), view("debian-12")
+    )
+    assert not verdict.applicable
+    assert verdict.kind == "tag"
+    assert verdict.reason is not None
+    assert "linux_x86_64_debian_11" in verdict.reason and "linux_x86_64_debian_12" in verdict.reason
+
+
+def test_a_wheel_for_another_python_is_not_applicable_and_says_why() -> None:
+    verdict = verify.applicability(
+        wheel("x-1.0-cp39-cp39-linux_x86_64_debian_12.whl"), view("debian-12")
+    )
+    assert (verdict.applicable, verdict.kind, verdict.accepted) == (False, "python", True)
+    assert verdict.reason is not None and "cp39-cp39" in verdict.reason
+    assert "3.11.2" in verdict.reason
+
+
+def test_stable_abi_loads_on_newer_pythons_only() -> None:
+    assert verify.applicability(
+        wheel("x-1.0-cp39-abi3-linux_x86_64_debian_12.whl"), view("debian-12")
+    ).applicable
+    newer = verify.applicability(
+        wheel("x-1.0-cp313-abi3-linux_x86_64_debian_12.whl"), view("debian-12")
+    )
+    assert (newer.applicable, newer.kind) == (False, "python")
+
+
+def test_pure_and_plain_wheels_apply_everywhere_their_python_fits() -> None:
+    for name in ("debian-11", "debian-13"):
+        assert verify.applicability(wheel("x-1.0-py3-none-any.whl"), view(name)).applicable
+    plain = verify.applicability(wheel("x-1.0-cp313-cp313-linux_x86_64.whl"), view("debian-13"))
+    assert plain.applicable and plain.accepted
+
+
+def test_another_cpu_is_never_applicable_even_for_probe() -> None:
+    name = wheel("x-1.0-cp311-cp311-linux_aarch64_debian_12.whl")
+    for ignore in (False, True):
+        verdict = verify.applicability(name, view("debian-12"), ignore_rules=ignore)
+        assert (verdict.applicable, verdict.kind) == (False, "arch")
+
+
+def test_probe_ignores_the_rules_but_not_the_python() -> None:
+    name = wheel("x-1.0-cp39-abi3-linux_x86_64_debian_11.whl")
+    verdict = verify.applicability(name, view("debian-13"), ignore_rules=True)
+    assert verdict.applicable and not verdict.accepted
+    old = wheel("x-1.0-cp39-cp39-linux_x86_64_debian_11.whl")
+    assert verify.applicability(old, view("debian-13"), ignore_rules=True).kind == "python"
+
+
+def test_rules_given_and_the_images_own_rules_file_decide(tmp_path: Path) -> None:
+    name = wheel("x-1.0-cp39-abi3-linux_x86_64_debian_11.whl")
+    entry = {"linux_x86_64_debian_12": {"install": ["linux_x86_64_debian_11"]}}
+    given = tmp_path / "binary-compatibility.cfg"
+    given.write_text(json.dumps(entry), encoding="utf-8")
+    assert verify.applicability(name, view("debian-12", [given])).applicable
+    own = view("debian-12", image_rules=json.dumps(entry))
+    assert verify.applicability(name, own).applicable
+    assert own.tagset.decision is not None and own.tagset.decision.source.kind == "image"
+
+
+def test_the_shipped_defaults_apply_to_a_rocky_image() -> None:
+    rocky = view("rockylinux-9")
+    assert rocky.tagset.build == "linux_x86_64_rhel_9"
+    verdict = verify.applicability(wheel("x-1.0-cp312-cp312-linux_x86_64_rhel_9.whl"), rocky)
+    assert verdict.applicable
+    assert verdict.python is not None and verdict.python.version == "3.12"
+
+
+def test_the_os_release_comes_from_the_image_not_the_catalogue() -> None:
+    """A target whose image turns out to be Debian 13 accepts Debian 13 wheels only."""
+    target = targets.get("debian-12")
+    shown = verify.target_view(target, "sha256:x", facts("debian-13"), [])
+    assert shown.tagset.default_build == "linux_x86_64_debian_13"
+    verdict = verify.applicability(wheel("x-1.0-cp311-cp311-linux_x86_64_debian_12.whl"), shown)
+    assert verdict.kind == "tag"
+
+
+def test_a_python_missing_from_the_image_is_not_offered() -> None:
+    data = facts("rockylinux-9")
+    del data["pythons"]["3.12"]
+    shown = verify.target_view(targets.get("rockylinux-9"), "sha256:x", data, [])
+    assert [p.version for p in shown.pythons] == ["3.9", "3.11"]
+    verdict = verify.applicability(wheel("x-1.0-cp312-cp312-linux_x86_64_rhel_9.whl"), shown)
+    assert verdict.kind == "python"
+
+
+# ------------------------------------------------------------------ what a wheel asks for
+
+
+def test_default_imports_from_top_level_txt_first() -> None:
+    assert verify.default_imports(["a/__init__.py"], "yaml\n_yaml\n\n") == ("yaml", "_yaml")
+
+
+def test_default_imports_from_record() -> None:
+    record = [
+        "pkg/__init__.py",
+        "pkg/sub/mod.py",
+        "single.py",
+        "_speedups.cpython-311-x86_64-linux-gnu.so",
+        "pkg-1.0.dist-info/METADATA",
+        "pkg-1.0.data/scripts/tool",
+        "__pycache__/single.cpython-311.pyc",
+        "README.txt",
+        "not-an-identifier/x.py",
+    ]
+    assert verify.default_imports(record, None) == ("_speedups", "pkg", "single")
+
+
+def test_read_wheel(tmp_path: Path) -> None:
+    path = make_wheel(tmp_path, "demo", "1.0", "cp311-cp311-linux_x86_64_debian_12")
+    with zipfile.ZipFile(path, "a") as archive:
+        info = "demo-1.0.dist-info/METADATA"
+        data = archive.read(info)
+    text = data.decode().replace(
+        "\n\n",
+        "\nRequires-External: libpq5\nRequires-External: libxml2 (>=2.9)\n"
+        'Requires-Dist: six>=1.0\nRequires-Dist: tomli; python_version < "3.11"\n\n',
+        1,
+    )
+    rewritten = tmp_path / "out" / path.name
+    rewritten.parent.mkdir()
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(rewritten, "w") as target:
+        for item in source.infolist():
+            target.writestr(item, text.encode() if item.filename == info else source.read(item))
+    found = verify.read_wheel(rewritten)
+    assert found.requires_external == ("libpq5", "libxml2 (>=2.9)")
+    assert found.requires_dist == ("six>=1.0", 'tomli; python_version < "3.11"')
+    assert found.top_level == ("demo",)
+    assert found.plain_name == "demo-1.0-cp311-cp311-linux_x86_64.whl"
+    assert len(found.sha256) == 64
+    assert verify.package_names(found.requires_external) == ["libpq5", "libxml2"]
+
+
+def test_needed_requirements_are_judged_for_the_target() -> None:
+    requires = [
+        "six>=1.0",
+        'tomli>=1; python_version < "3.11"',
+        'pytest; extra == "test"',
+        'pywin32; sys_platform == "win32"',
+        'uvloop; platform_machine == "x86_64"',
+    ]
+    py39 = verify.PythonFacts("3.9", "3.9.2", "/usr/bin/python3.9", ("glibc", "2.31"))
+    py311 = replace(py39, version="3.11", full_version="3.11.2")
+    on_39 = verify.needed_requirements(requires, verify.marker_environment(py39, "x86_64"))
+    assert on_39 == ["six>=1.0", "tomli>=1", "uvloop"]
+    on_311 = verify.needed_requirements(requires, verify.marker_environment(py311, "aarch64"))
+    assert on_311 == ["six>=1.0"]
+
+
+def test_download_platforms_for_glibc_and_musl() -> None:
+    glibc = verify.download_platforms("x86_64", ("glibc", "2.36"))
+    assert glibc[0] == "manylinux_2_36_x86_64"
+    assert glibc[-1] == "linux_x86_64"
+    assert glibc.index("manylinux_2_17_x86_64") < glibc.index("manylinux2014_x86_64")
+    for legacy in ("manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"):
+        assert legacy in glibc
+    assert "manylinux_2_37_x86_64" not in glibc
+    arm = verify.download_platforms("aarch64", ("glibc", "2.31"))
+    assert "manylinux2014_aarch64" in arm and "manylinux1_aarch64" not in arm
+    assert verify.download_platforms("x86_64", ("musl", "1.2")) == [
+        "musllinux_1_2_x86_64",
+        "musllinux_1_1_x86_64",
+        "musllinux_1_0_x86_64",
+        "linux_x86_64",
+    ]
+    assert verify.download_platforms("x86_64", ("", "")) == ["linux_x86_64"]
+
+
+# ------------------------------------------------------------------ errors, keys, reports
+
+
+def test_useful_lines_prefer_the_imports_own_verdict() -> None:
+    lines = [
+        "imported psycopg2",
+        "FAILED import psycopg2._psycopg: ImportError: libpq.so.5: cannot open shared object file",
+        "Traceback (most recent call last):",
+        '  File "<string>", line 6, in <module>',
+        "ImportError: libpq.so.5: cannot open shared object file: No such file or directory",
+    ]
+    assert verify.useful_lines(lines) == (
+        "import psycopg2._psycopg: ImportError: libpq.so.5: cannot open shared object file",
+    )
+
+
+def test_useful_lines_pick_error_lines_in_order() -> None:
+    lines = [
+        "Looking in links: /wf/stage",
+        "Processing ./x-1.0-cp311-cp311-linux_x86_64.whl",
+        "ERROR: x-1.0-cp311-cp311-linux_x86_64.whl is not a supported wheel on this platform.",
+    ]
+    assert verify.useful_lines(lines) == (lines[2],)
+    assert verify.useful_lines(["all quiet", "then the end"]) == ("all quiet", "then the end")
+
+
+def test_cell_key_changes_with_each_input() -> None:
+    base = verify.cell_key("w", "i", "r", "p")
+    assert base == verify.cell_key("w", "i", "r", "p")
+    others = {
+        verify.cell_key("W", "i", "r", "p"),
+        verify.cell_key("w", "I", "r", "p"),
+        verify.cell_key("w", "i", "R", "p"),
+        verify.cell_key("w", "i", "r", "P"),
+    }
+    assert base not in others and len(others) == 4
+
+
+def test_recipe_digest_ignores_build_settings() -> None:
+    plain = Recipe("x", imports=("x",), test="python -c 1")
+    built = replace(plain, build_packages=(("apt", ("libfoo-dev",)),))
+    assert verify.recipe_digest(plain) == verify.recipe_digest(built)
+    assert verify.recipe_digest(plain) != verify.recipe_digest(replace(plain, test=None))
+
+
+def test_cell_json_round_trip() -> None:
+    cell = verify.Cell("w.whl", "debian-12", verify.FAIL, reason="r", error=("a", "b"), log="l")
+    assert verify.Cell.from_json(json.loads(json.dumps(cell.as_json()))) == replace(cell)
+
+
+def _wheel_info(filename: str) -> verify.WheelInfo:
+    return verify.WheelInfo(Path(filename), views.parse(filename), "0" * 64, (), (), ("x",))
+
+
+def _report(
+    wheels: list[str], names: list[str], results: dict[tuple[str, str], str]
+) -> verify.Report:
+    shown = [view(n) for n in names]
+    cells = []
+    for w in wheels:
+        for t in shown:
+            status = results.get((w, t.name))
+            if status is None:
+                cells.append(verify.Cell(w, t.name, verify.NA, kind="python", reason="python"))
+            else:
+                error = ("import x: ImportError: GLIBC_2.36 not found",) if status == "fail" else ()
+                cells.append(
+                    verify.Cell(w, t.name, status, reason="import x", error=error, step="import x")
+                )
+    return verify.Report(
+        Path("/wh"), tuple(_wheel_info(w) for w in wheels), tuple(shown), tuple(cells), 1.0, 0
+    )
+
+
+def test_markdown_report_is_a_matrix_with_failures_and_reasons() -> None:
+    report = _report(
+        ["a-1.0-cp311-cp311-linux_x86_64_debian_12.whl"],
+        ["debian-11", "debian-12"],
+        {("a-1.0-cp311-cp311-linux_x86_64_debian_12.whl", "debian-12"): "fail"},
+    )
+    text = verify.markdown(report)
+    assert "| wheel | debian-11 | debian-12 |" in text
+    assert "| `a-1.0-cp311-cp311-linux_x86_64_debian_12.whl` | n/a (python) | ❌ **fail** |" in text
+    assert "GLIBC_2.36 not found" in text
+    assert "## Not applicable" in text
+
+
+# ------------------------------------------------------------------ probe proposals
+
+W11 = "x-1.0-cp39-abi3-linux_x86_64_debian_11.whl"
+W12 = "x-1.0-cp39-abi3-linux_x86_64_debian_12.whl"
+W13 = "x-1.0-cp39-abi3-linux_x86_64_debian_13.whl"
+DEBIANS = ["debian-11", "debian-12", "debian-13"]
+
+
+def _all(status: dict[tuple[str, str], str] | None = None) -> dict[tuple[str, str], str]:
+    found = {(w, t): "pass" for w in (W11, W12, W13) for t in DEBIANS}
+    found.update(status or {})
+    return found
+
+
+def test_probe_proposes_exactly_the_pairs_that_held() -> None:
+    # Newer glibc symbols: the Debian 12 and 13 wheels fail on Debian 11.
+    results = _all({(W12, "debian-11"): "fail", (W13, "debian-11"): "fail"})
+    report = _report([W11, W12, W13], DEBIANS, results)
+    proposal = probe.propose(report)
+    assert sorted(proposal) == ["linux_x86_64_debian_12", "linux_x86_64_debian_13"]
+    assert proposal["linux_x86_64_debian_12"]["install"] == [
+        "linux_x86_64_debian_11",
+        "linux_x86_64_debian_13",
+    ]
+    assert proposal["linux_x86_64_debian_13"]["install"] == [
+        "linux_x86_64_debian_11",
+        "linux_x86_64_debian_12",
+    ]
+    why = proposal["linux_x86_64_debian_13"]["why"]
+    assert W11 in why and W12 in why and "debian-13" in why
+    assert "build" not in proposal["linux_x86_64_debian_13"]
+    found = {(p.consumer, p.producer): p.verdict for p in probe.pairs(report)}
+    assert found[("linux_x86_64_debian_11", "linux_x86_64_debian_12")] == "rejected"
+    assert found[("linux_x86_64_debian_11", "linux_x86_64_debian_11")] == "own tag"
+    # The proposal is a rules file wheelfarm reads.
+    parsed = rules.parse_rules(json.dumps(proposal), "proposal")
+    assert parsed["linux_x86_64_debian_12"].install == (
+        "linux_x86_64_debian_11",
+        "linux_x86_64_debian_13",
+    )
+
+
+def test_probe_counts_attempts_across_tags() -> None:
+    report = _report([W11, W12, W13], DEBIANS, _all())
+    found = probe.ProbeReport(report, tuple(probe.pairs(report)), probe.propose(report))
+    assert found.attempts == 9
+    assert found.cross_attempts == 6
+
+
+def test_one_failure_among_several_wheels_rejects_the_pair() -> None:
+    other = "y-2.0-cp39-abi3-linux_x86_64_debian_11.whl"
+    results = _all({(other, t): "pass" for t in DEBIANS})
+    results[(other, "debian-13")] = "fail"
+    report = _report([W11, other, W12, W13], DEBIANS, results)
+    proposal = probe.propose(report)
+    assert proposal["linux_x86_64_debian_13"]["install"] == ["linux_x86_64_debian_12"]
+    assert "linux_x86_64_debian_11" in proposal["linux_x86_64_debian_12"]["install"]
+
+
+def test_a_pair_never_tried_is_never_proposed() -> None:
+    # Only the diagonal was tried (e.g. no Python could load the others).
+    results = {(W11, "debian-11"): "pass", (W12, "debian-12"): "pass"}
+    report = _report([W11, W12], ["debian-11", "debian-12"], results)
+    assert probe.propose(report) == {}
+
+
+def test_a_rule_built_consumer_keeps_its_build_tag() -> None:
+    wheel_name = "x-1.0-cp39-abi3-linux_x86_64_debian_12.whl"
+    report = _report([wheel_name], ["rockylinux-9"], {(wheel_name, "rockylinux-9"): "pass"})
+    entry = probe.propose(report)["linux_x86_64_rocky_9"]
+    assert entry["build"] == "linux_x86_64_rhel_9"
+    assert entry["install"] == ["linux_x86_64_debian_12"]
+    assert "replaces" in entry["why"]
+
+
+def test_probe_skips_wheels_without_a_distro_tag() -> None:
+    assert probe.producer_tag(_wheel_info("x-1.0-py3-none-any.whl")) is None
+    assert probe.producer_tag(_wheel_info("x-1.0-cp311-cp311-linux_x86_64.whl")) is None
+    assert probe.producer_tag(_wheel_info(W11)) == "linux_x86_64_debian_11"
+
+
+@pytest.mark.parametrize("name", ["debian-11", "debian-12", "debian-13"])
+def test_plan_cells_marks_each_cell(name: str) -> None:
+    wheels = [_wheel_info(W11), _wheel_info("x-1.0-cp313-cp313-linux_x86_64_debian_13.whl")]
+    catalogue = {t.name: t for t in targets.TARGETS}
+    plan = verify.plan_cells(wheels, [view(name)], Recipe, catalogue)
+    applicable = {(j.wheel.filename, j.target.name) for j in plan.jobs}
+    expected = {
+        "debian-11": {(W11, "debian-11")},
+        "debian-12": set(),
+        "debian-13": {("x-1.0-cp313-cp313-linux_x86_64_debian_13.whl", "debian-13")},
+    }[name]
+    assert applicable == expected
+    assert len(plan.order) == 2
+    assert {(c.wheel, c.target) for c in plan.decided} | applicable == set(plan.order)
