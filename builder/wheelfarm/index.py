@@ -506,11 +506,12 @@ def render_root(root: Root, base_url: str | None) -> dict[str, Entry]:
                 entry["requires-python"] = dist.requires_python
             meta_sha = dist.metadata_sha256
             if dist.metadata is not None and meta_sha is not None:
-                # PEP 714 renamed the attribute; old clients read only the PEP 658 one.
+                # PEP 714 renamed the attribute; old clients read only the PEP 658 one, so the
+                # HTML has both. JSON has only the new key: pip 22.3 to 23.1 crash on the old
+                # one (that bug is why PEP 714 exists; Debian 12's pip 23.0 is among them).
                 attrs.append(f'data-dist-info-metadata="sha256={meta_sha}"')
                 attrs.append(f'data-core-metadata="sha256={meta_sha}"')
                 entry["core-metadata"] = {"sha256": meta_sha}
-                entry["dist-info-metadata"] = {"sha256": meta_sha}
                 canonical = f"{CANONICAL}/{project}/{dist.filename}.metadata"
                 here = f"{root.path}/{project}/{served}.metadata"
                 out[here] = dist.metadata if here == canonical else Same(canonical, meta_sha)

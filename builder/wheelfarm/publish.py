@@ -9,12 +9,11 @@ of its own: one devpi index or one pypiserver per root.
 
 Credentials come from the environment (TWINE_USERNAME / TWINE_PASSWORD) or the keyring, never
 from the command line; a repository URL with credentials in it is refused, so none reaches a
-log. A file the server already has is skipped (twine --skip-existing), not an error."""
+log. A file the server already has is skipped, not an error."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from wheelfarm import index, rules, targets, views
-from wheelfarm.errors import BadInput, EnvironmentProblem, WheelfarmError
+from wheelfarm.errors import BadInput, WheelfarmError
 
 
 @dataclass(frozen=True)
@@ -86,24 +85,66 @@ def plan_upload(
     return Upload(tag, tuple(sorted(pairs, key=lambda p: p[1])), tuple(problems))
 
 
-def _twine(python: str, repository_url: str, files: Sequence[Path]) -> None:
+def _already_there(exc: BaseException) -> bool:
+    """Whether an upload failed only because the server has that file (pypiserver and devpi
+    answer 409; PyPI-like servers 400 "already exists")."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    text = f"{getattr(response, 'reason', '')} {getattr(response, 'text', '')}".lower()
+    return status == 409 or (status == 400 and "already exist" in text)
+
+
+def _upload(repository_url: str, files: Sequence[Path]) -> tuple[list[str], list[str]]:
+    """Upload with twine's Python API, one file at a time; returns (uploaded, skipped).
+
+    twine's own --skip-existing is refused for servers other than PyPI since twine 6, so a
+    file the server already has is recognised here from the server's answer instead."""
+    import contextlib
+    import logging
+
+    from twine.commands.upload import upload
+    from twine.exceptions import TwineException
+    from twine.settings import Settings
+
     from wheelfarm import ui
 
-    command = [python, "-m", "twine", "upload", "--repository-url", repository_url]
-    command += ["--skip-existing", "--disable-progress-bar"]
-    if not sys.stdin.isatty():
+    settings = Settings(
+        repository_url=repository_url,
+        # The environment, like twine's command line reads it; never a command-line value.
+        username=os.environ.get("TWINE_USERNAME"),
+        password=os.environ.get("TWINE_PASSWORD"),
+        cacert=os.environ.get("TWINE_CERT"),
         # No one to answer a prompt: fail with twine's message instead of hanging.
-        command.append("--non-interactive")
-    ui.detail(f"$ {' '.join(command[:6])} … ({len(files)} files)")
+        non_interactive=not sys.stdin.isatty() or bool(os.environ.get("TWINE_NON_INTERACTIVE")),
+        disable_progress_bar=True,
+    )
+    uploaded: list[str] = []
+    skipped: list[str] = []
+    twine_log = logging.getLogger("twine")
+    level = twine_log.level
+    twine_log.setLevel(logging.ERROR)  # its "retry with --verbose" advice does not apply here
     try:
-        code = subprocess.call([*command, *map(str, files)], stdout=sys.stderr, env=os.environ)
-    except OSError as exc:
-        raise EnvironmentProblem(f"cannot run twine with {python}: {exc.strerror}") from None
-    if code != 0:
-        raise WheelfarmError(
-            f"twine upload failed (exit {code})",
-            hint="credentials come from TWINE_USERNAME/TWINE_PASSWORD or the keyring",
-        )
+        for path in files:
+            try:
+                # twine prints progress on stdout; ours stays clean for machine output.
+                with contextlib.redirect_stdout(sys.stderr):
+                    upload(settings, [str(path)])
+            except TwineException as exc:
+                raise WheelfarmError(
+                    f"twine refused {path.name}: {exc}",
+                    hint="credentials come from TWINE_USERNAME/TWINE_PASSWORD or the keyring",
+                ) from None
+            except Exception as exc:
+                if not _already_there(exc):
+                    raise WheelfarmError(f"uploading {path.name} failed: {exc}") from None
+                ui.detail(f"{path.name}: the server has it already, skipped")
+                skipped.append(path.name)
+            else:
+                ui.detail(f"{path.name}: uploaded")
+                uploaded.append(path.name)
+    finally:
+        twine_log.setLevel(level)
+    return uploaded, skipped
 
 
 def publish(
@@ -113,7 +154,6 @@ def publish(
     target: str | None,
     rule_files: Sequence[Path],
     catalogue: Sequence[targets.Target] = targets.TARGETS,
-    python: str | None = None,
 ) -> Upload:
     from wheelfarm import ui
 
@@ -142,6 +182,6 @@ def publish(
             except OSError:
                 renamed.write_bytes(path.read_bytes())
             files.append(renamed)
-        _twine(python or sys.executable, repository_url, files)
-    ui.success(f"published {len(upload.files)} files to {repository_url}")
+        uploaded, skipped = _upload(repository_url, files)
+    ui.success(f"{len(uploaded)} uploaded, {len(skipped)} already there, to {repository_url}")
     return upload
