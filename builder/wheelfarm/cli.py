@@ -311,6 +311,111 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
     sys.stdout.write(text)
 
 
+@app.command()
+def build(  # noqa: PLR0917  # typer passes every option as a parameter
+    specs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="NAME==VERSION, a local sdist or a source directory.", metavar="SPEC..."
+        ),
+    ] = None,
+    requirements: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "-r",
+            "--requirement",
+            help="A pinned requirements file (pip-compile / pip freeze style, --hash checked); "
+            "repeatable.",
+            metavar="FILE",
+        ),
+    ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A target to build on; repeatable (default: every target whose build image is "
+            "present)."
+        ),
+    ] = None,
+    python: Annotated[
+        str | None, typer.Option(help="Python X.Y (default: each target's own).", metavar="X.Y")
+    ] = None,
+    wheelhouse: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where wheels, sdists and records go (default: ./wheelhouse).", metavar="DIR"
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-j", help="Targets built in parallel (default: the number of cores).", min=1
+        ),
+    ] = None,
+    recipes: Annotated[
+        Path | None,
+        typer.Option(
+            help="A directory of <project>.toml recipes, before the shipped ones.", metavar="DIR"
+        ),
+    ] = None,
+    rules: RulesOption = None,
+    json_output: JsonOption = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Give up on one wheel's build after this many seconds.", metavar="S"),
+    ] = None,
+    keep_on_failure: Annotated[
+        bool,
+        typer.Option(
+            "--keep-on-failure",
+            help="Leave a failed target's container running and print the command to enter it.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild even when the cached wheel is up to date.")
+    ] = False,
+    config_file: ConfigOption = None,
+) -> None:
+    """Build wheels from source in each target's build container and tag them per distro.
+
+    Each target gets one long-lived container (targets in parallel): the recipe's system
+    packages, pip wheel from the sdist fetched once on the host, ELF analysis and
+    Requires-External, then the distro tag from the container's own os-release and the rules.
+    Wheels land in the wheelhouse with a provenance record in its .wheelfarm/ folder; an
+    unchanged rerun starts no container.
+
+    Examples:
+
+      wheelfarm build lxml==5.3.0 --target debian-12
+
+      wheelfarm build -r requirements.txt --wheelhouse dist/ --json
+    """
+    from wheelfarm import build as build_mod
+    from wheelfarm import config
+
+    settings = config.resolve(
+        {
+            "specs": specs,
+            "requirements": requirements,
+            "targets": target,
+            "python": python,
+            "wheelhouse": wheelhouse,
+            "jobs": jobs,
+            "recipes": recipes,
+            "rules": rules,
+        },
+        config_file=config_file,
+    )
+    build_mod.command(
+        build_mod.Options(
+            settings,
+            json_output=json_output,
+            timeout=timeout,
+            keep_on_failure=keep_on_failure,
+            force=force,
+        )
+    )
+
+
 WheelhouseArgument = Annotated[
     Path | None,
     typer.Argument(

@@ -1,0 +1,982 @@
+"""`wheelfarm build`: specs → plan → sources on the host → one long-lived container per target,
+in parallel → distro-tagged wheels with Requires-External and a provenance record each.
+
+Per target (one worker thread, one container, every step an exec in it):
+  install the recipe's system packages → extract the sdist at /wf/src/<top> → pip wheel
+  --no-deps with the target's build venv and SOURCE_DATE_EPOCH → ELF probe inside the container
+  (which libraries, which packages own them) → copy the wheel out → retag with the container's
+  own os-release through the rules, writing Requires-External → atomic move into the wheelhouse
+  → provenance JSON in WHEELHOUSE/.wheelfarm/ → keep a copy in the cache under the build's key.
+
+A build whose key (cache.build_key) is already cached starts no container: the wheel is put back
+(or found already) in the wheelhouse and reported up to date. A project predicted pure Python
+(fetch.inspect_archive) is built once, by the first target that has it; the others wait for that
+result and build it themselves only if it came out platform-specific after all."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from wheelfarm import __version__, plan
+from wheelfarm.errors import BadInput, BuildFailed, ImageMissing, WheelfarmError
+
+if TYPE_CHECKING:
+    from wheelfarm.config import Settings
+    from wheelfarm.container import Container
+    from wheelfarm.fetch import Source
+    from wheelfarm.recipes import Recipe
+    from wheelfarm.rules import TagSet
+    from wheelfarm.targets import Target
+
+WORK = "/wf"  # everything a build writes inside the container lives under here
+SRC = f"{WORK}/src"  # fixed source path: the same sdist always builds at the same path
+PIP_CACHE = f"{WORK}/pip-cache"
+TOOLS = f"{WORK}/tools"
+LOGS_DIR = "logs"
+# Steady build environment: no prompts, no version nags, plain logs, stable hashing.
+BASE_ENV = {
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "PIP_NO_INPUT": "1",
+    "PIP_PROGRESS_BAR": "off",
+    "PIP_ROOT_USER_ACTION": "ignore",
+    "PYTHONHASHSEED": "0",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "LC_ALL": "C.UTF-8",
+    "TZ": "UTC",
+}
+_FACTS_SCRIPT = r"""
+import json, platform, subprocess, sys
+try:
+    from importlib import metadata
+except ImportError:
+    metadata = None
+tools = {}
+for name in ("pip", "build", "wheel", "auditwheel", "setuptools"):
+    try:
+        tools[name] = metadata.version(name) if metadata else None
+    except Exception:
+        pass
+try:
+    gcc = subprocess.run(["gcc", "-dumpfullversion", "-dumpversion"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL).stdout.decode().strip()
+except OSError:
+    gcc = None
+tools["gcc"] = gcc
+print(json.dumps({"python": platform.python_version(), "tools": tools}))
+"""
+# `file.c:3:2: error: ...`, `error: command 'gcc' failed`, `E: Unable to locate package x`
+_COMPILER_ERROR = re.compile(r"(:\d+:\d+: (fatal )?error: |^error: |^E: )")
+_EXTRACT_SCRIPT = "import shutil, sys; shutil.unpack_archive(sys.argv[1], sys.argv[2])"
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one spec on one target."""
+
+    spec: str
+    target: str
+    status: str  # "built", "up to date", "restored", "failed"
+    wheel: str | None = None
+    tag: str | None = None
+    log: str | None = None  # relative to the wheelhouse
+    error: str | None = None
+    seconds: float = 0.0
+    requires_external: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "target": self.target,
+            "status": self.status,
+            "wheel": self.wheel,
+            "tag": self.tag,
+            "requires_external": list(self.requires_external),
+            "log": self.log,
+            "error": self.error,
+            "seconds": round(self.seconds, 2),
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    wheelhouse: Path
+    outcomes: tuple[Outcome, ...]
+    seconds: float
+    containers_started: int
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def wheels(self) -> list[Path]:
+        return [self.wheelhouse / o.wheel for o in self.outcomes if o.ok and o.wheel]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "wheelhouse": str(self.wheelhouse),
+            "ok": not self.failed,
+            "seconds": round(self.seconds, 2),
+            "containers_started": self.containers_started,
+            "results": [o.as_json() for o in self.outcomes],
+        }
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the build command was asked, resolved once (config.Settings + the build flags)."""
+
+    settings: Settings
+    json_output: bool = False
+    timeout: float | None = None
+    keep_on_failure: bool = False
+    force: bool = False
+
+
+class _Cancelled(Exception):
+    """Raised in a worker once Ctrl-C was pressed: stop at the next step."""
+
+
+class _StepFailed(WheelfarmError):
+    """One step of one spec's build failed; the message is the reason shown in the summary."""
+
+
+class _KeepContainer(Exception):
+    """Raised inside a container block so Container keeps it running (--keep-on-failure)."""
+
+
+# ---------------------------------------------------------------- shared state of one run
+
+
+@dataclass
+class _PureResult:
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: Outcome | None = None
+    platform_specific: bool = False
+
+
+@dataclass
+class _Run:
+    options: Options
+    wheelhouse: Path
+    sources: dict[tuple[str, str, str], Source]
+    recipes: dict[tuple[str, str, str], Recipe]
+    owners: dict[tuple[str, str, str], str]  # pure spec → the target that builds it
+    image_ids: dict[str, str]
+    board: Any
+    pure: dict[tuple[str, str, str], _PureResult] = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    live: set[Container] = field(default_factory=set)
+    started: int = 0
+
+    @property
+    def meta(self) -> Path:
+        return self.wheelhouse / ".wheelfarm"
+
+    def temp_dir(self, prefix: str) -> Path:
+        directory = self.meta / "tmp"
+        directory.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=directory))
+
+    def check(self) -> None:
+        if self.cancel.is_set():
+            raise _Cancelled
+
+
+# ---------------------------------------------------------------- logs
+
+
+class _Log:
+    """One log per spec and target, written to a temp file and moved into .wheelfarm/logs/ when
+    closed, so the logs folder never holds a half-written file."""
+
+    def __init__(self, run: _Run, name: str) -> None:
+        self.final = run.meta / LOGS_DIR / name
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".log", dir=self.final.parent)
+        self._temp = Path(temp)
+        self._stream: IO[str] = os.fdopen(handle, "w", encoding="utf-8", errors="replace")
+        self._lock = threading.Lock()
+        self._began = time.monotonic()
+        self.tail: list[str] = []
+        self.errors: list[str] = []  # the first compiler-style "error:" lines
+
+    @property
+    def relative(self) -> str:
+        return f".wheelfarm/{LOGS_DIR}/{self.final.name}"
+
+    def line(self, text: str) -> None:
+        with self._lock:
+            self._stream.write(text + "\n")
+            if text.strip():
+                self.tail = [*self.tail[-19:], text]
+            if len(self.errors) < 3 and _COMPILER_ERROR.search(text):
+                self.errors.append(text.strip())
+
+    def heading(self, text: str) -> None:
+        self.line(f"==> [{time.monotonic() - self._began:6.1f}s] {text}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._stream.close()
+            self._temp.chmod(0o644)
+            self._temp.replace(self.final)
+
+
+def _reason(log: _Log) -> str:
+    """The most useful line of a failed step: the first compiler-style error, else the last line
+    that mentions an error, else the last line."""
+    if log.errors:
+        return log.errors[0][:300]
+    for line in reversed(log.tail):
+        lowered = line.lower()
+        if "error" in lowered or "failed" in lowered or "not found" in lowered:
+            return line.strip()[:300]
+    return log.tail[-1].strip()[:300] if log.tail else ""
+
+
+# ---------------------------------------------------------------- per family commands
+
+
+def install_command(family: str, packages: Sequence[str]) -> list[str]:
+    """Install distro packages, non-interactive, without extras the build does not need."""
+    if family == "apt":
+        return [
+            "sh",
+            "-c",
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+            '--no-install-recommends "$@"',
+            "install",
+            *packages,
+        ]
+    if family == "apk":
+        return ["apk", "add", "--no-cache", *packages]
+    if family == "dnf":
+        return ["dnf", "install", "-y", "--setopt=install_weak_deps=False", *packages]
+    if family == "yum":
+        return ["yum", "install", "-y", *packages]
+    raise ValueError(f"unknown package-manager family {family!r}")
+
+
+# ---------------------------------------------------------------- keys and tags
+
+
+def tag_set_for(facts: dict[str, Any], arch: str, rule_files: Sequence[Path]) -> TagSet:
+    """The build image's tags: its own os-release through --rules, its own
+    /etc/python/binary-compatibility.cfg, then the shipped defaults."""
+    from wheelfarm import osrelease, rules
+
+    sources = rules.image_sources(
+        rule_files,
+        image_rules=facts.get("rules"),
+        image_origin=f"{facts.get('image', 'image')}:/etc/python/binary-compatibility.cfg",
+    )
+    return rules.tag_set(osrelease.parse(facts["os_release"]), arch, sources)
+
+
+def rules_applied(tag_set: TagSet) -> dict[str, Any]:
+    decision = tag_set.decision
+    return {
+        "build": tag_set.build,
+        "source": decision.source.label if decision else None,
+        "key": decision.key if decision else None,
+        "rule": {"build": decision.rule.build, "install": list(decision.rule.install)}
+        if decision
+        else None,
+    }
+
+
+def build_env(source: Source, recipe: Recipe) -> dict[str, str]:
+    return {**BASE_ENV, **recipe.env, "SOURCE_DATE_EPOCH": str(source.source_date_epoch)}
+
+
+def _key(run: _Run, target: Target, python: str, facts: dict[str, Any], source: Source) -> str:
+    from wheelfarm import cache
+
+    recipe = run.recipes[source.spec.key]
+    return cache.build_key(
+        image_id=run.image_ids[target.name],
+        sdist_sha256=source.sha256,
+        recipe_digest=recipe.build_digest(target),
+        rules=rules_applied(tag_set_for(facts, facts["arch"], run.options.settings.rules)),
+        build_env=build_env(source, recipe),
+        python=python,
+    )
+
+
+# ---------------------------------------------------------------- the wheelhouse side
+
+
+def _sha256(path: Path) -> str:
+    from wheelfarm.fetch import file_hashes
+
+    return file_hashes(path)["sha256"]
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    from wheelfarm.cache import write_json_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, data)
+
+
+def _install(run: _Run, wheel: Path, provenance: dict[str, Any]) -> bool:
+    """Put a finished wheel and its provenance into the wheelhouse, atomically. Returns False
+    when the wheelhouse already had exactly this wheel."""
+    destination = run.wheelhouse / wheel.name
+    with run.lock:
+        if destination.is_file() and (
+            destination.samefile(wheel) or _sha256(destination) == provenance["sha256"]
+        ):
+            record = run.meta / f"{wheel.name}.json"
+            if not record.is_file():
+                _write_json(record, provenance)
+            return False
+        staging = run.temp_dir("place-")
+        try:
+            temp = staging / wheel.name
+            try:
+                os.link(wheel, temp)
+            except OSError:
+                shutil.copyfile(wheel, temp)
+            temp.chmod(0o644)
+            temp.replace(destination)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        _write_json(run.meta / f"{wheel.name}.json", provenance)
+    return True
+
+
+def _from_cache(run: _Run, key: str, target: str, spec: plan.Spec) -> Outcome | None:
+    from wheelfarm import cache
+
+    hit = cache.lookup(key)
+    if hit is None or hit.provenance.get("sha256") != _sha256(hit.wheel):
+        return None
+    changed = _install(run, hit.wheel, hit.provenance)
+    return Outcome(
+        spec=spec.requirement,
+        target=target,
+        status="restored" if changed else "up to date",
+        wheel=hit.wheel.name,
+        tag=hit.provenance.get("platform_tag"),
+        log=hit.provenance.get("log"),
+        requires_external=tuple(hit.provenance.get("requires_external", [])),
+        note="from wheelfarm's cache" if changed else "",
+    )
+
+
+# ---------------------------------------------------------------- one target
+
+
+class _LazyContainer:
+    """The target's container, started on first use only: a target whose every wheel is up to
+    date never starts one."""
+
+    def __init__(self, run: _Run, target: Target, stack: contextlib.ExitStack) -> None:
+        self._run = run
+        self._target = target
+        self._stack = stack
+        self.container: Container | None = None
+        self.facts: dict[str, Any] | None = None
+
+    def get(self) -> Container:
+        if self.container is None:
+            from wheelfarm import cache, container
+
+            self._run.check()
+            self._run.board.step(self._target.name, "starting container")
+            pip_wheels = cache.pip_wheels_dir(self._target.name)
+            pip_wheels.mkdir(parents=True, exist_ok=True)
+            c = container.Container(
+                self._target.build_image,
+                env={"PIP_CACHE_DIR": PIP_CACHE},
+                # pip's downloads are shared by every target; the wheels pip builds locally
+                # (build dependencies from sdists) stay with the target that built them.
+                mounts={str(cache.pip_dir()): PIP_CACHE, str(pip_wheels): f"{PIP_CACHE}/wheels"},
+                keep_on_error=self._run.options.keep_on_failure,
+                labels={"org.wheelfarm.job": f"build {self._target.name}"},
+            )
+            self._stack.enter_context(c)
+            with self._run.lock:
+                self._run.live.add(c)
+                self._run.started += 1
+            self._stack.callback(self._forget, c)
+            self.container = c
+        return self.container
+
+    def _forget(self, c: Container) -> None:
+        with self._run.lock:
+            self._run.live.discard(c)
+
+
+class _Target:
+    def __init__(self, run: _Run, job: plan.BuildJob) -> None:
+        self.run = run
+        self.job = job
+        self.target = job.target
+        self.python = job.python
+        self.outcomes: list[Outcome] = []
+        self.box: _LazyContainer | None = None
+        self.probe = ""  # the ELF probe's path in the container, once copied in
+
+    # -- facts about the image
+
+    def facts(self, need_container: bool) -> dict[str, Any] | None:
+        """What the image is (os-release, rules file, Python, tools): from the cache by image id,
+        else read from the container (then cached)."""
+        from wheelfarm import cache
+
+        assert self.box is not None
+        if self.box.facts is not None:
+            return self.box.facts
+        image_id = self.run.image_ids[self.target.name]
+        facts = cache.image_facts(image_id)
+        if facts is not None and facts.get("wheelfarm") == __version__:
+            self.box.facts = facts
+            return facts
+        if not need_container:
+            return None
+        c = self.box.get()
+        self.run.board.step(self.target.name, "reading the image's os-release")
+        os_release = c.read_file("/etc/os-release") or c.read_file("/usr/lib/os-release")
+        if os_release is None:
+            raise _StepFailed(f"{self.target.build_image} has no os-release file")
+        rules_file = c.read_file("/etc/python/binary-compatibility.cfg")
+        found = json.loads(
+            c.output([f"{self.python.build_venv}/bin/python", "-c", _FACTS_SCRIPT]) or "{}"
+        )
+        from wheelfarm import tags
+
+        arch = tags.normalise_arch(c.output(["uname", "-m"]).strip())
+        facts = {
+            "wheelfarm": __version__,
+            "image": self.target.build_image,
+            "image_id": image_id,
+            "os_release": os_release.decode("utf-8", "replace"),
+            "rules": rules_file.decode("utf-8", "replace") if rules_file is not None else None,
+            "arch": arch,
+            "python": found.get("python"),
+            "tools": found.get("tools", {}),
+        }
+        cache.store_image_facts(image_id, facts)
+        self.box.facts = facts
+        return facts
+
+    # -- the worker
+
+    def work(self) -> list[Outcome]:
+        board = self.run.board
+        name = self.target.name
+        with contextlib.ExitStack() as stack:
+            self.box = _LazyContainer(self.run, self.target, stack)
+            board.step(name, "checking what is up to date")
+            try:
+                own, waits = self._split()
+                for spec in own:
+                    self._one(spec)
+                for spec in waits:
+                    self._after_owner(spec)
+                any_failed = any(not o.ok for o in self.outcomes)
+                if (
+                    any_failed
+                    and self.run.options.keep_on_failure
+                    and self.box.container is not None
+                ):
+                    raise _KeepContainer
+            except _KeepContainer:
+                pass
+        failed = sum(not o.ok for o in self.outcomes)
+        built = sum(o.status == "built" for o in self.outcomes)
+        fresh = len(self.outcomes) - failed - built
+        parts = [f"{built} built"] if built else []
+        parts += [f"{fresh} up to date"] if fresh else []
+        parts += [f"{failed} failed"] if failed else []
+        if self.box.container is not None and self.box.container.kept:
+            parts.append(f"container kept: {self.box.container.enter_command}")
+        board.finish(name, failed == 0, ", ".join(parts) or "nothing to do")
+        return self.outcomes
+
+    def _split(self) -> tuple[list[plan.Spec], list[plan.Spec]]:
+        """This target's own specs (the pure ones it builds for everyone first, so that waiting
+        targets wait as little as possible) and the pure ones another target builds."""
+        mine_pure, mine, waits = [], [], []
+        for spec in self.job.specs:
+            owner = self.run.owners.get(spec.key)
+            if owner is None:
+                mine.append(spec)
+            elif owner == self.target.name:
+                mine_pure.append(spec)
+            else:
+                waits.append(spec)
+        return mine_pure + mine, waits
+
+    def _after_owner(self, spec: plan.Spec) -> None:
+        result = self.run.pure[spec.key]
+        self.run.board.step(self.target.name, f"{spec.requirement}: waiting for its pure build")
+        while not result.done.wait(0.2):
+            self.run.check()
+        if result.platform_specific:
+            self._one(spec)
+
+    def _one(self, spec: plan.Spec) -> None:
+        started = time.monotonic()
+        source = self.run.sources[spec.key]
+        pure_slot = self.run.pure.get(spec.key) if self.run.owners.get(spec.key) else None
+        outcome: Outcome | None = None
+        try:
+            outcome = self._cached(spec, source)
+            if outcome is None:
+                outcome = self._build(spec, source, started)
+        except (_Cancelled, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if self.run.cancel.is_set():
+                raise _Cancelled from None
+            message = exc.message if isinstance(exc, WheelfarmError) else f"{exc!r}"
+            outcome = Outcome(
+                spec=spec.requirement,
+                target=self.target.name,
+                status="failed",
+                error=message,
+                seconds=time.monotonic() - started,
+                log=getattr(exc, "log", None),
+            )
+        finally:
+            if pure_slot is not None and self.run.owners.get(spec.key) == self.target.name:
+                pure_slot.outcome = outcome
+                wheel = outcome.wheel if outcome is not None and outcome.ok else None
+                pure_slot.platform_specific = bool(wheel and not wheel.endswith("-any.whl"))
+                pure_slot.done.set()
+        self.outcomes.append(outcome)
+
+    def _cached(self, spec: plan.Spec, source: Source) -> Outcome | None:
+        if self.run.options.force:
+            return None
+        facts = self.facts(need_container=False)
+        if facts is None:
+            return None
+        key = _key(self.run, self.target, self.python.version, facts, source)
+        return _from_cache(self.run, key, self.target.name, spec)
+
+    # -- building
+
+    def _build(self, spec: plan.Spec, source: Source, started: float) -> Outcome:
+        name = self.target.name
+        label = f"{source.name} {source.version or ''}".strip()
+        log = _Log(self.run, f"{source.name}-{source.version or 'dev'}-{name}.log")
+        try:
+            return self._build_logged(spec, source, started, label, log)
+        except _StepFailed as exc:
+            exc.log = log.relative  # type: ignore[attr-defined]
+            raise
+        finally:
+            log.close()
+
+    def _exec(
+        self, c: Container, log: _Log, argv: Sequence[str] | str, what: str, **kw: Any
+    ) -> None:
+        self.run.check()
+        log.heading(what)
+        code = c.run(argv, on_output=log.line, **kw)
+        self.run.check()
+        if code == 124 and kw.get("timeout"):
+            raise _StepFailed(f"{what}: timed out after {kw['timeout']:.0f}s")
+        if code != 0:
+            last = _reason(log)
+            raise _StepFailed(f"{what}: exit {code}" + (f" ({last})" if last else ""))
+
+    def _build_logged(
+        self, spec: plan.Spec, source: Source, started: float, label: str, log: _Log
+    ) -> Outcome:
+        from wheelfarm import cache, elfdeps, retag
+
+        board = self.run.board
+        name = self.target.name
+        recipe = self.run.recipes[spec.key]
+        c = self.box.get() if self.box else None
+        assert c is not None and self.box is not None
+        facts = self.facts(need_container=True)
+        assert facts is not None
+        log.heading(
+            f"{label} on {name} ({self.target.build_image} {self.run.image_ids[name][:19]}), "
+            f"Python {facts.get('python')}, wheelfarm {__version__}"
+        )
+        key = _key(self.run, self.target, self.python.version, facts, source)
+        env = build_env(source, recipe)
+        timestamps = {"started_at": _now()}
+
+        packages = recipe.packages_for(self.target)
+        if packages:
+            board.step(name, f"{label}: installing {' '.join(packages)}")
+            self._exec(
+                c, log, install_command(self.target.family, packages), "install system packages"
+            )
+
+        board.step(name, f"{label}: extracting the sdist")
+        work = f"{SRC}/{source.top}"
+        out_dir = f"{WORK}/out/{key[:16]}"
+        venv_python = f"{self.python.build_venv}/bin/python"
+        inside = c.copy_in(source.path, f"{WORK}/in")
+        self._exec(
+            c,
+            log,
+            [
+                *("sh", "-c", 'rm -rf "$1" "$2" && exec "$3" -c "$4" "$5" "$6"', "-"),
+                *(work, out_dir, venv_python, _EXTRACT_SCRIPT, inside, SRC),
+            ],
+            f"extract the sdist at {work}",
+        )
+
+        board.step(name, f"{label}: building")
+        self._exec(
+            c,
+            log,
+            [venv_python, "-m", "pip", "wheel", "-v", "--no-deps", "--wheel-dir", out_dir, work],
+            "pip wheel",
+            env=env,
+            workdir=work,
+            timeout=self.run.options.timeout,
+        )
+        built = [w for w in c.output(["ls", "-1", out_dir]).split() if w.endswith(".whl")]
+        if len(built) != 1:
+            raise _StepFailed(f"pip wheel left {len(built)} wheels in {out_dir}, expected one")
+        wheel_name = built[0]
+        pure = wheel_name.endswith("-any.whl")
+
+        analysis = None
+        if not pure:
+            board.step(name, f"{label}: analysing ELF files")
+            if not self.probe:
+                self.probe = c.copy_in(Path(__file__).parent / "data" / elfdeps.PROBE_NAME, TOOLS)
+            log.heading("ELF probe")
+            probe = json.loads(c.output([venv_python, self.probe, f"{out_dir}/{wheel_name}"]))
+            owners_text = c.output(
+                ["sh", "-c", elfdeps.owner_script(self.target.family, elfdeps.query_paths(probe))]
+            )
+            analysis = elfdeps.analyse(
+                probe, self.target.family, elfdeps.parse_owners(self.target.family, owners_text)
+            )
+            for lib in analysis.libraries:
+                log.line(f"  {lib.elf}: {lib.soname} -> {lib.path} ({lib.package})")
+            log.line(f"  Requires-External: {', '.join(analysis.requires_external) or '-'}")
+
+        board.step(name, f"{label}: retagging")
+        staging = self.run.temp_dir("build-")
+        try:
+            copied = c.copy_out(f"{out_dir}/{wheel_name}", staging / "raw")
+            tag_set = tag_set_for(facts, facts["arch"], self.run.options.settings.rules)
+            if pure:
+                final = copied
+                platform_tag = "any"
+            else:
+                final_dir = staging / "final"
+                final_dir.mkdir()
+                assert analysis is not None
+                final = retag.retag_wheel(
+                    copied,
+                    tag_set.build,
+                    final_dir,
+                    requires_external=analysis.requires_external,
+                )
+                platform_tag = tag_set.build
+            _check_wheel(final)
+            timestamps["finished_at"] = _now()
+            provenance = {
+                "wheel": final.name,
+                "sha256": _sha256(final),
+                "platform_tag": platform_tag,
+                "pure": pure,
+                "spec": spec.requirement,
+                "spec_origin": spec.origin,
+                "sdist": {
+                    "file": source.path.name,
+                    "sha256": source.sha256,
+                    "origin": source.origin,
+                },
+                "target": name,
+                "image": self.target.build_image,
+                "image_id": self.run.image_ids[name],
+                "python": facts.get("python"),
+                "os_release_tag": {
+                    "host": tag_set.host,
+                    "default_build": tag_set.default_build,
+                    "build": tag_set.build,
+                },
+                "rules": rules_applied(tag_set),
+                "recipe": {
+                    "source": recipe.source,
+                    "digest": recipe.digest,
+                    "build_digest": recipe.build_digest(self.target),
+                    "packages": list(packages),
+                },
+                "build_env": env,
+                "tools": {**facts.get("tools", {}), "wheelfarm": __version__},
+                "external": analysis.as_json() if analysis else None,
+                "requires_external": list(analysis.requires_external) if analysis else [],
+                "log": log.relative,
+                "cache_key": key,
+                **timestamps,
+            }
+            cache.store(key, final, provenance)
+            _install(self.run, final, provenance)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        # Free the container's disk for the next spec; the wheel is safe on the host now.
+        c.run(["rm", "-rf", work, out_dir])
+        return Outcome(
+            spec=spec.requirement,
+            target=name,
+            status="built",
+            wheel=final.name,
+            tag=platform_tag,
+            log=log.relative,
+            seconds=time.monotonic() - started,
+            requires_external=analysis.requires_external if analysis else (),
+            note="pure Python: built once for every target" if pure else "",
+        )
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _check_wheel(path: Path) -> None:
+    """A wheel goes into the wheelhouse only when every member matches its RECORD."""
+    from wheel.wheelfile import WheelFile
+
+    try:
+        with WheelFile(path) as wheel:
+            for item in wheel.infolist():
+                if not item.is_dir():
+                    wheel.read(item)
+    except Exception as exc:
+        raise _StepFailed(f"{path.name} is not a valid wheel: {exc}") from None
+
+
+# ---------------------------------------------------------------- the whole run
+
+
+def _image_ids(targets: Sequence[Target], requested: bool) -> dict[str, str]:
+    from wheelfarm import container, images
+
+    found: dict[str, str] = {}
+    missing: list[Target] = []
+    for target in targets:
+        image = container.image_id(target.build_image)
+        if image is None:
+            missing.append(target)
+        else:
+            found[target.name] = image
+    if missing and requested:
+        commands = "; ".join(images.make_command(t) for t in missing)
+        raise ImageMissing(
+            "build image missing for " + ", ".join(f"{t.name} ({t.build_image})" for t in missing),
+            hint=f"make it with: {commands}",
+        )
+    return found
+
+
+def _prepare(options: Options) -> tuple[list[plan.BuildJob], dict[str, str]]:
+    """Everything that can fail before a container starts: specs, recipes, rules, engine, images."""
+    from wheelfarm import container, recipes, rules
+
+    settings = options.settings
+    specs = plan.parse_specs(settings.specs, settings.requirements)
+    for spec in specs:
+        recipes.load(spec.name, settings.recipes)
+    rules.image_sources(settings.rules)  # a malformed --rules file fails now, exit 2
+    container.check_engine()
+    catalogue = settings.catalogue
+    if settings.targets:
+        chosen = plan.select_targets(settings.targets, (), settings.python, catalogue)
+        image_ids = _image_ids(chosen, requested=True)
+    else:
+        image_ids = _image_ids(catalogue, requested=False)
+        chosen = plan.select_targets((), image_ids, settings.python, catalogue)
+        if not chosen:
+            from wheelfarm import images
+
+            debian = [t for t in catalogue if t.can_bootstrap]
+            raise ImageMissing(
+                "no target's build image is present"
+                + (f" with Python {settings.python}" if settings.python else ""),
+                hint="make one, e.g.: " + "; ".join(images.make_command(t) for t in debian[:3]),
+            )
+    jobs = plan.build_plan(specs, chosen, settings.python)
+    if not jobs:
+        raise BadInput(
+            "nothing to build on the selected targets: every spec's marker excludes them",
+            hint="check the environment markers in the specs",
+        )
+    return jobs, image_ids
+
+
+def _fetch_all(jobs: Sequence[plan.BuildJob], wheelhouse: Path) -> dict[Any, Source]:
+    from wheelfarm import fetch
+
+    specs: dict[tuple[str, str, str], plan.Spec] = {}
+    for job in jobs:
+        for spec in job.specs:
+            specs.setdefault(spec.key, spec)
+    sources: dict[Any, Source] = {}
+    with ThreadPoolExecutor(max_workers=min(4, len(specs))) as pool:
+        futures = {key: pool.submit(fetch.fetch, spec, wheelhouse) for key, spec in specs.items()}
+        for key, future in futures.items():
+            sources[key] = future.result()
+    return sources
+
+
+def run(options: Options) -> Report:
+    """Build every job; never raises for a failed build (the report says), only for what stops
+    the whole run (bad input, no engine, a missing image, Ctrl-C)."""
+    from wheelfarm import recipes, ui
+
+    began = time.monotonic()
+    settings = options.settings
+    jobs, image_ids = _prepare(options)
+    wheelhouse = settings.wheelhouse.resolve()
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    try:
+        sources = _fetch_all(jobs, wheelhouse)
+        recipe_map = {
+            key: recipes.load(source.name, settings.recipes) for key, source in sources.items()
+        }
+        owners: dict[tuple[str, str, str], str] = {}
+        for job in jobs:
+            for spec in job.specs:
+                if sources[spec.key].pure:
+                    owners.setdefault(spec.key, job.target.name)
+        names = [job.target.name for job in jobs]
+        with ui.StepBoard(names, enabled=True) as board:
+            state = _Run(
+                options=options,
+                wheelhouse=wheelhouse,
+                sources=sources,
+                recipes=recipe_map,
+                owners=owners,
+                image_ids=image_ids,
+                board=board,
+            )
+            state.pure = {key: _PureResult() for key in owners}
+            outcomes = _run_targets(state, jobs, settings.jobs or os.cpu_count() or 1)
+    finally:
+        _tidy(wheelhouse)
+    return Report(wheelhouse, tuple(outcomes), time.monotonic() - began, state.started)
+
+
+def _run_targets(state: _Run, jobs: Sequence[plan.BuildJob], parallel: int) -> list[Outcome]:
+    workers = [_Target(state, job) for job in jobs]
+    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(workers))))
+    futures = [pool.submit(w.work) for w in workers]
+    try:
+        pending = set(futures)
+        while pending:
+            _done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+            for future in _done:
+                if future.exception() is not None and not isinstance(
+                    future.exception(), _Cancelled
+                ):
+                    raise future.exception()  # type: ignore[misc]
+    except BaseException:
+        # Ctrl-C (or a bug): stop every worker, remove every container now so blocked execs end.
+        state.cancel.set()
+        with state.lock:
+            live = list(state.live)
+        for c in live:
+            with contextlib.suppress(Exception):
+                c.remove()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    outcomes: list[Outcome] = []
+    for future in futures:
+        outcomes.extend(future.result())
+    return outcomes
+
+
+def _tidy(wheelhouse: Path) -> None:
+    """Remove the temp area if nothing else is using it."""
+    with contextlib.suppress(OSError):
+        (wheelhouse / ".wheelfarm" / "tmp").rmdir()
+
+
+# ---------------------------------------------------------------- showing the result
+
+
+def show(report: Report) -> None:
+    from wheelfarm import ui
+
+    rows = [
+        [
+            o.target,
+            o.spec,
+            o.status,
+            o.error or o.wheel or "",
+            ", ".join(o.requires_external),
+            f"{o.seconds:.1f}s",
+        ]
+        for o in report.outcomes
+    ]
+    ui.table(
+        ["target", "spec", "status", "wheel", "Requires-External", "time"],
+        rows,
+        title=f"wheelhouse {report.wheelhouse}",
+        styles={"failed": "red", "built": "green", "up to date": "cyan", "restored": "cyan"},
+    )
+    started = report.containers_started
+    ui.detail(
+        f"{len(report.outcomes)} result(s) in {report.seconds:.1f}s; "
+        f"{started} container{'s' if started != 1 else ''} started"
+    )
+
+
+def finish(report: Report, json_output: bool) -> None:
+    """Print the result (table, or JSON on stdout) and fail the command when a build failed."""
+    from wheelfarm import ui
+
+    if json_output:
+        ui.emit_json(report.as_json())
+    else:
+        show(report)
+    failed = report.failed
+    if failed:
+        lines = [f"{o.spec} on {o.target}: {o.error} (log: {o.log})" for o in failed]
+        raise BuildFailed(
+            f"{len(failed)} build(s) failed:\n  " + "\n  ".join(lines),
+            hint=f"the logs are under {report.wheelhouse / '.wheelfarm' / LOGS_DIR}",
+        )
+
+
+AfterBuild = Callable[[Report], None]
+
+
+def command(options: Options, after: AfterBuild | None = None) -> None:
+    """`wheelfarm build`: run the builds, then `after` (verification plugs in here: it gets the
+    report of what was built, before the summary decides the exit code), then show the result."""
+    report = run(options)
+    if after is not None:
+        after(report)
+    finish(report, options.json_output)

@@ -1,0 +1,156 @@
+"""wheelfarm's own cache, in the user cache dir (platformdirs; honours XDG_CACHE_HOME).
+
+    <cache>/builds/<key>/          one finished build: the wheel and its provenance record
+    <cache>/images/<image id>.json what a build image is (its os-release, its rules file), so an
+                                   unchanged rerun can compute its cache key without a container
+    <cache>/pip                    pip's cache dir (its downloads), shared by every target:
+                                   downloads are the same bytes everywhere
+    <cache>/pip-wheels/<target>    mounted over that dir's `wheels/` in each container: pip's
+                                   locally built wheels, never shared between targets, since a
+                                   wheel pip built on one distro is wrong on another
+
+A build's key is the hash of everything that made it (`build_key`); the same key means the same
+wheel, so the build is skipped and no container starts. Entries are written atomically (a temp
+directory renamed into place), so a crash leaves either the whole entry or none."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wheelfarm import __version__
+
+APP_NAME = "wheelfarm"
+PROVENANCE_NAME = "provenance.json"
+
+
+def root() -> Path:
+    from platformdirs import user_cache_path
+
+    return Path(user_cache_path(APP_NAME, appauthor=False))
+
+
+def pip_dir() -> Path:
+    return root() / "pip"
+
+
+def pip_wheels_dir(target: str) -> Path:
+    return root() / "pip-wheels" / target
+
+
+def build_key(
+    *,
+    image_id: str,
+    sdist_sha256: str,
+    recipe_digest: str,
+    rules: Mapping[str, Any],
+    build_env: Mapping[str, str],
+    python: str,
+    version: str = __version__,
+) -> str:
+    """The hash of everything that makes a wheel: the build image, the source, the recipe, the
+    rules that decided its tag, the build environment, the Python and wheelfarm itself."""
+    content = {
+        "image_id": image_id,
+        "sdist_sha256": sdist_sha256,
+        "recipe": recipe_digest,
+        "rules": dict(rules),
+        "build_env": dict(sorted(build_env.items())),
+        "python": python,
+        "wheelfarm": version,
+    }
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedBuild:
+    key: str
+    wheel: Path
+    provenance: dict[str, Any]
+
+
+def _builds() -> Path:
+    return root() / "builds"
+
+
+def lookup(key: str) -> CachedBuild | None:
+    """The finished build with this key, if the cache holds a complete one."""
+    entry = _builds() / key
+    try:
+        provenance = json.loads((entry / PROVENANCE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    wheel = entry / str(provenance.get("wheel", ""))
+    if not isinstance(provenance, dict) or not wheel.is_file() or wheel.parent != entry:
+        return None
+    return CachedBuild(key, wheel, provenance)
+
+
+def store(key: str, wheel: Path, provenance: Mapping[str, Any]) -> CachedBuild:
+    """Keep a finished build: the wheel (a hard link when on the same file system) and its
+    provenance, written to a temp directory and renamed into place."""
+    builds = _builds()
+    builds.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds))
+    try:
+        _link_or_copy(wheel, staging / wheel.name)
+        (staging / PROVENANCE_NAME).write_text(
+            json.dumps(dict(provenance), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        entry = builds / key
+        if entry.exists():
+            shutil.rmtree(entry)
+        staging.rename(entry)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    found = lookup(key)
+    if found is None:  # pragma: no cover - just written
+        raise OSError(f"cache entry {key} vanished")
+    return found
+
+
+def _link_or_copy(source: Path, destination: Path) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
+def image_facts(image_id: str) -> dict[str, Any] | None:
+    """What was learnt about an image the first time a container ran from it."""
+    path = root() / "images" / f"{image_id.replace(':', '-')}.json"
+    try:
+        facts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return facts if isinstance(facts, dict) else None
+
+
+def store_image_facts(image_id: str, facts: Mapping[str, Any]) -> None:
+    directory = root() / "images"
+    directory.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(directory / f"{image_id.replace(':', '-')}.json", facts)
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON to a temp file beside `path`, then rename it over `path`."""
+    handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(dict(data), stream, indent=2, sort_keys=True)
+            stream.write("\n")
+        # Records are meant to be read by anyone who can read the wheelhouse.
+        Path(temp).chmod(0o644)
+        Path(temp).replace(path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,157 @@
+"""From the in-container ELF probe (data/probe_elf.py) to `Requires-External`. Pure: the probe's
+JSON and the package manager's answers in, the distro packages a wheel needs out.
+
+A wheel needs a distro package when one of its ELF files names (DT_NEEDED) a shared library that
+is neither inside the wheel nor loaded by the target's Python interpreter itself (whoever can run
+Python already has libc, libm, and the rest of the interpreter's own tree), and that package owns
+the file the container's loader resolves it to. Only direct needs are listed: the package
+manager brings each package's own dependencies."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+PROBE_NAME = "probe_elf.py"
+# The dynamic loader is named in DT_NEEDED by some toolchains; it is part of the C library.
+_LOADER = re.compile(r"^ld-(linux|musl)[-.].*")
+# apk names owners as NAME-VERSION-rREL.
+_APK_OWNER = re.compile(r"^(?P<name>.+?)-\d[^-]*-r\d+$")
+
+
+@dataclass(frozen=True)
+class Library:
+    elf: str  # path inside the wheel
+    soname: str
+    path: str | None  # where the container's loader finds it; None: not found
+    package: str | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"elf": self.elf, "soname": self.soname, "path": self.path, "package": self.package}
+
+
+def outside_libraries(probe: Mapping[str, Any]) -> list[Library]:
+    """Every (ELF, needed library) pair the wheel itself does not provide and the interpreter
+    does not load, in a stable order."""
+    elfs: Mapping[str, Any] = probe.get("elfs", {})
+    inside = {PurePosixPath(name).name for name in elfs}
+    interpreter = set(probe.get("interpreter_libs", {}))
+    found: list[Library] = []
+    for elf in sorted(elfs):
+        info = elfs[elf]
+        resolved: Mapping[str, str | None] = info.get("resolved", {})
+        for soname in info.get("needed", []):
+            if soname in inside or soname in interpreter or _LOADER.match(soname):
+                continue
+            found.append(Library(elf, soname, resolved.get(soname)))
+    return found
+
+
+def interpreter_paths(probe: Mapping[str, Any]) -> list[str]:
+    return sorted({p for p in probe.get("interpreter_libs", {}).values() if p})
+
+
+def path_candidates(path: str) -> list[str]:
+    """The path, and its twin across the /usr merge: package databases record whichever the
+    package shipped (/lib/x86_64-linux-gnu/libc.so.6 on Debian 12, /usr/lib/... on Debian 13)."""
+    candidates = [path]
+    if path.startswith("/usr/lib") or path.startswith("/usr/bin"):
+        candidates.append(path[len("/usr") :])
+    elif path.startswith(("/lib", "/bin")):
+        candidates.append("/usr" + path)
+    return candidates
+
+
+def owner_script(family: str, paths: Iterable[str]) -> str:
+    """One shell command printing `path<TAB>owner` for every path (owner empty when none),
+    with the family's own package database."""
+    query = {
+        "apt": "dpkg-query -S \"$p\" 2>/dev/null | grep -v '^diversion' | head -n 1",
+        "apk": "apk info --who-owns \"$p\" 2>/dev/null | sed -n 's/.* is owned by //p' | head -n 1",
+        "dnf": "rpm -qf --qf '%{NAME}\\n' \"$p\" 2>/dev/null | head -n 1",
+        "yum": "rpm -qf --qf '%{NAME}\\n' \"$p\" 2>/dev/null | head -n 1",
+    }.get(family)
+    if query is None:
+        raise ValueError(f"unknown package-manager family {family!r}")
+    words = " ".join(shlex.quote(p) for p in sorted(set(paths)))
+    return f'for p in {words}; do printf "%s\\t%s\\n" "$p" "$({query})"; done'
+
+
+def parse_owners(family: str, output: str) -> dict[str, str]:
+    """The owner script's output as {path: package name} (paths without an owner left out)."""
+    owners: dict[str, str] = {}
+    for line in output.splitlines():
+        path, _, raw = line.partition("\t")
+        raw = raw.strip()
+        if not path or not raw or "not owned" in raw or "no path found" in raw:
+            continue
+        if family == "apt":
+            # "libpq5:amd64: /usr/lib/x86_64-linux-gnu/libpq.so.5"
+            package = raw.split(": ", 1)[0].split(",", 1)[0].strip().split(":", 1)[0]
+        elif family == "apk":
+            match = _APK_OWNER.match(raw)
+            package = match.group("name") if match else raw
+        else:
+            package = raw.split()[0]
+        if package:
+            owners[path] = package
+    return owners
+
+
+def owner_of(path: str | None, owners: Mapping[str, str]) -> str | None:
+    if path is None:
+        return None
+    for candidate in path_candidates(path):
+        if candidate in owners:
+            return owners[candidate]
+    return None
+
+
+def all_candidates(paths: Iterable[str | None]) -> list[str]:
+    return sorted({c for p in paths if p for c in path_candidates(p)})
+
+
+@dataclass(frozen=True)
+class Analysis:
+    method: str  # "lddtree" or "readelf+ldd"
+    libraries: tuple[Library, ...]
+    requires_external: tuple[str, ...]  # distro packages, sorted
+    unresolved: tuple[str, ...]  # sonames the loader did not find
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "libraries": [lib.as_json() for lib in self.libraries],
+            "requires_external": list(self.requires_external),
+            "unresolved": list(self.unresolved),
+        }
+
+
+def analyse(probe: Mapping[str, Any], family: str, owners: Mapping[str, str]) -> Analysis:
+    """Map each outside library to its package; drop packages that also own the interpreter's
+    own libraries (libc6 and friends are there wherever Python runs)."""
+    interpreter_packages = {owner_of(p, owners) for p in interpreter_paths(probe)} - {None}
+    libraries = tuple(
+        Library(lib.elf, lib.soname, lib.path, owner_of(lib.path, owners))
+        for lib in outside_libraries(probe)
+    )
+    packages = sorted(
+        {
+            lib.package
+            for lib in libraries
+            if lib.package is not None and lib.package not in interpreter_packages
+        }
+    )
+    unresolved = sorted({lib.soname for lib in libraries if lib.path is None})
+    return Analysis(str(probe.get("method", "")), libraries, tuple(packages), tuple(unresolved))
+
+
+def query_paths(probe: Mapping[str, Any]) -> list[str]:
+    """Every path whose owner the analysis needs, with /usr-merge twins."""
+    return all_candidates(
+        [lib.path for lib in outside_libraries(probe)] + list(interpreter_paths(probe))
+    )
