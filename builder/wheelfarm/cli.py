@@ -373,6 +373,13 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even when the cached wheel is up to date.")
     ] = False,
+    no_verify: Annotated[
+        bool,
+        typer.Option(
+            "--no-verify",
+            help="Skip verifying the wheels in fresh runtime containers (`wheelfarm verify`).",
+        ),
+    ] = False,
     config_file: ConfigOption = None,
 ) -> None:
     """Build wheels from source in each target's build container and tag them per distro.
@@ -381,7 +388,8 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
     packages, pip wheel from the sdist fetched once on the host, ELF analysis and
     Requires-External, then the distro tag from the container's own os-release and the rules.
     Wheels land in the wheelhouse with a provenance record in its .wheelfarm/ folder; an
-    unchanged rerun starts no container.
+    unchanged rerun starts no container. Then, unless --no-verify, the wheels built are
+    verified on those targets as `wheelfarm verify` does (exit 1 if one fails).
 
     Examples:
 
@@ -391,6 +399,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
     """
     from wheelfarm import build as build_mod
     from wheelfarm import config
+    from wheelfarm import verify as verify_mod
 
     settings = config.resolve(
         {
@@ -405,14 +414,15 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
         },
         config_file=config_file,
     )
-    build_mod.command(
+    verify_mod.build_then_verify(
         build_mod.Options(
             settings,
             json_output=json_output,
             timeout=timeout,
             keep_on_failure=keep_on_failure,
             force=force,
-        )
+        ),
+        verify=not no_verify,
     )
 
 

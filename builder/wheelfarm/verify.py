@@ -47,6 +47,7 @@ from wheelfarm import __version__, rules, views
 from wheelfarm.errors import BadInput, ImageMissing, VerificationFailed, WheelfarmError
 
 if TYPE_CHECKING:
+    from wheelfarm.build import Options as BuildOptions
     from wheelfarm.build import Report as BuildReport
     from wheelfarm.config import Settings
     from wheelfarm.container import Container
@@ -898,17 +899,23 @@ def _missing_packages(c: Container, family: str, packages: Sequence[str]) -> lis
 
 
 def _library_hint(job: Job, lines: Sequence[str]) -> str | None:
-    """When an import fails for want of a shared library, say what the wheel asked for and what
-    the recipe says a consumer needs."""
+    """When an import fails for want of a shared library (or of a new enough glibc), say what the
+    wheel asked for and what the recipe says a consumer needs."""
     text = "\n".join(lines)
+    glibc = re.search(r"version `(GLIBC_[0-9.]+)' not found", text)
+    if glibc:
+        has = job.python.libc[1] or "an older one"
+        return (
+            f"the wheel was linked against a newer glibc ({glibc.group(1)}) than "
+            f"{job.target.name} has ({has}): a rule letting {job.target.name} install it is wrong"
+        )
     if "cannot open shared object file" not in text and "version `" not in text:
         return None
     asked = ", ".join(job.wheel.requires_external) or "no distro package"
     hint = f"a shared library is missing or too old on {job.target.name}: the wheel's "
     hint += f"Requires-External names {asked}"
-    missing = [
-        p for p in job.runtime_packages if p not in package_names(job.wheel.requires_external)
-    ]
+    named = package_names(job.wheel.requires_external)
+    missing = [p for p in job.runtime_packages if p not in named]
     if missing:
         hint += f"; the recipe's runtime packages add {', '.join(missing)}"
     return hint
@@ -1567,7 +1574,7 @@ def command(request: Request, json_output: bool) -> Report:
     return report
 
 
-def build_then_verify(options: Any, verify: bool) -> None:
+def build_then_verify(options: BuildOptions, verify: bool) -> None:
     """`wheelfarm build`, then (unless --no-verify) verify what it built on the targets it built
     for. The build's own summary comes first; a verification failure then fails the command."""
     from wheelfarm import build as build_mod
@@ -1592,13 +1599,16 @@ def build_then_verify(options: Any, verify: bool) -> None:
         try:
             report = execute(request)
             write_reports(report)
-            if not options.json_output:
-                show(report, title="verify")
             outcome["report"] = report
         except WheelfarmError as exc:
             outcome["error"] = exc
 
-    build_mod.command(options, after=after)
+    try:
+        build_mod.command(options, after=after)
+    finally:
+        # After the build's own summary, also when a build failed (its error comes last).
+        if "report" in outcome and not options.json_output:
+            show(outcome["report"])
     if "error" in outcome:
         ui.warn("the wheels were built, but verification could not run")
         raise outcome["error"]
