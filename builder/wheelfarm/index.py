@@ -426,7 +426,7 @@ def plan_roots(
         chosen = views.select([d.wheel for d in candidates.values() if d.wheel], consumer)
         for wheel in chosen:
             # Preference order: a plain name already taken keeps the better wheel.
-            served.setdefault(views.plain_filename(wheel.filename), candidates[wheel.filename])
+            served.setdefault(wheel.plain_filename, candidates[wheel.filename])
         served.update(sdists)
         roots.append(Root(tag, consumer, tuple(sorted(served.items()))))
     return tuple(roots)

@@ -42,6 +42,11 @@ class WheelName:
     def interpreter_abi(self) -> frozenset[tuple[str, str]]:
         return frozenset((t.interpreter, t.abi) for t in self.tags)
 
+    @functools.cached_property
+    def plain_filename(self) -> str:
+        """This wheel's name with plain `linux_<arch>` for its distro tag(s)."""
+        return _plain(self.filename, self.platforms)
+
 
 def parse(filename: str) -> WheelName:
     """Parse a wheel file name; BadInput (exit 2) when it is not one."""
@@ -64,10 +69,12 @@ def plain_platform(platform_tag: str) -> str:
 def plain_filename(wheel_filename: str) -> str:
     """The same wheel named with plain `linux_<arch>` instead of its distro tag(s), which is what
     stock pip and uv accept. Names without a distro tag come back unchanged."""
-    parse(wheel_filename)  # reject non-wheels with a clear message
-    stem = wheel_filename[: -len(".whl")]
-    head, platform_part = stem.rsplit("-", 1)
-    plain = dict.fromkeys(plain_platform(p) for p in platform_part.split("."))
+    return parse(wheel_filename).plain_filename
+
+
+def _plain(filename: str, platforms: tuple[str, ...]) -> str:
+    head = filename[: -len(".whl")].rsplit("-", 1)[0]
+    plain = dict.fromkeys(plain_platform(p) for p in platforms)
     return f"{head}-{'.'.join(plain)}.whl"
 
 
