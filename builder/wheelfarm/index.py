@@ -585,11 +585,29 @@ def _link_or_copy(source: Path, dest: str, copies: dict[Path, str]) -> None:
         copies[source] = dest
 
 
-def write_tree(tree: Mapping[str, Entry], directory: Path) -> None:
+def _same_bytes(path: str, content: bytes) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        # One byte more than expected: a longer file is caught without reading it all.
+        return os.read(fd, len(content) + 1) == content
+    finally:
+        os.close(fd)
+
+
+def write_tree(tree: Mapping[str, Entry], directory: Path, previous: Path | None = None) -> None:
+    """Write the planned tree. Files the previous tree already has with the same bytes are
+    hardlinked from it rather than written, and so are repeats of bytes written before in this
+    tree: trees are never modified once swapped in, so they can share inodes, and creating
+    inodes is what writing a site costs on a busy disk."""
     made: set[str] = set()
     copies: dict[Path, str] = {}
     base = str(directory)
+    old = str(previous) if previous is not None else None
     later: list[tuple[str, Same]] = []
+    written: dict[bytes, str] = {}
     for rel in sorted(tree):
         dest = f"{base}/{rel}"
         parent = dest.rsplit("/", 1)[0]
@@ -601,6 +619,11 @@ def write_tree(tree: Mapping[str, Entry], directory: Path) -> None:
             later.append((dest, content))
         elif isinstance(content, Linked):
             _link_or_copy(content.source, dest, copies)
+        elif old is not None and _same_bytes(f"{old}/{rel}", content):
+            os.link(f"{old}/{rel}", dest)
+        elif (first := written.setdefault(content, dest)) != dest:
+            # Roots that serve the same files have the same pages (relative links): one inode.
+            os.link(first, dest)
         else:
             fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
@@ -659,7 +682,7 @@ def publish_tree(tree: Mapping[str, Entry], site: Path) -> tuple[Path, bool]:
     if not final.is_dir():
         temp = site.parent / f".{site.name}.tmp-{secrets.token_hex(6)}"
         try:
-            write_tree(tree, temp)
+            write_tree(tree, temp, old)
             os.rename(temp, final)  # noqa: PTH104
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)

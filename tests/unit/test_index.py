@@ -160,6 +160,10 @@ def test_roots_exist_for_every_target_and_every_distro_tag_present(
         "demo_pkg-0.9-cp311-cp311-linux_x86_64.whl",
         "demo_pkg-1.0.tar.gz",
     ]
+    # Roots serving the same files have the same bytes, kept once (one inode).
+    alpine_next = site / "linux_x86_64_alpine_3_21" / "simple" / "demo-pkg" / "index.html"
+    assert alpine_next.read_bytes() == alpine.read_bytes()
+    assert alpine_next.stat().st_ino == alpine.stat().st_ino
 
 
 def test_a_wheel_tagged_by_a_rule_source_gets_a_root_that_follows_the_rules(
@@ -301,6 +305,26 @@ def test_regenerating_swaps_the_site_symlink_and_removes_the_old_tree(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["wheelhouse", "site", second.tree.name]
     )
+
+
+def test_regenerating_reuses_unchanged_files_of_the_previous_tree(
+    wheelhouse: Path, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    build(wheelhouse, site)
+    page = "linux_x86_64_debian_12/simple/demo-pkg/index.json"
+    meta = f"simple/demo-pkg/demo_pkg-1.0-{D12}.whl.metadata"
+    listing = "simple/index.json"
+    before = {rel: (site / rel).stat().st_ino for rel in (page, meta, listing)}
+    make_wheel(wheelhouse, "newcomer", "1.0", D12)
+    build(wheelhouse, site)
+    # Same bytes: the same inode, linked from the old tree. Changed bytes: a new file.
+    assert (site / page).stat().st_ino == before[page]
+    assert (site / meta).stat().st_ino == before[meta]
+    assert (site / listing).stat().st_ino != before[listing]
+    fresh = build(wheelhouse, tmp_path / "fresh")
+    assert snapshot(site) == snapshot(tmp_path / "fresh")
+    assert fresh.tree.name.split(".")[-1] == site.resolve().name.split(".")[-1]
 
 
 def test_a_failed_regeneration_leaves_the_old_site_and_no_debris(
