@@ -373,6 +373,13 @@ def test_wheelfarm_install_picks_this_hosts_root(
         [str(fresh_venv), "-c", IMPORT_CHECK], capture_output=True, text=True, check=False
     )
     assert check.returncode == 0, check.stderr
+    # The site's directory works as well as its URL (pip reads file: indexes).
+    local = wheelfarm(
+        "install", PROJECT, "--index", str(site), "--python", str(fresh_venv),
+        "--pip-args", "--only-binary :all: --no-cache-dir --force-reinstall --no-deps",
+    )  # fmt: skip
+    assert local.returncode == 0, local.stderr
+    assert f"installing from root {chosen} (file://" in local.stderr
 
 
 def test_wheelfarm_install_of_a_wheel_file_uses_its_plain_name(
