@@ -209,7 +209,7 @@ def _members_fast(data: bytes) -> dict[str, bytes] | None:
     if end < 0 or end + _EOCD.size > len(data):
         return None
     _, disk, cd_disk, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(data, end)
-    if disk or cd_disk or cd_offset + cd_size > end or 0xFFFF in (count,):
+    if disk or cd_disk or cd_offset + cd_size > end or count == 0xFFFF:
         return None
     members: dict[str, bytes] = {}
     pos = cd_offset
@@ -241,17 +241,22 @@ def _members_fast(data: bytes) -> dict[str, bytes] | None:
     return members
 
 
-def _members_zipfile(path: Path, wanted: str) -> tuple[list[str], bytes | None]:
-    """The slow, general path: names, and the content of `wanted`, after a full CRC check."""
+def _members_zipfile(path: Path) -> dict[str, bytes | None]:
+    """The slow, general path (zip64, other compressions, big files): every member name, after
+    a full CRC check, with the content of the top-level .dist-info/METADATA members only."""
     try:
         with zipfile.ZipFile(path) as zf:
             bad = zf.testzip()
             if bad is not None:
                 raise _Corrupt(f"member {bad} fails its CRC check")
-            names = zf.namelist()
-            return names, zf.read(wanted) if wanted in names else None
+            return {name: zf.read(name) if _is_metadata(name) else None for name in zf.namelist()}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
         raise _Corrupt(f"not a readable zip file ({exc})") from None
+
+
+def _is_metadata(name: str) -> bool:
+    top, _, rest = name.partition("/")
+    return rest == "METADATA" and top.endswith(".dist-info")
 
 
 def inspect_wheel(path: Path) -> Dist:
@@ -261,28 +266,27 @@ def inspect_wheel(path: Path) -> Dist:
         wheel = views.parse(path.name)
     except BadInput:
         raise _Corrupt("not a valid wheel file name") from None
-    members = None
+    members: Mapping[str, bytes | None] | None = None
     if path.stat().st_size <= _FAST_LIMIT:
         data = path.read_bytes()
         sha256, size = hashlib.sha256(data).hexdigest(), len(data)
         members = _members_fast(data)
     else:
         sha256, size = _sha256(path)
-    names = list(members) if members is not None else _members_zipfile(path, "")[0]
+    if members is None:
+        members = _members_zipfile(path)
     dist_infos = {
         n.split("/", 1)[0]
-        for n in names
+        for n in members
         if n.count("/") == 1 and n.split("/", 1)[0].endswith(".dist-info")
     }
     if len(dist_infos) != 1:
         raise _Corrupt(f"expected one .dist-info directory, found {len(dist_infos)}")
     dist_info = dist_infos.pop()
     for required in ("METADATA", "WHEEL", "RECORD"):
-        if f"{dist_info}/{required}" not in names:
+        if f"{dist_info}/{required}" not in members:
             raise _Corrupt(f"{dist_info}/{required} is missing")
-    wanted = f"{dist_info}/METADATA"
-    metadata = members[wanted] if members is not None else _members_zipfile(path, wanted)[1]
-    assert metadata is not None
+    metadata = members[f"{dist_info}/METADATA"] or b""
     meta = _headers(metadata)
     _check_identity(meta, wheel.name, wheel.version)
     return Dist(

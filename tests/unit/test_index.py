@@ -349,6 +349,35 @@ def _scan(wh: Path) -> tuple[list[index.Dist], list[rules.RulesSource], str]:
     return dists, rules.image_sources([]), "x86_64"
 
 
+def _bzip2_wheel(wh: Path, name: str) -> Path:
+    """A wheel whose members are bzip2-compressed: valid, but only zipfile reads it."""
+    source = make_wheel(wh, name, "1.0", D12)
+    with zipfile.ZipFile(source) as zf:
+        members = [(info, zf.read(info)) for info in zf.infolist()]
+    with zipfile.ZipFile(source, "w", zipfile.ZIP_BZIP2) as zf:
+        for info, data in members:
+            info.compress_type = zipfile.ZIP_BZIP2
+            zf.writestr(info, data)
+    return source
+
+
+def test_archives_the_fast_reader_declines_are_checked_by_zipfile(tmp_path: Path) -> None:
+    wh = tmp_path / "wh"
+    wh.mkdir()
+    good = _bzip2_wheel(wh, "bzgood")
+    bad = _bzip2_wheel(wh, "bzbad")
+    with zipfile.ZipFile(bad) as zf:
+        info = zf.getinfo("bzbad-1.0.dist-info/METADATA")
+    data = bytearray(bad.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode())
+    data[start + info.compress_size // 2] ^= 0x10
+    bad.write_bytes(bytes(data))
+    dists, problems = index.scan(wh)
+    assert [d.filename for d in dists] == [good.name]
+    assert dists[0].metadata is not None and b"Name: bzgood" in dists[0].metadata
+    assert [p.filename for p in problems] == [bad.name]
+
+
 def _corrupt_crc(wh: Path) -> str:
     path = make_wheel(wh, "crc", "1.0", D12)
     with zipfile.ZipFile(path) as zf:
