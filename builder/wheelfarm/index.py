@@ -688,6 +688,11 @@ def publish_tree(tree: Mapping[str, Entry], site: Path) -> tuple[Path, bool]:
         try:
             write_tree(tree, temp, old)
             os.rename(temp, final)  # noqa: PTH104
+        except OSError as exc:
+            shutil.rmtree(temp, ignore_errors=True)
+            # A concurrent run wrote the same tree first: it has the same bytes, use it.
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final.is_dir():
+                raise
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise
