@@ -227,12 +227,15 @@ def markdown(report: ProbeReport) -> str:
 def run(request: verify.Request) -> ProbeReport:
     from dataclasses import replace
 
-    report = verify.execute(replace(request, ignore_rules=True), skip=_skip)
-    if not any(producer_tag(w) for w in report.wheels):
+    paths = request.wheels
+    if paths is None:
+        paths = tuple(w.path for w in verify.find_wheels(request.wheelhouse.resolve()))
+    if not any(producer_tag(verify.read_wheel(p)) for p in paths):
         raise BadInput(
-            f"no distro-tagged wheel in {report.wheelhouse}: nothing to probe",
+            f"no distro-tagged wheel in {request.wheelhouse}: nothing to probe",
             hint="build wheels with wheelfarm build first; probe tries them across targets",
         )
+    report = verify.execute(replace(request, wheels=paths, ignore_rules=True), skip=_skip)
     found = tuple(pairs(report))
     return ProbeReport(report, found, propose(report))
 

@@ -1280,10 +1280,10 @@ def choose_targets(
     catalogue whose runtime image is present."""
     from wheelfarm import container, images, targets
 
-    container.check_engine()
     asked = list(names) or list(settings.targets)
+    chosen = targets.select(asked, settings.catalogue) if asked else []  # unknown names: exit 2
+    container.check_engine()
     if asked:
-        chosen = targets.select(asked, settings.catalogue)
         return chosen, _runtime_ids(chosen)
     ids: dict[str, str] = {}
     for target in settings.catalogue:

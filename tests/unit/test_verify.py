@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from wf_cli import OS_RELEASE
+from wf_cli import OS_RELEASE, run_in_process
 from wf_wheels import make_wheel
 
 from wheelfarm import probe, rules, targets, verify, views
@@ -422,3 +422,38 @@ def test_plan_cells_marks_each_cell(name: str) -> None:
     assert applicable == expected
     assert len(plan.order) == 2
     assert {(c.wheel, c.target) for c in plan.decided} | applicable == set(plan.order)
+
+
+# ------------------------------------------------------------------ bad input: exit 2, no engine
+
+
+def test_bad_inputs_exit_2_before_any_container(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # no engine is touched
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    filled = tmp_path / "filled"
+    filled.mkdir()
+    make_wheel(filled, "demo", "1.0", "cp311-cp311-linux_x86_64_debian_12")
+    bad_rules = tmp_path / "bad.cfg"
+    bad_rules.write_text('{"linux_x86_64_debian_12": {"install": "oops"}}')
+    cases = [
+        (("verify", str(tmp_path / "missing")), "does not exist"),
+        (("verify", str(empty)), "no wheels in"),
+        (("verify", str(filled), "--rules", str(bad_rules)), "install must be a list"),
+        (("verify", str(filled), "--target", "debian-99"), "unknown target"),
+        (("probe", str(empty)), "nothing to probe"),
+        (("probe", str(tmp_path / "missing")), "does not exist"),
+    ]
+    pure = tmp_path / "pure"
+    pure.mkdir()
+    make_wheel(pure, "demo", "1.0", "py3-none-any")
+    cases.append((("probe", str(pure)), "nothing to probe"))
+    for args, message in cases:
+        result = run_in_process(capsys, monkeypatch, *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert result.stdout == ""
+    assert not (filled / ".wheelfarm").exists()
