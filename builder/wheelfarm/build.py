@@ -20,10 +20,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -490,32 +491,27 @@ class _Target:
     def work(self) -> list[Outcome]:
         board = self.run.board
         name = self.target.name
-        with contextlib.ExitStack() as stack:
+        # --keep-on-failure: raising through the container's `with` is what makes it stay.
+        with contextlib.suppress(_KeepContainer), contextlib.ExitStack() as stack:
             self.box = _LazyContainer(self.run, self.target, stack)
             board.step(name, "checking what is up to date")
-            try:
-                own, waits = self._split()
-                for spec in own:
-                    self._one(spec)
-                for spec in waits:
-                    self._after_owner(spec)
-                any_failed = any(not o.ok for o in self.outcomes)
-                if (
-                    any_failed
-                    and self.run.options.keep_on_failure
-                    and self.box.container is not None
-                ):
-                    raise _KeepContainer
-            except _KeepContainer:
-                pass
+            own, waits = self._split()
+            for spec in own:
+                self._one(spec)
+            for spec in waits:
+                self._after_owner(spec)
+            failed_here = any(not o.ok for o in self.outcomes)
+            if failed_here and self.run.options.keep_on_failure and self.box.container:
+                raise _KeepContainer
         failed = sum(not o.ok for o in self.outcomes)
         built = sum(o.status == "built" for o in self.outcomes)
         fresh = len(self.outcomes) - failed - built
         parts = [f"{built} built"] if built else []
         parts += [f"{fresh} up to date"] if fresh else []
         parts += [f"{failed} failed"] if failed else []
-        if self.box.container is not None and self.box.container.kept:
-            parts.append(f"container kept: {self.box.container.enter_command}")
+        kept = self.box.container if self.box is not None else None
+        if kept is not None and kept.kept:
+            parts.append(f"container kept: {kept.enter_command}")
         board.finish(name, failed == 0, ", ".join(parts) or "nothing to do")
         return self.outcomes
 
@@ -849,16 +845,46 @@ def _fetch_all(jobs: Sequence[plan.BuildJob], wheelhouse: Path) -> dict[Any, Sou
     return sources
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, `kill`) cleans up like Ctrl-C: no container, no partial
+    file. Only the main thread may set signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(options: Options) -> Report:
     """Build every job; never raises for a failed build (the report says), only for what stops
     the whole run (bad input, no engine, a missing image, Ctrl-C)."""
-    from wheelfarm import recipes, ui
-
     began = time.monotonic()
     settings = options.settings
     jobs, image_ids = _prepare(options)
     wheelhouse = settings.wheelhouse.resolve()
     wheelhouse.mkdir(parents=True, exist_ok=True)
+    with _terminate_as_interrupt():
+        return _run(options, jobs, image_ids, wheelhouse, began)
+
+
+def _run(
+    options: Options,
+    jobs: Sequence[plan.BuildJob],
+    image_ids: dict[str, str],
+    wheelhouse: Path,
+    began: float,
+) -> Report:
+    from wheelfarm import recipes, ui
+
+    settings = options.settings
     try:
         sources = _fetch_all(jobs, wheelhouse)
         recipe_map = {
@@ -882,6 +908,9 @@ def run(options: Options) -> Report:
             )
             state.pure = {key: _PureResult() for key in owners}
             outcomes = _run_targets(state, jobs, settings.jobs or os.cpu_count() or 1)
+    except KeyboardInterrupt:
+        ui.error("interrupted: every build container was removed and nothing partial was kept")
+        raise
     finally:
         _tidy(wheelhouse)
     return Report(wheelhouse, tuple(outcomes), time.monotonic() - began, state.started)
