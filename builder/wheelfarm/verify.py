@@ -413,10 +413,12 @@ def needed_requirements(requires_dist: Iterable[str], environment: Mapping[str, 
 
 
 def download_platforms(arch: str, libc: tuple[str, str]) -> list[str]:
-    """Platform tags a target's pip accepts from an index, best first: manylinux for its glibc
-    (each `manylinux_2_N` and the legacy aliases) or musllinux for its musl, then linux_<arch>."""
+    """Platform tags to stage a target's dependencies with, preferred first: plain
+    `linux_<arch>` (only the wheelhouse's view has those: wheelfarm's own builds for this target
+    win over an index's wheel of the same version), then manylinux for its glibc (each
+    `manylinux_2_N` and the legacy aliases) or musllinux for its musl."""
     kind, version = libc
-    found: list[str] = []
+    found: list[str] = [f"linux_{arch}"]
     numbers = [int(p) for p in version.split(".")[:2] if p.isdigit()]
     if kind == "glibc" and len(numbers) == 2 and numbers[0] == 2:
         aliases = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
@@ -426,7 +428,6 @@ def download_platforms(arch: str, libc: tuple[str, str]) -> list[str]:
                 found.append(f"{aliases[minor]}_{arch}")
     elif kind == "musl" and len(numbers) == 2:
         found.extend(f"musllinux_{numbers[0]}_{m}_{arch}" for m in range(numbers[1], -1, -1))
-    found.append(f"linux_{arch}")
     return found
 
 
@@ -830,17 +831,17 @@ def _host_pip(argv: Sequence[str], log: _Log, run: _Run) -> int:
         raise
 
 
-def _stage(job: Job, stage: Path, log: _Log, run: _Run) -> int:
+def _stage(job: Job, stage: Path, log: _Log, run: _Run) -> list[Path]:
     """Put the wheel (under its plain name) and its Python dependencies into `stage`: from the
     wheelhouse view first, else downloaded on the host for the target's Python and platform.
-    Returns how many dependency files were staged."""
+    Returns the dependency files staged."""
     _link_or_copy(job.wheel.path, stage / job.wheel.plain_name)
     needed = needed_requirements(
         job.wheel.requires_dist, marker_environment(job.python, job.target.arch)
     )
     log.line(f"dependencies for {job.target.name}: {', '.join(needed) or 'none'}")
     if not needed:
-        return 0
+        return []
     view = stage.parent / "view"
     view.mkdir()
     for path in job.view:
@@ -880,12 +881,13 @@ def _stage(job: Job, stage: Path, log: _Log, run: _Run) -> int:
             "same wheelhouse",
             cacheable=False,
         )
-    count = 0
+    staged = []
     for path in sorted(deps.iterdir()):
         if path.name.endswith(".whl") and not (stage / path.name).exists():
             path.replace(stage / path.name)
-            count += 1
-    return count
+            staged.append(stage / path.name)
+            log.line(f"staged dependency {path.name}")
+    return staged
 
 
 def _missing_packages(c: Container, family: str, packages: Sequence[str]) -> list[str]:
@@ -1046,8 +1048,7 @@ class _Cell:
         with tempfile.TemporaryDirectory(prefix="wheelfarm-verify-") as temp:
             stage = Path(temp) / "stage"
             stage.mkdir()
-            self._stage(stage, log)
-            packages = package_names(job.wheel.requires_external)
+            packages = package_names(self._stage(stage, log))
             board.step(name, "starting a fresh runtime container")
             c = self.run.container(
                 job.target.image,
@@ -1116,12 +1117,18 @@ class _Cell:
                 f"{', '.join(missing)} (the wheel's Requires-External)",
             )
 
-    def _stage(self, stage: Path, log: _Log) -> None:
+    def _stage(self, stage: Path, log: _Log) -> tuple[str, ...]:
+        """Stage the wheel and its dependencies; return the distro packages they all need (a
+        dependency wheelfarm built has its own Requires-External)."""
         try:
-            count = _stage(self.job, stage, log, self.run)
-        except OSError as exc:
+            deps = _stage(self.job, stage, log, self.run)
+            external = list(self.job.wheel.requires_external)
+            for path in deps:
+                external.extend(read_wheel(path).requires_external)
+        except (OSError, BadInput) as exc:
             raise _CellFailed("stage dependencies", [str(exc)], cacheable=False) from None
-        log.line(f"staged {self.job.wheel.plain_name} and {count} dependency file(s)")
+        log.line(f"staged {self.job.wheel.plain_name} and {len(deps)} dependency file(s)")
+        return tuple(external)
 
     def _install_and_import(self, c: Container, log: _Log) -> None:
         job, board = self.job, self.run.board

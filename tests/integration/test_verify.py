@@ -271,6 +271,44 @@ def test_a_wheel_that_raises_on_import_fails_with_its_error(
     assert "❌ **fail**" in shown and "broken on purpose" in shown
 
 
+def test_dependencies_come_from_the_wheelhouse_then_the_index(
+    session: Session, tmp_path: Path
+) -> None:
+    """A pure wheel needing PyYAML (built by wheelfarm, in the wheelhouse) and six (only on the
+    index): both are staged on the host, PyYAML's own Requires-External is installed too, and
+    the offline install takes the wheelhouse's PyYAML under its plain name."""
+    pyyaml = wheel_of(session.wheelhouse, "pyyaml", "debian-12")
+    wheelhouse = fresh_wheelhouse(tmp_path / "wh", [pyyaml])
+    path = wheelhouse / "wf_test_needs_deps-1.0-py3-none-any.whl"
+    with WheelFile(path, "w") as wheel:
+        wheel.writestr(
+            "wf_test_needs_deps/__init__.py",
+            "import six\nimport yaml._yaml\nassert yaml.__with_libyaml__\n",
+        )
+        info = "wf_test_needs_deps-1.0.dist-info"
+        wheel.writestr(
+            f"{info}/METADATA",
+            "Metadata-Version: 2.1\nName: wf-test-needs-deps\nVersion: 1.0\n"
+            "Requires-Dist: pyyaml==6.0.2\nRequires-Dist: six\n"
+            'Requires-Dist: tomli; python_version < "3.11"\n',
+        )
+        wheel.writestr(
+            f"{info}/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: wf-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+    run = wheelfarm(
+        "verify", str(wheelhouse), "--target", "debian-12", "--json", cache=session.cache
+    )
+    assert run.code == 0, run.stderr[-3000:]
+    cell = cells(run.json())[(path.name, "debian-12")]
+    assert cell["status"] == "pass" and cell["cached"] is False
+    log = (wheelhouse / cell["log"]).read_text()
+    assert "dependencies for debian-12: pyyaml==6.0.2, six" in log  # tomli: not for 3.11
+    assert f"staged dependency {pyyaml.name.replace('_debian_12', '')}" in log
+    assert "staged dependency six-" in log
+    assert "Requires-External: libyaml-0-2; not yet installed: libyaml-0-2" in log
+
+
 def glibc_needed(wheel: Path) -> tuple[int, int]:
     """The newest GLIBC_x.y symbol version the wheel's extension needs, read from its ELF."""
     newest = (2, 0)
@@ -361,6 +399,18 @@ def test_probe_proposes_exactly_the_rules_that_held(
     assert verified["containers_started"] == 0  # every cell was measured by the probe already
 
 
+def all_running_the_test(pid: int) -> bool:
+    """Three containers of this verify, each running the recipe's slow test."""
+    names = container.leftover_containers(pid)
+    if len(names) != 3:
+        return False
+    for name in names:
+        shown = subprocess.run(["docker", "top", name], capture_output=True, text=True, check=False)
+        if "sleep 600" not in shown.stdout:
+            return False
+    return True
+
+
 @pytest.fixture
 def interrupted(session: Session, tmp_path: Path) -> Iterator[tuple[int, Path, dict[str, str]]]:
     """A verification interrupted with SIGINT while its container runs a slow recipe test."""
@@ -390,15 +440,9 @@ def interrupted(session: Session, tmp_path: Path) -> Iterator[tuple[int, Path, d
     )  # fmt: skip
     try:
         deadline = time.time() + 300
-        logs = wheelhouse / ".wheelfarm" / "logs"
-        while time.time() < deadline:
-            temps = list(logs.glob(".tmp-*.log")) if logs.is_dir() else []
-            if len(container.leftover_containers(child.pid)) == 3 and any(
-                "the recipe's test" in p.read_text() for p in temps
-            ):
-                break
+        while time.time() < deadline and not all_running_the_test(child.pid):
             time.sleep(0.5)
-        assert len(container.leftover_containers(child.pid)) == 3, "verify never got going"
+        assert all_running_the_test(child.pid), "verify never got to the recipe's test"
         child.send_signal(signal.SIGINT)
         child.communicate(timeout=120)
         yield child.returncode, wheelhouse, before
@@ -418,3 +462,22 @@ def test_ctrl_c_leaves_no_container_and_no_partial_file(
     assert partial == []
     assert not (wheelhouse / ".wheelfarm" / "verify.json").exists()
     assert digests(wheelhouse) == before
+
+
+def test_missing_runtime_image_exits_3_with_the_command(session: Session, tmp_path: Path) -> None:
+    config = tmp_path / "pyproject.toml"
+    config.write_text(
+        "[[tool.wheelfarm.extra-targets]]\n"
+        'name = "wf-test-never-built"\nbase = "debian:12"\nfamily = "apt"\npython = "3.11"\n'
+    )
+    wheelhouse = tmp_path / "wh"
+    wheelhouse.mkdir()
+    write_broken_wheel(wheelhouse)
+    run = wheelfarm(
+        "verify", str(wheelhouse), "--target", "wf-test-never-built", "--config", str(config),
+        cache=session.cache,
+    )  # fmt: skip
+    assert run.code == 3, run.stderr
+    assert "wheelfarm/wf-test-never-built:runtime" in run.stderr
+    assert "wheelfarm images build wf-test-never-built" in run.stderr
+    assert not (wheelhouse / ".wheelfarm").exists()
