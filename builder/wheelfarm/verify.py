@@ -895,7 +895,9 @@ def _missing_packages(c: Container, family: str, packages: Sequence[str]) -> lis
 
     missing = []
     for package in packages:
-        if c.run(pkgmgr.version_command(family, package)) != 0:
+        # `apk list --installed` exits 0 for a package it does not have: read what it says.
+        shown = c.output(pkgmgr.version_command(family, package), check=False)
+        if pkgmgr.parse_version(family, package, shown) is None:
             missing.append(package)
     return missing
 
@@ -1361,8 +1363,14 @@ def execute(request: Request, skip: Callable[[WheelInfo], str | None] | None = N
             for t, f in zip(chosen, facts, strict=True)
         ]
         for view in target_views:
-            board.finish(view.name, True, f"{view.tagset.build}, Python "
-                         + (", ".join(p.full_version for p in view.pythons) or "none"))  # fmt: skip
+            if not view.pythons:
+                tried = ", ".join(p.executable for p in catalogue[view.name].pythons)
+                ui.warn(
+                    f"{view.name}: no working Python in {view.image} (tried {tried}); "
+                    "every cell there is n/a"
+                )
+            pythons = ", ".join(p.full_version for p in view.pythons) or "none"
+            board.finish(view.name, True, f"{view.tagset.build}, Python {pythons}")
     plan = plan_cells(
         wheels, target_views, recipe_for, catalogue, ignore_rules=request.ignore_rules, skip=skip
     )
@@ -1382,7 +1390,6 @@ def execute(request: Request, skip: Callable[[WheelInfo], str | None] | None = N
         outcomes = _parallel(run, parallel, [functools.partial(_run_job, run, j) for j in to_run])
     for cell in outcomes:
         results[(cell.wheel, cell.target)] = cell
-    _tidy(wheelhouse)
     cells = tuple(results[key] for key in plan.order)
     return Report(
         wheelhouse,
@@ -1429,16 +1436,6 @@ def _parallel(run: _Run, parallel: int, tasks: Sequence[Callable[[], Any]]) -> l
         raise
     pool.shutdown(wait=True)
     return [f.result() for f in futures]
-
-
-def _tidy(wheelhouse: Path) -> None:
-    """Remove leftovers of an interrupted earlier run's logs (temp files only)."""
-    logs = wheelhouse / META / LOGS
-    if logs.is_dir():
-        for temp in logs.glob(".tmp-*.log"):
-            with contextlib.suppress(OSError):
-                if time.time() - temp.stat().st_mtime > 24 * 3600:
-                    temp.unlink()
 
 
 # ------------------------------------------------------------------------------- reports
