@@ -258,29 +258,6 @@ def _reason(log: _Log) -> str:
     return log.tail[-1].strip()[:300] if log.tail else ""
 
 
-# ---------------------------------------------------------------- per family commands
-
-
-def install_command(family: str, packages: Sequence[str]) -> list[str]:
-    """Install distro packages, non-interactive, without extras the build does not need."""
-    if family == "apt":
-        return [
-            "sh",
-            "-c",
-            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-            '--no-install-recommends "$@"',
-            "install",
-            *packages,
-        ]
-    if family == "apk":
-        return ["apk", "add", "--no-cache", *packages]
-    if family == "dnf":
-        return ["dnf", "install", "-y", "--setopt=install_weak_deps=False", *packages]
-    if family == "yum":
-        return ["yum", "install", "-y", *packages]
-    raise ValueError(f"unknown package-manager family {family!r}")
-
-
 # ---------------------------------------------------------------- keys and tags
 
 
@@ -607,7 +584,8 @@ class _Target:
     def _build_logged(
         self, spec: plan.Spec, source: Source, started: float, label: str, log: _Log
     ) -> Outcome:
-        from wheelfarm import cache, elfdeps, retag
+        from wheelfarm import cache, elfdeps, pkgmgr, retag
+        from wheelfarm.hostenv import CONTAINER_CA_PATH
 
         board = self.run.board
         name = self.target.name
@@ -627,8 +605,13 @@ class _Target:
         packages = recipe.packages_for(self.target)
         if packages:
             board.step(name, f"{label}: installing {' '.join(packages)}")
+            ca_file = CONTAINER_CA_PATH if c.host_settings and c.host_settings.ca_bundle else None
             self._exec(
-                c, log, install_command(self.target.family, packages), "install system packages"
+                c,
+                log,
+                pkgmgr.install_command(self.target.family, packages, ca_file=ca_file),
+                "install system packages",
+                env=pkgmgr.install_env(self.target.family),
             )
 
         board.step(name, f"{label}: extracting the sdist")

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from wheelfarm import pkgmgr
+
 PROBE_NAME = "probe_elf.py"
 # The dynamic loader is named in DT_NEEDED by some toolchains; it is part of the C library.
 _LOADER = re.compile(r"^ld-(linux|musl)[-.].*")
-# apk names owners as NAME-VERSION-rREL.
-_APK_OWNER = re.compile(r"^(?P<name>.+?)-\d[^-]*-r\d+$")
 
 
 @dataclass(frozen=True)
@@ -55,48 +55,23 @@ def interpreter_paths(probe: Mapping[str, Any]) -> list[str]:
     return sorted({p for p in probe.get("interpreter_libs", {}).values() if p})
 
 
-def path_candidates(path: str) -> list[str]:
-    """The path, and its twin across the /usr merge: package databases record whichever the
-    package shipped (/lib/x86_64-linux-gnu/libc.so.6 on Debian 12, /usr/lib/... on Debian 13)."""
-    candidates = [path]
-    if path.startswith("/usr/lib") or path.startswith("/usr/bin"):
-        candidates.append(path[len("/usr") :])
-    elif path.startswith(("/lib", "/bin")):
-        candidates.append("/usr" + path)
-    return candidates
-
-
 def owner_script(family: str, paths: Iterable[str]) -> str:
-    """One shell command printing `path<TAB>owner` for every path (owner empty when none),
-    with the family's own package database."""
-    query = {
-        "apt": "dpkg-query -S \"$p\" 2>/dev/null | grep -v '^diversion' | head -n 1",
-        "apk": "apk info --who-owns \"$p\" 2>/dev/null | sed -n 's/.* is owned by //p' | head -n 1",
-        "dnf": "rpm -qf --qf '%{NAME}\\n' \"$p\" 2>/dev/null | head -n 1",
-        "yum": "rpm -qf --qf '%{NAME}\\n' \"$p\" 2>/dev/null | head -n 1",
-    }.get(family)
-    if query is None:
-        raise ValueError(f"unknown package-manager family {family!r}")
-    words = " ".join(shlex.quote(p) for p in sorted(set(paths)))
-    return f'for p in {words}; do printf "%s\\t%s\\n" "$p" "$({query})"; done'
+    """One shell command printing `path<TAB>first line of the owner query` for every path, with
+    the family's own package database (pkgmgr's query), in one exec instead of one per path."""
+    lines = [
+        f'printf "%s\\t%s\\n" {shlex.quote(path)} '
+        f'"$({shlex.join(pkgmgr.owner_command(family, path))} 2>/dev/null | head -n 1)"'
+        for path in sorted(set(paths))
+    ]
+    return "\n".join(lines) or "true"
 
 
 def parse_owners(family: str, output: str) -> dict[str, str]:
     """The owner script's output as {path: package name} (paths without an owner left out)."""
     owners: dict[str, str] = {}
     for line in output.splitlines():
-        path, _, raw = line.partition("\t")
-        raw = raw.strip()
-        if not path or not raw or "not owned" in raw or "no path found" in raw:
-            continue
-        if family == "apt":
-            # "libpq5:amd64: /usr/lib/x86_64-linux-gnu/libpq.so.5"
-            package = raw.split(": ", 1)[0].split(",", 1)[0].strip().split(":", 1)[0]
-        elif family == "apk":
-            match = _APK_OWNER.match(raw)
-            package = match.group("name") if match else raw
-        else:
-            package = raw.split()[0]
+        path, _, answer = line.partition("\t")
+        package = pkgmgr.parse_owner(family, answer) if path else None
         if package:
             owners[path] = package
     return owners
@@ -105,14 +80,14 @@ def parse_owners(family: str, output: str) -> dict[str, str]:
 def owner_of(path: str | None, owners: Mapping[str, str]) -> str | None:
     if path is None:
         return None
-    for candidate in path_candidates(path):
+    for candidate in pkgmgr.owner_paths(path):
         if candidate in owners:
             return owners[candidate]
     return None
 
 
 def all_candidates(paths: Iterable[str | None]) -> list[str]:
-    return sorted({c for p in paths if p for c in path_candidates(p)})
+    return sorted({c for p in paths if p for c in pkgmgr.owner_paths(p)})
 
 
 @dataclass(frozen=True)

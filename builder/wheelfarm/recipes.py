@@ -37,17 +37,13 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from wheelfarm import targets
+from wheelfarm import resources, targets
 from wheelfarm.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
-
-# In a wheel (force-include) the recipes sit in the package; in a checkout, at the top.
-_PACKAGED = Path(__file__).parent / "recipes"
-SHIPPED_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).parents[2] / "recipes"
 
 _PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._:()/-]*\Z")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -209,7 +205,7 @@ def load(project: str, recipes_dir: Path | None = None) -> Recipe:
     project with neither gets an empty recipe (build with no extra packages)."""
     if recipes_dir is not None and not recipes_dir.is_dir():
         raise ConfigError(f"recipes directory {recipes_dir} does not exist")
-    for directory in (recipes_dir, SHIPPED_DIR):
+    for directory in (recipes_dir, resources.recipes_dir()):
         if directory is None or not directory.is_dir():
             continue
         path = find(project, directory)

@@ -81,11 +81,3 @@ def test_image_rules_file_and_user_rules(tmp_path: Path) -> None:
     plain = build.tag_set_for({"os_release": debian, "rules": None}, "x86_64", [])
     assert plain.build == "linux_x86_64_debian_12"
     assert build.rules_applied(plain)["source"] is None
-
-
-@pytest.mark.parametrize("family", ["apt", "apk", "dnf", "yum"])
-def test_install_commands(family: str) -> None:
-    command = build.install_command(family, ["libfoo-dev", "bar"])
-    assert command[-2:] == ["libfoo-dev", "bar"]
-    with pytest.raises(ValueError):
-        build.install_command("pacman", ["x"])

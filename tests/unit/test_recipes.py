@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from wheelfarm import recipes, targets
+from wheelfarm import recipes, resources, targets
 from wheelfarm.errors import ConfigError
 
 SHIPPED = ("pyyaml", "markupsafe", "lxml", "psycopg2", "cffi")
@@ -16,7 +16,7 @@ SHIPPED = ("pyyaml", "markupsafe", "lxml", "psycopg2", "cffi")
 def test_shipped_recipes_parse_and_cover_every_family(project: str) -> None:
     recipe = recipes.load(project)
     assert recipe.source is not None
-    assert Path(recipe.source).parent == recipes.SHIPPED_DIR
+    assert Path(recipe.source).parent == resources.recipes_dir()
     assert recipe.imports, "verification needs import names"
     for target in targets.TARGETS:
         if project != "markupsafe":
