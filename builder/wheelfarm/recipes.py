@@ -113,7 +113,8 @@ def _pick(lists: PackageLists, target: targets.Target) -> tuple[str, ...]:
 def _bad(origin: str, key: str, problem: str) -> ConfigError:
     return ConfigError(
         f"{origin}: key {key!r}: {problem}",
-        hint=f"the recipe format is in the README (Recipes); shipped examples are in {SHIPPED_DIR}",
+        hint="the recipe format is in the README (Recipes); "
+        f"shipped examples are in {resources.recipes_dir()}",
     )
 
 
