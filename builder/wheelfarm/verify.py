@@ -27,13 +27,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -1322,9 +1323,32 @@ class Request:
     board: bool = True
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job, `kill`) cleans up like Ctrl-C: every container removed, no
+    partial report. Only the main thread may set a signal handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def execute(request: Request, skip: Callable[[WheelInfo], str | None] | None = None) -> Report:
     """Plan and run a matrix. Raises only for what stops the whole run (bad input, no engine, a
-    missing image, Ctrl-C); a failed cell is a result."""
+    missing image, Ctrl-C or SIGTERM); a failed cell is a result."""
+    with _terminate_as_interrupt():
+        return _execute(request, skip)
+
+
+def _execute(request: Request, skip: Callable[[WheelInfo], str | None] | None) -> Report:
     from wheelfarm import recipes, ui
 
     began = time.monotonic()

@@ -411,9 +411,12 @@ def all_running_the_test(pid: int) -> bool:
     return True
 
 
-@pytest.fixture
-def interrupted(session: Session, tmp_path: Path) -> Iterator[tuple[int, Path, dict[str, str]]]:
-    """A verification interrupted with SIGINT while its container runs a slow recipe test."""
+@pytest.fixture(params=[signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def interrupted(
+    session: Session, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[int, Path, dict[str, str]]]:
+    """A verification interrupted (Ctrl-C, or SIGTERM as a cancelled CI job sends) while its
+    containers run a slow recipe test."""
     wheelhouse = tmp_path / "wh"
     wheelhouse.mkdir()
     path = wheelhouse / "wf_test_slow_verify-1.0-py3-none-any.whl"
@@ -443,7 +446,7 @@ def interrupted(session: Session, tmp_path: Path) -> Iterator[tuple[int, Path, d
         while time.time() < deadline and not all_running_the_test(child.pid):
             time.sleep(0.5)
         assert all_running_the_test(child.pid), "verify never got to the recipe's test"
-        child.send_signal(signal.SIGINT)
+        child.send_signal(request.param)
         child.communicate(timeout=120)
         yield child.returncode, wheelhouse, before
     finally:
