@@ -190,6 +190,8 @@ class _Run:
     cancel: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     live: set[Container] = field(default_factory=set)
+    placed: dict[str, str] = field(default_factory=dict)  # wheel file name → target, this run
+    order: list[str] = field(default_factory=list)  # target names in plan order
     started: int = 0
 
     @property
@@ -320,18 +322,27 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     write_json_atomic(path, data)
 
 
-def _install(run: _Run, wheel: Path, provenance: dict[str, Any]) -> bool:
-    """Put a finished wheel and its provenance into the wheelhouse, atomically. Returns False
-    when the wheelhouse already had exactly this wheel."""
+def _install(run: _Run, wheel: Path, provenance: dict[str, Any]) -> str:
+    """Put a finished wheel and its provenance into the wheelhouse, atomically. Returns
+    "placed", "same" (the wheelhouse already had exactly this wheel) or the name of the target
+    whose wheel of the same name this run already placed and which is kept (two targets with the
+    same build tag, e.g. rockylinux-9 and almalinux-9 both building rhel_9 wheels)."""
     destination = run.wheelhouse / wheel.name
+    target = str(provenance["target"])
     with run.lock:
+        # The target that comes first in the plan wins, whichever finished first, so that
+        # reruns keep the same file.
+        first = run.placed.setdefault(wheel.name, target)
+        if first != target and run.order.index(first) < run.order.index(target):
+            return first
+        run.placed[wheel.name] = target
         if destination.is_file() and (
             destination.samefile(wheel) or _sha256(destination) == provenance["sha256"]
         ):
             record = run.meta / f"{wheel.name}.json"
             if not record.is_file():
                 _write_json(record, provenance)
-            return False
+            return "same"
         staging = run.temp_dir("place-")
         try:
             temp = staging / wheel.name
@@ -344,7 +355,13 @@ def _install(run: _Run, wheel: Path, provenance: dict[str, Any]) -> bool:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         _write_json(run.meta / f"{wheel.name}.json", provenance)
-    return True
+    return "placed"
+
+
+def _placement_note(placed: str, pure: bool) -> str:
+    if placed not in ("placed", "same"):
+        return f"same file name as {placed}'s wheel (same build tag); that one is kept"
+    return "pure Python: built once for every target" if pure else ""
 
 
 def _from_cache(run: _Run, key: str, target: str, spec: plan.Spec) -> Outcome | None:
@@ -353,16 +370,16 @@ def _from_cache(run: _Run, key: str, target: str, spec: plan.Spec) -> Outcome | 
     hit = cache.lookup(key)
     if hit is None or hit.provenance.get("sha256") != _sha256(hit.wheel):
         return None
-    changed = _install(run, hit.wheel, hit.provenance)
+    placed = _install(run, hit.wheel, {**hit.provenance, "target": target})
     return Outcome(
         spec=spec.requirement,
         target=target,
-        status="restored" if changed else "up to date",
+        status="restored" if placed == "placed" else "up to date",
         wheel=hit.wheel.name,
         tag=hit.provenance.get("platform_tag"),
         log=hit.provenance.get("log"),
         requires_external=tuple(hit.provenance.get("requires_external", [])),
-        note="from wheelfarm's cache" if changed else "",
+        note="from wheelfarm's cache" if placed == "placed" else _placement_note(placed, False),
     )
 
 
@@ -720,7 +737,7 @@ class _Target:
                 **timestamps,
             }
             cache.store(key, final, provenance)
-            _install(self.run, final, provenance)
+            placed = _install(self.run, final, provenance)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         # Free the container's disk for the next spec; the wheel is safe on the host now.
@@ -734,7 +751,7 @@ class _Target:
             log=log.relative,
             seconds=time.monotonic() - started,
             requires_external=analysis.requires_external if analysis else (),
-            note="pure Python: built once for every target" if pure else "",
+            note=_placement_note(placed, pure),
         )
 
 
@@ -890,6 +907,7 @@ def _run(
                 board=board,
             )
             state.pure = {key: _PureResult() for key in owners}
+            state.order = names
             outcomes = _run_targets(state, jobs, settings.jobs or os.cpu_count() or 1)
     except KeyboardInterrupt:
         ui.error("interrupted: every build container was removed and nothing partial was kept")

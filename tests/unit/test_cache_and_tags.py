@@ -81,3 +81,44 @@ def test_image_rules_file_and_user_rules(tmp_path: Path) -> None:
     plain = build.tag_set_for({"os_release": debian, "rules": None}, "x86_64", [])
     assert plain.build == "linux_x86_64_debian_12"
     assert build.rules_applied(plain)["source"] is None
+
+
+def _state(tmp_path: Path, order: list[str]) -> build._Run:
+    from wheelfarm import config
+
+    return build._Run(
+        options=build.Options(config.Settings(wheelhouse=tmp_path)),
+        wheelhouse=tmp_path,
+        sources={},
+        recipes={},
+        owners={},
+        image_ids={},
+        board=None,
+        order=order,
+    )
+
+
+def test_same_file_name_from_two_targets_keeps_the_first_planned(tmp_path: Path) -> None:
+    """rockylinux-9 and almalinux-9 both build rhel_9 wheels: the earlier target in the plan
+    keeps the file, whichever finished first."""
+    state = _state(tmp_path / "wh", ["rockylinux-9", "almalinux-9"])
+    state.wheelhouse.mkdir()
+    name = "x-1.0-cp39-cp39-linux_x86_64_rhel_9.whl"
+    alma, rocky = tmp_path / "alma" / name, tmp_path / "rocky" / name
+    for path, data in ((alma, b"alma"), (rocky, b"rocky")):
+        path.parent.mkdir()
+        path.write_bytes(data)
+    sha = {alma: "a", rocky: "r"}
+    assert build._install(state, alma, {"target": "almalinux-9", "sha256": sha[alma]}) == "placed"
+    assert build._install(state, rocky, {"target": "rockylinux-9", "sha256": sha[rocky]}) == (
+        "placed"
+    )
+    assert build._install(state, alma, {"target": "almalinux-9", "sha256": sha[alma]}) == (
+        "rockylinux-9"
+    )
+    assert (state.wheelhouse / name).read_bytes() == b"rocky"
+    record = (state.wheelhouse / ".wheelfarm" / f"{name}.json").read_text()
+    assert "rockylinux-9" in record
+    assert not (state.wheelhouse / ".wheelfarm" / "tmp").exists() or not any(
+        (state.wheelhouse / ".wheelfarm" / "tmp").iterdir()
+    )
