@@ -19,7 +19,17 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _make_console() -> Console:
+    # Off a terminal (CI logs, pipes) rich assumes 80 columns and folds every wheel name in a
+    # table; logs have no width, so give tables room unless the user set COLUMNS.
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=True, highlight=False, soft_wrap=True, width=160)
+    return console
+
+
+console = _make_console()
 
 
 def emit_json(data: Any) -> None:
