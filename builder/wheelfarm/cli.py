@@ -66,7 +66,7 @@ def _root(
 
 
 @app.command()
-def tags(
+def tags(  # noqa: PLR0917  # typer passes every option as a parameter
     os_release: Annotated[
         Path | None,
         typer.Option(
@@ -87,10 +87,12 @@ def tags(
             "--show-default-rules", help="Print the shipped binary-compatibility.cfg and exit."
         ),
     ] = False,
+    config_file: ConfigOption = None,
 ) -> None:
     """Show a host's platform tags: the tag it builds wheels under and the tags it installs.
 
-    Without --os-release it describes this machine, applying --rules, the active virtualenv's
+    Without --os-release it describes this machine, applying --rules (or the project's
+    configured rules), the active virtualenv's
     binary-compatibility.cfg, /etc/python/binary-compatibility.cfg and the shipped defaults.
     With --os-release it describes that host as a target image: only --rules and the defaults.
 
@@ -100,7 +102,7 @@ def tags(
 
       wheelfarm tags --os-release rocky/etc/os-release --arch x86_64 --json
     """
-    from wheelfarm import describe, ui
+    from wheelfarm import config, describe, ui
 
     if show_default_rules:
         from wheelfarm.rules import DEFAULTS_PATH
@@ -108,7 +110,8 @@ def tags(
         ui.detail(f"# {DEFAULTS_PATH}")
         sys.stdout.write(DEFAULTS_PATH.read_text(encoding="utf-8"))
         return
-    result = describe.describe(os_release, arch, rules or [])
+    settings = config.resolve({"rules": rules}, config_file=config_file)
+    result = describe.describe(os_release, arch, settings.rules, settings.rules_kind)
     if not result.has_os_release:
         ui.warn(
             "no /etc/os-release or /usr/lib/os-release: this host is not a distro wheelfarm "
@@ -152,6 +155,7 @@ def retag(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an output wheel that already exists.")
     ] = False,
+    config_file: ConfigOption = None,
 ) -> None:
     """Copy wheels under a distro platform tag (linux_x86_64_debian_12).
 
@@ -166,14 +170,15 @@ def retag(
 
       wheelfarm retag dist/*.whl --os-release rocky/etc/os-release -o wheelhouse/
     """
+    from wheelfarm import config, ui
     from wheelfarm import retag as retag_module
-    from wheelfarm import ui
 
+    settings = config.resolve({"rules": rules}, config_file=config_file)
     written = retag_module.run(
         wheels,
         platform_tag=platform,
         os_release=os_release,
-        rule_files=rules or [],
+        rule_files=settings.rules,
         out_dir=out_dir,
         force=force,
     )

@@ -103,6 +103,13 @@ class Settings:
     origins: Mapping[str, str] = field(default_factory=dict)
 
     @property
+    def rules_kind(self) -> str:
+        """How the rule files are labelled in `wheelfarm tags`: the flag or variable that gave
+        them, else "project" for the configuration file's."""
+        origin = self.origins.get("rules", "--rules")
+        return origin if origin in ("--rules", "WHEELFARM_RULES", "default") else "project"
+
+    @property
     def catalogue(self) -> tuple[Target, ...]:
         """The shipped targets followed by the project's extra targets."""
         return TARGETS + self.extra_targets

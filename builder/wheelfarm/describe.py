@@ -19,16 +19,23 @@ def _given_arch(arch: str) -> str:
     return normalised
 
 
-def describe(os_release: Path | None, arch: str | None, rule_files: Sequence[Path]) -> rules.TagSet:
+def describe(
+    os_release: Path | None,
+    arch: str | None,
+    rule_files: Sequence[Path],
+    rules_kind: str = "--rules",
+) -> rules.TagSet:
+    """`rules_kind` says where `rule_files` came from (--rules, WHEELFARM_RULES, project)."""
     chosen_arch = _given_arch(arch) if arch else tags.running_arch()
     if os_release is not None:
         fields = osrelease.read_file(os_release)
-        return rules.tag_set(fields, chosen_arch, rules.image_sources(rule_files))
+        sources = rules.image_sources(rule_files, given_kind=rules_kind)
+        return rules.tag_set(fields, chosen_arch, sources)
     machine_tags = tags.running_machine_tags() if chosen_arch == tags.running_arch() else ()
     return rules.tag_set(
         osrelease.read_host(),
         chosen_arch,
-        rules.machine_sources(rule_files),
+        rules.machine_sources(rule_files, given_kind=rules_kind),
         machine_tags=machine_tags,
     )
 

@@ -156,19 +156,21 @@ def active_virtualenv() -> Path | None:
     return None
 
 
-def _given_sources(rule_files: Sequence[Path]) -> list[RulesSource]:
+def _given_sources(rule_files: Sequence[Path], kind: str) -> list[RulesSource]:
     # The last file given has the highest precedence.
-    return [load_file(p, "--rules") for p in reversed(rule_files)]
+    return [load_file(p, kind) for p in reversed(rule_files)]
 
 
 def machine_sources(
     rule_files: Sequence[Path] = (),
     *,
+    given_kind: str = "--rules",
     virtualenv: Path | None = None,
     system_path: Path = SYSTEM_PATH,
 ) -> list[RulesSource]:
-    """Every source that applies to the running machine, highest precedence first."""
-    sources = _given_sources(rule_files)
+    """Every source that applies to the running machine, highest precedence first. `given_kind`
+    labels the rule files given (--rules, WHEELFARM_RULES or the project's configuration)."""
+    sources = _given_sources(rule_files, given_kind)
     venv = virtualenv if virtualenv is not None else active_virtualenv()
     for candidate in (
         _optional_file(venv / FILE_NAME, "virtualenv") if venv else None,
@@ -181,11 +183,15 @@ def machine_sources(
 
 
 def image_sources(
-    rule_files: Sequence[Path] = (), *, image_rules: str | None = None, image_origin: str = ""
+    rule_files: Sequence[Path] = (),
+    *,
+    given_kind: str = "--rules",
+    image_rules: str | None = None,
+    image_origin: str = "",
 ) -> list[RulesSource]:
     """Sources for describing a target image: the machine's own /etc/python and virtualenv say
     nothing about it; the image's own /etc/python file (its text, if it has one) does."""
-    sources = _given_sources(rule_files)
+    sources = _given_sources(rule_files, given_kind)
     if image_rules is not None:
         origin = image_origin or f"image {SYSTEM_PATH}"
         sources.append(RulesSource("image", origin, parse_rules(image_rules, origin)))
