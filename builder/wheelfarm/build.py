@@ -20,17 +20,16 @@ import json
 import os
 import re
 import shutil
-import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from wheelfarm import __version__, plan
+from wheelfarm import __version__, fsutil, plan, runner
 from wheelfarm.errors import BadInput, BuildFailed, ImageMissing, WheelfarmError
 
 if TYPE_CHECKING:
@@ -45,7 +44,7 @@ WORK = "/wf"  # everything a build writes inside the container lives under here
 SRC = f"{WORK}/src"  # fixed source path: the same sdist always builds at the same path
 PIP_CACHE = f"{WORK}/pip-cache"
 TOOLS = f"{WORK}/tools"
-LOGS_DIR = "logs"
+LOGS_DIR = runner.LOGS
 # Steady build environment: no prompts, no version nags, plain logs, stable hashing.
 BASE_ENV = {
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
@@ -155,10 +154,6 @@ class Options:
     force: bool = False
 
 
-class _Cancelled(Exception):
-    """Raised in a worker once Ctrl-C was pressed: stop at the next step."""
-
-
 class _StepFailed(WheelfarmError):
     """One step of one spec's build failed; the message is the reason shown in the summary."""
 
@@ -178,7 +173,7 @@ class _PureResult:
 
 
 @dataclass
-class _Run:
+class _Run(runner.RunState):
     options: Options
     wheelhouse: Path
     sources: dict[tuple[str, str, str], Source]
@@ -187,12 +182,8 @@ class _Run:
     image_ids: dict[str, str]
     board: Any
     pure: dict[tuple[str, str, str], _PureResult] = field(default_factory=dict)
-    cancel: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    live: set[Container] = field(default_factory=set)
     placed: dict[str, str] = field(default_factory=dict)  # wheel file name → target, this run
     order: list[str] = field(default_factory=list)  # target names in plan order
-    started: int = 0
 
     @property
     def meta(self) -> Path:
@@ -203,49 +194,22 @@ class _Run:
         directory.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=prefix, dir=directory))
 
-    def check(self) -> None:
-        if self.cancel.is_set():
-            raise _Cancelled
-
 
 # ---------------------------------------------------------------- logs
 
 
-class _Log:
-    """One log per spec and target, written to a temp file and moved into .wheelfarm/logs/ when
-    closed, so the logs folder never holds a half-written file."""
+class _Log(runner.StepLog):
+    """One log per spec and target, with the time of each step, that also keeps the first
+    compiler-style "error:" lines for the summary."""
 
     def __init__(self, run: _Run, name: str) -> None:
-        self.final = run.meta / LOGS_DIR / name
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".log", dir=self.final.parent)
-        self._temp = Path(temp)
-        self._stream: IO[str] = os.fdopen(handle, "w", encoding="utf-8", errors="replace")
-        self._lock = threading.Lock()
-        self._began = time.monotonic()
-        self.tail: list[str] = []
-        self.errors: list[str] = []  # the first compiler-style "error:" lines
-
-    @property
-    def relative(self) -> str:
-        return f".wheelfarm/{LOGS_DIR}/{self.final.name}"
+        super().__init__(run.wheelhouse, name, clock=True)
+        self.errors: list[str] = []
 
     def line(self, text: str) -> None:
-        with self._lock:
-            self._stream.write(text + "\n")
-            if text.strip():
-                self.tail = [*self.tail[-19:], text]
-            if len(self.errors) < 3 and _COMPILER_ERROR.search(text):
-                self.errors.append(text.strip())
-
-    def heading(self, text: str) -> None:
-        self.line(f"==> [{time.monotonic() - self._began:6.1f}s] {text}")
-
-    def close(self) -> None:
-        with self._lock:
-            self._stream.close()
-            self._temp.chmod(0o644)
-            self._temp.replace(self.final)
+        super().line(text)
+        if len(self.errors) < 3 and _COMPILER_ERROR.search(text):
+            self.errors.append(text.strip())
 
 
 def _reason(log: _Log) -> str:
@@ -309,19 +273,6 @@ def _key(run: _Run, target: Target, python: str, facts: dict[str, Any], source: 
 # ---------------------------------------------------------------- the wheelhouse side
 
 
-def _sha256(path: Path) -> str:
-    from wheelfarm.fetch import file_hashes
-
-    return file_hashes(path)["sha256"]
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    from wheelfarm.cache import write_json_atomic
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, data)
-
-
 def _install(run: _Run, wheel: Path, provenance: dict[str, Any]) -> str:
     """Put a finished wheel and its provenance into the wheelhouse, atomically. Returns
     "placed", "same" (the wheelhouse already had exactly this wheel) or the name of the target
@@ -337,24 +288,15 @@ def _install(run: _Run, wheel: Path, provenance: dict[str, Any]) -> str:
             return first
         run.placed[wheel.name] = target
         if destination.is_file() and (
-            destination.samefile(wheel) or _sha256(destination) == provenance["sha256"]
+            destination.samefile(wheel) or fsutil.file_sha256(destination) == provenance["sha256"]
         ):
             record = run.meta / f"{wheel.name}.json"
             if not record.is_file():
-                _write_json(record, provenance)
+                fsutil.write_json_atomic(record, provenance)
             return "same"
-        staging = run.temp_dir("place-")
-        try:
-            temp = staging / wheel.name
-            try:
-                os.link(wheel, temp)
-            except OSError:
-                shutil.copyfile(wheel, temp)
-            temp.chmod(0o644)
-            temp.replace(destination)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        _write_json(run.meta / f"{wheel.name}.json", provenance)
+        # Staged under .wheelfarm/tmp, never as a temp file among the wheelhouse's wheels.
+        fsutil.place_copy(wheel, destination, work_dir=run.meta / "tmp")
+        fsutil.write_json_atomic(run.meta / f"{wheel.name}.json", provenance)
     return "placed"
 
 
@@ -368,7 +310,7 @@ def _from_cache(run: _Run, key: str, target: str, spec: plan.Spec) -> Outcome | 
     from wheelfarm import cache
 
     hit = cache.lookup(key)
-    if hit is None or hit.provenance.get("sha256") != _sha256(hit.wheel):
+    if hit is None or hit.provenance.get("sha256") != fsutil.file_sha256(hit.wheel):
         return None
     placed = _install(run, hit.wheel, {**hit.provenance, "target": target})
     return Outcome(
@@ -415,16 +357,10 @@ class _LazyContainer:
                 labels={"org.wheelfarm.job": f"build {self._target.name}"},
             )
             self._stack.enter_context(c)
-            with self._run.lock:
-                self._run.live.add(c)
-                self._run.started += 1
-            self._stack.callback(self._forget, c)
+            self._run.entered(c)
+            self._stack.callback(self._run.left, c)
             self.container = c
         return self.container
-
-    def _forget(self, c: Container) -> None:
-        with self._run.lock:
-            self._run.live.discard(c)
 
 
 class _Target:
@@ -540,11 +476,11 @@ class _Target:
             outcome = self._cached(spec, source)
             if outcome is None:
                 outcome = self._build(spec, source, started)
-        except (_Cancelled, KeyboardInterrupt):
+        except (runner.Cancelled, KeyboardInterrupt):
             raise
         except Exception as exc:
             if self.run.cancel.is_set():
-                raise _Cancelled from None
+                raise runner.Cancelled from None
             message = exc.message if isinstance(exc, WheelfarmError) else f"{exc!r}"
             outcome = Outcome(
                 spec=spec.requirement,
@@ -702,7 +638,7 @@ class _Target:
             timestamps["finished_at"] = _now()
             provenance = {
                 "wheel": final.name,
-                "sha256": _sha256(final),
+                "sha256": fsutil.file_sha256(final),
                 "platform_tag": platform_tag,
                 "pure": pure,
                 "spec": spec.requirement,
@@ -845,24 +781,6 @@ def _fetch_all(jobs: Sequence[plan.BuildJob], wheelhouse: Path) -> dict[Any, Sou
     return sources
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI job cancelled, `kill`) cleans up like Ctrl-C: no container, no partial
-    file. Only the main thread may set signal handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(options: Options) -> Report:
     """Build every job; never raises for a failed build (the report says), only for what stops
     the whole run (bad input, no engine, a missing image, Ctrl-C)."""
@@ -871,7 +789,7 @@ def run(options: Options) -> Report:
     jobs, image_ids = _prepare(options)
     wheelhouse = settings.wheelhouse.resolve()
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    with _terminate_as_interrupt():
+    with runner.sigterm_as_interrupt():
         return _run(options, jobs, image_ids, wheelhouse, began)
 
 
@@ -919,32 +837,8 @@ def _run(
 
 def _run_targets(state: _Run, jobs: Sequence[plan.BuildJob], parallel: int) -> list[Outcome]:
     workers = [_Target(state, job) for job in jobs]
-    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(workers))))
-    futures = [pool.submit(w.work) for w in workers]
-    try:
-        pending = set(futures)
-        while pending:
-            _done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
-            for future in _done:
-                if future.exception() is not None and not isinstance(
-                    future.exception(), _Cancelled
-                ):
-                    raise future.exception()  # type: ignore[misc]
-    except BaseException:
-        # Ctrl-C (or a bug): stop every worker, remove every container now so blocked execs end.
-        state.cancel.set()
-        with state.lock:
-            live = list(state.live)
-        for c in live:
-            with contextlib.suppress(Exception):
-                c.remove()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    outcomes: list[Outcome] = []
-    for future in futures:
-        outcomes.extend(future.result())
-    return outcomes
+    done = runner.run_parallel(state, parallel, [w.work for w in workers])
+    return [outcome for outcomes in done for outcome in outcomes]
 
 
 def _tidy(wheelhouse: Path) -> None:

@@ -15,17 +15,13 @@ directory renamed into place), so a crash leaves either the whole entry or none.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wheelfarm import __version__
+from wheelfarm import __version__, fsutil
 
 APP_NAME = "wheelfarm"
 PROVENANCE_NAME = "provenance.json"
@@ -66,8 +62,7 @@ def build_key(
         "python": python,
         "wheelfarm": version,
     }
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return fsutil.digest(content)
 
 
 @dataclass(frozen=True)
@@ -97,32 +92,15 @@ def lookup(key: str) -> CachedBuild | None:
 def store(key: str, wheel: Path, provenance: Mapping[str, Any]) -> CachedBuild:
     """Keep a finished build: the wheel (a hard link when on the same file system) and its
     provenance, written to a temp directory and renamed into place."""
-    builds = _builds()
-    builds.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds))
-    try:
-        _link_or_copy(wheel, staging / wheel.name)
+    with fsutil.replacing_dir(_builds() / key) as staging:
+        fsutil.link_or_copy(wheel, staging / wheel.name)
         (staging / PROVENANCE_NAME).write_text(
             json.dumps(dict(provenance), indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
-        entry = builds / key
-        if entry.exists():
-            shutil.rmtree(entry)
-        staging.rename(entry)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     found = lookup(key)
     if found is None:  # pragma: no cover - just written
         raise OSError(f"cache entry {key} vanished")
     return found
-
-
-def _link_or_copy(source: Path, destination: Path) -> None:
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copy2(source, destination)
 
 
 def image_facts(image_id: str) -> dict[str, Any] | None:
@@ -136,21 +114,4 @@ def image_facts(image_id: str) -> dict[str, Any] | None:
 
 
 def store_image_facts(image_id: str, facts: Mapping[str, Any]) -> None:
-    directory = root() / "images"
-    directory.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(directory / f"{image_id.replace(':', '-')}.json", facts)
-
-
-def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON to a temp file beside `path`, then rename it over `path`."""
-    handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(dict(data), stream, indent=2, sort_keys=True)
-            stream.write("\n")
-        # Records are meant to be read by anyone who can read the wheelhouse.
-        Path(temp).chmod(0o644)
-        Path(temp).replace(path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    fsutil.write_json_atomic(root() / "images" / f"{image_id.replace(':', '-')}.json", facts)

@@ -13,7 +13,6 @@ member list (is it pure Python?) and its PKG-INFO's mtime (SOURCE_DATE_EPOCH).""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -22,7 +21,7 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -32,6 +31,7 @@ from packaging.version import InvalidVersion, Version
 
 from wheelfarm import hostenv
 from wheelfarm.errors import BadInput, WheelfarmError
+from wheelfarm.fsutil import file_hashes, write_json_atomic
 from wheelfarm.plan import Spec
 
 META_DIR = ".wheelfarm"
@@ -171,15 +171,6 @@ def _top_level_file(member: str) -> str:
 # ---------------------------------------------------------------- hashes
 
 
-def file_hashes(path: Path, algorithms: Iterable[str] = ("sha256",)) -> dict[str, str]:
-    digests = {name: hashlib.new(name) for name in {"sha256", *algorithms}}
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            for digest in digests.values():
-                digest.update(block)
-    return {name: digest.hexdigest() for name, digest in digests.items()}
-
-
 def check_hashes(spec: Spec, path: Path, digests: Mapping[str, str] | None = None) -> None:
     """A spec with --hash values builds only from a file matching one of them (exit 2)."""
     if not spec.hashes:
@@ -264,8 +255,6 @@ def _same_version(a: str, b: str | None) -> bool:
 
 
 def _record(wheelhouse: Path, source: Source) -> None:
-    from wheelfarm.cache import write_json_atomic
-
     data = source.as_json()
     data["fetched_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     write_json_atomic(_sidecar(wheelhouse, source.path.name), data)

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wheelfarm import __version__, rules, tags, verify
+from wheelfarm import __version__, fsutil, rules, runner, tags, verify, verifyplan
 from wheelfarm.errors import BadInput
 
 REPORT_JSON = "probe.json"
 REPORT_MD = "probe.md"
 
 
-def producer_tag(wheel: verify.WheelInfo) -> str | None:
+def producer_tag(wheel: verifyplan.WheelInfo) -> str | None:
     """The distro tag a wheel was built under, or None (pure, manylinux, plain linux_<arch>)."""
     for platform in wheel.name.platforms:
         if tags.is_distro_tag(platform):
@@ -38,14 +38,14 @@ def producer_tag(wheel: verify.WheelInfo) -> str | None:
     return None
 
 
-def _skip(wheel: verify.WheelInfo) -> str | None:
+def _skip(wheel: verifyplan.WheelInfo) -> str | None:
     if producer_tag(wheel) is None:
         shown = ", ".join(wheel.name.platforms)
         return f"{shown} is not a distro tag: nothing for a rule to say"
     return None
 
 
-def _inherent(target: verify.TargetView) -> frozenset[str]:
+def _inherent(target: verifyplan.TargetView) -> frozenset[str]:
     """Tags a consumer accepts whatever the install rules say."""
     t = target.tagset
     return frozenset({t.host, t.default_build, t.build})
@@ -85,14 +85,14 @@ class Pair:
         }
 
 
-def pairs(report: verify.Report) -> list[Pair]:
+def pairs(report: verifyplan.Report) -> list[Pair]:
     """Group the attempts (pass/fail cells) by consumer key and producer tag."""
     wheels = {w.filename: w for w in report.wheels}
     targets = {t.name: t for t in report.targets}
     grouped: dict[tuple[str, str], dict[str, list[Any]]] = {}
     flags: dict[tuple[str, str], tuple[bool, bool]] = {}
     for cell in report.cells:
-        if cell.status == verify.NA:
+        if cell.status == verifyplan.NA:
             continue
         producer = producer_tag(wheels[cell.wheel])
         if producer is None:
@@ -100,7 +100,7 @@ def pairs(report: verify.Report) -> list[Pair]:
         target = targets[cell.target]
         key = (target.tagset.default_build, producer)
         slot = grouped.setdefault(key, {"passed": [], "failed": []})
-        if cell.status == verify.PASS:
+        if cell.status == verifyplan.PASS:
             slot["passed"].append((cell.wheel, cell.target))
         else:
             slot["failed"].append((cell.wheel, cell.target, cell.reason or "failed"))
@@ -129,10 +129,10 @@ def _evidence(pair: Pair) -> str:
     return f"{pair.producer}: {'; '.join(parts)}"
 
 
-def propose(report: verify.Report) -> dict[str, dict[str, Any]]:
+def propose(report: verifyplan.Report) -> dict[str, dict[str, Any]]:
     """The proposed rules file: per consumer key, the producer tags whose every attempt passed."""
     found = pairs(report)
-    consumers: dict[str, verify.TargetView] = {}
+    consumers: dict[str, verifyplan.TargetView] = {}
     for target in report.targets:
         consumers.setdefault(target.tagset.default_build, target)
     proposal: dict[str, dict[str, Any]] = {}
@@ -167,13 +167,13 @@ def propose(report: verify.Report) -> dict[str, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class ProbeReport:
-    verify: verify.Report
+    verify: verifyplan.Report
     pairs: tuple[Pair, ...]
     proposal: dict[str, dict[str, Any]]
 
     @property
     def attempts(self) -> int:
-        return sum(c.status != verify.NA for c in self.verify.cells)
+        return sum(c.status != verifyplan.NA for c in self.verify.cells)
 
     @property
     def cross_attempts(self) -> int:
@@ -184,7 +184,7 @@ class ProbeReport:
     @property
     def outside_rules(self) -> int:
         """Attempts the rules in force would not have made."""
-        return sum(c.status != verify.NA and not c.accepted for c in self.verify.cells)
+        return sum(c.status != verifyplan.NA and not c.accepted for c in self.verify.cells)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -229,8 +229,8 @@ def run(request: verify.Request) -> ProbeReport:
 
     paths = request.wheels
     if paths is None:
-        paths = tuple(w.path for w in verify.find_wheels(request.wheelhouse.resolve()))
-    if not any(producer_tag(verify.read_wheel(p)) for p in paths):
+        paths = tuple(w.path for w in verifyplan.find_wheels(request.wheelhouse.resolve()))
+    if not any(producer_tag(verifyplan.read_wheel(p)) for p in paths):
         raise BadInput(
             f"no distro-tagged wheel in {request.wheelhouse}: nothing to probe",
             hint="build wheels with wheelfarm build first; probe tries them across targets",
@@ -271,13 +271,13 @@ def command(request: verify.Request, write: Path | None) -> ProbeReport:
     from wheelfarm import ui
 
     report = run(request)
-    meta = report.verify.wheelhouse / verify.META
-    verify.write_text_atomic(meta / REPORT_JSON, json.dumps(report.as_json(), indent=2) + "\n")
-    verify.write_text_atomic(meta / REPORT_MD, markdown(report))
+    meta = report.verify.wheelhouse / runner.META
+    fsutil.write_text_atomic(meta / REPORT_JSON, json.dumps(report.as_json(), indent=2) + "\n")
+    fsutil.write_text_atomic(meta / REPORT_MD, markdown(report))
     show(report)
     text = json.dumps(report.proposal, indent=2) + "\n"
     if write is not None:
-        verify.write_text_atomic(write, text)
+        fsutil.write_text_atomic(write, text)
         ui.success(f"proposed rules written to {write}")
     ui.detail(f"reports: {meta / REPORT_JSON}, {meta / REPORT_MD}")
     ui.emit_json(report.proposal)

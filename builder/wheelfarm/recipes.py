@@ -26,18 +26,15 @@ the key."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from wheelfarm import resources, targets
+from wheelfarm import fsutil, resources, targets
 from wheelfarm.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -90,17 +87,12 @@ class Recipe:
         """Hash of everything the recipe says (not of its file: comments do not count)."""
         content = self.as_json()
         del content["source"]
-        return _digest(content)
+        return fsutil.digest(content)
 
     def build_digest(self, target: targets.Target) -> str:
         """Hash of what changes a build on `target`: its packages and the build env. Editing
         another family's list or the verify table does not rebuild this target's wheel."""
-        return _digest({"packages": list(self.packages_for(target)), "env": self.env})
-
-
-def _digest(content: Mapping[str, Any]) -> str:
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+        return fsutil.digest({"packages": list(self.packages_for(target)), "env": self.env})
 
 
 def _pick(lists: PackageLists, target: targets.Target) -> tuple[str, ...]:

@@ -16,36 +16,48 @@ A cell's result is cached by wheel sha256 x runtime image id x recipe (verify pa
 an unchanged rerun starts no container. The wheelhouse is only read; the reports
 (`.wheelfarm/verify.json`, `verify.md`, `logs/verify-*.log`) are the only files written there.
 
-`probe.py` runs the same cells while ignoring the rules, to measure which rules hold."""
+Which cells apply, their keys and their results are pure data (`verifyplan.py`); this module
+runs them. `probe.py` runs the same cells while ignoring the rules, to measure which rules hold."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.tags import compatible_tags, cpython_tags
-
-from wheelfarm import __version__, rules, views
+from wheelfarm import __version__, fsutil, rules, runner, views
 from wheelfarm.errors import BadInput, ImageMissing, VerificationFailed, WheelfarmError
+from wheelfarm.runner import LOGS, META
+from wheelfarm.verifyplan import (
+    FAIL,
+    NA,
+    PASS,
+    Cell,
+    Job,
+    Report,
+    TargetView,
+    WheelInfo,
+    download_platforms,
+    find_wheels,
+    marker_environment,
+    needed_requirements,
+    package_names,
+    plan_cells,
+    read_wheel,
+    target_view,
+)
 
 if TYPE_CHECKING:
     from wheelfarm.build import Options as BuildOptions
@@ -55,15 +67,12 @@ if TYPE_CHECKING:
     from wheelfarm.recipes import Recipe
     from wheelfarm.targets import Target
 
-META = ".wheelfarm"
-LOGS = "logs"
 REPORT_JSON = "verify.json"
 REPORT_MD = "verify.md"
 WORK = "/wf"
 STAGE = f"{WORK}/stage"
 VENV = f"{WORK}/venv"
 EMPTY = f"{WORK}/empty"  # the imports' working directory: nothing there shadows the install
-PASS, FAIL, NA = "pass", "fail", "n/a"
 CONTAINER_PREFIX = "wheelfarm-verify"
 # Quiet, non-interactive stock pip that never looks for a newer self.
 PIP_ENV = {
@@ -111,327 +120,6 @@ _ERROR_WORDS = re.compile(
 _NOISE = re.compile(r"^(Traceback \(most recent call last\)|\s+File \"|\s+\^+\s*$|==> )")
 
 
-# ------------------------------------------------------------------------------- what a target is
-
-
-@dataclass(frozen=True)
-class PythonFacts:
-    version: str  # "3.11"
-    full_version: str  # "3.11.2"
-    executable: str
-    libc: tuple[str, str]  # ("glibc", "2.36"), ("musl", "1.2") or ("", "")
-
-    @property
-    def cpython_tag(self) -> str:
-        return "cp" + self.version.replace(".", "")
-
-
-@dataclass(frozen=True)
-class TargetView:
-    """A target as its runtime image says it is."""
-
-    name: str
-    family: str
-    image: str
-    image_id: str
-    arch: str
-    tagset: rules.TagSet
-    pythons: tuple[PythonFacts, ...]  # in the catalogue's order, only those present
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "image": self.image,
-            "image_id": self.image_id,
-            "pythons": [p.full_version for p in self.pythons],
-            "tags": self.tagset.as_json(),
-            "rules": self.tagset.decision.source.label if self.tagset.decision else None,
-        }
-
-
-def target_view(
-    target: Target, image_id: str, facts: Mapping[str, Any], rule_files: Sequence[Path]
-) -> TargetView:
-    """Compute a target's tags from what its runtime image holds: its os-release and its own
-    /etc/python/binary-compatibility.cfg, under --rules/project rules and the defaults."""
-    from wheelfarm import osrelease
-
-    sources = rules.image_sources(
-        rule_files,
-        image_rules=facts.get("rules"),
-        image_origin=f"{target.runtime_image}:{rules.SYSTEM_PATH}",
-    )
-    os_release = facts.get("os_release")
-    fields = osrelease.parse(os_release) if isinstance(os_release, str) else None
-    arch = str(facts["arch"])
-    tagset = rules.tag_set(fields, arch, sources)
-    found = facts.get("pythons") or {}
-    pythons = []
-    for python in target.pythons:
-        seen = found.get(python.version)
-        if isinstance(seen, dict) and seen.get("version"):
-            libc = seen.get("libc") or ["", ""]
-            pythons.append(
-                PythonFacts(
-                    python.version,
-                    str(seen["version"]),
-                    python.executable,
-                    (str(libc[0]), str(libc[1])),
-                )
-            )
-    return TargetView(
-        target.name,
-        target.family,
-        target.runtime_image,
-        image_id,
-        arch,
-        tagset,
-        tuple(pythons),
-    )
-
-
-# ------------------------------------------------------------------------------- applicability
-
-
-def python_abis(version: str) -> frozenset[tuple[str, str]]:
-    """The (python, abi) tag pairs CPython X.Y loads: cpXY-cpXY, cpXY-abi3 down to cp32-abi3,
-    cpXY-none, pyXY/py3-none and friends."""
-    major, minor = (int(part) for part in version.split(".")[:2])
-    abi = f"cp{major}{minor}"
-    found = {
-        (t.interpreter, t.abi) for t in cpython_tags((major, minor), abis=[abi], platforms=["any"])
-    }
-    found |= {
-        (t.interpreter, t.abi)
-        for t in compatible_tags((major, minor), interpreter=abi, platforms=["any"])
-    }
-    return frozenset(found)
-
-
-@dataclass(frozen=True)
-class Applicability:
-    applicable: bool
-    python: PythonFacts | None = None
-    kind: str | None = None  # why not: "arch", "tag", "python"
-    reason: str | None = None
-    accepted: bool = False  # the target's tags (after the rules) include the wheel's platform
-
-
-def _platform_ok(platform: str, tagset: rules.TagSet) -> bool:
-    return platform == "any" or tagset.accepts(platform)
-
-
-def _wheel_arches(wheel: views.WheelName) -> set[str]:
-    from wheelfarm import tags
-
-    return {parts[0] for p in wheel.platforms if (parts := tags.split_platform(p)) is not None}
-
-
-def applicability(
-    wheel: views.WheelName, target: TargetView, *, ignore_rules: bool = False
-) -> Applicability:
-    """Whether the cell wheel x target is worth running, and with which of the target's Pythons.
-
-    Verify: some tag of the wheel must have a platform the target accepts AND a python/abi one of
-    its Pythons loads. Probe (ignore_rules): only the CPU and the Python must fit."""
-    arches = _wheel_arches(wheel)
-    accepted = any(_platform_ok(t.platform, target.tagset) for t in wheel.tags)
-    if arches and target.arch not in arches:
-        return Applicability(
-            False,
-            kind="arch",
-            reason=f"built for {', '.join(sorted(arches))}; {target.name} is {target.arch}",
-        )
-    for python in target.pythons:
-        pairs = python_abis(python.version)
-        usable = [t for t in wheel.tags if (t.interpreter, t.abi) in pairs]
-        if not usable:
-            continue
-        if ignore_rules or any(_platform_ok(t.platform, target.tagset) for t in usable):
-            return Applicability(True, python=python, accepted=accepted)
-    platforms = ", ".join(wheel.platforms)
-    if not ignore_rules and not accepted:
-        shown = ", ".join(target.tagset.install)
-        return Applicability(
-            False,
-            kind="tag",
-            reason=f"{target.name} does not accept {platforms} (it accepts {shown})",
-        )
-    offered = ", ".join(p.full_version for p in target.pythons) or "none"
-    abis = ", ".join(sorted({f"{t.interpreter}-{t.abi}" for t in wheel.tags}))
-    return Applicability(
-        False,
-        kind="python",
-        reason=f"{abis} does not load on {target.name}'s Python ({offered})",
-        accepted=accepted,
-    )
-
-
-# ------------------------------------------------------------------------------- what a wheel is
-
-
-@dataclass(frozen=True)
-class WheelInfo:
-    path: Path
-    name: views.WheelName
-    sha256: str
-    requires_external: tuple[str, ...]
-    requires_dist: tuple[str, ...]
-    top_level: tuple[str, ...]  # default import names
-
-    @property
-    def filename(self) -> str:
-        return self.path.name
-
-    @property
-    def plain_name(self) -> str:
-        return views.plain_filename(self.path.name)
-
-    @property
-    def project(self) -> str:
-        return str(self.name.name)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "file": self.filename,
-            "plain_name": self.plain_name,
-            "sha256": self.sha256,
-            "requires_external": list(self.requires_external),
-            "requires_dist": list(self.requires_dist),
-        }
-
-
-def _metadata_fields(text: str, name: str) -> tuple[str, ...]:
-    """Every value of one header field of a METADATA file (email header syntax, no folding in
-    the fields wheelfarm reads)."""
-    header = text.split("\n\n", 1)[0]
-    prefix = name.lower() + ":"
-    return tuple(
-        line.split(":", 1)[1].strip()
-        for line in header.splitlines()
-        if line.lower().startswith(prefix)
-    )
-
-
-def default_imports(record_paths: Iterable[str], top_level: str | None) -> tuple[str, ...]:
-    """The modules a consumer would import: top_level.txt when the wheel has one, else the
-    top-level packages and modules RECORD lists (not .dist-info, .data or __pycache__)."""
-    if top_level is not None:
-        names = [line.strip().replace("/", ".") for line in top_level.splitlines()]
-        found = [n for n in names if n and all(p.isidentifier() for p in n.split("."))]
-        if found:
-            return tuple(dict.fromkeys(found))
-    modules: list[str] = []
-    for path in record_paths:
-        parts = PurePosixPath(path).parts
-        if not parts or parts[0].endswith((".dist-info", ".data")) or parts[0] == "__pycache__":
-            continue
-        first = parts[0]
-        if len(parts) == 1:
-            if not first.endswith((".py", ".so", ".pyd")) and ".cpython-" not in first:
-                continue
-            first = first.split(".", 1)[0]
-        if first.isidentifier():
-            modules.append(first)
-    return tuple(sorted(set(modules)))
-
-
-def read_wheel(path: Path) -> WheelInfo:
-    """Name, hash, Requires-External, Requires-Dist and default import names of a wheel."""
-    name = views.parse(path.name)
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.namelist()
-            info_dirs = sorted({m.split("/", 1)[0] for m in members if ".dist-info/" in m})
-            if not info_dirs:
-                raise BadInput(f"{path.name} has no .dist-info directory: not a wheel")
-            info = info_dirs[0]
-            metadata = archive.read(f"{info}/METADATA").decode("utf-8", "replace")
-            top_level = None
-            if f"{info}/top_level.txt" in members:
-                top_level = archive.read(f"{info}/top_level.txt").decode("utf-8", "replace")
-    except (zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise BadInput(f"{path.name} is not a readable wheel ({exc})") from None
-    metadata = metadata.replace("\r\n", "\n")
-    return WheelInfo(
-        path=path,
-        name=name,
-        sha256=digest.hexdigest(),
-        requires_external=_metadata_fields(metadata, "Requires-External"),
-        requires_dist=_metadata_fields(metadata, "Requires-Dist"),
-        top_level=default_imports(members, top_level),
-    )
-
-
-def package_names(requires_external: Iterable[str]) -> list[str]:
-    """Distro package names from Requires-External values ("libpq5", "libxml2 (>=2.9)")."""
-    names = []
-    for value in requires_external:
-        first = value.replace("(", " ").replace(";", " ").split()
-        if first:
-            names.append(first[0])
-    return list(dict.fromkeys(names))
-
-
-def marker_environment(python: PythonFacts, arch: str) -> dict[str, str]:
-    """PEP 508 marker values of a CPython on Linux: the target's, not the host's."""
-    return {
-        "implementation_name": "cpython",
-        "implementation_version": python.full_version,
-        "os_name": "posix",
-        "platform_machine": arch,
-        "platform_python_implementation": "CPython",
-        "platform_system": "Linux",
-        "python_full_version": python.full_version,
-        "python_version": python.version,
-        "sys_platform": "linux",
-        "extra": "",
-    }
-
-
-def needed_requirements(requires_dist: Iterable[str], environment: Mapping[str, str]) -> list[str]:
-    """The Requires-Dist entries the target installs (markers evaluated for the target, no
-    extras), with their markers removed so the host's pip cannot judge them again."""
-    needed = []
-    for value in requires_dist:
-        try:
-            requirement = Requirement(value)
-        except InvalidRequirement:
-            continue
-        if requirement.marker is not None:
-            try:
-                if not requirement.marker.evaluate(dict(environment)):
-                    continue
-            except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
-                continue
-        requirement.marker = None
-        needed.append(str(requirement))
-    return needed
-
-
-def download_platforms(arch: str, libc: tuple[str, str]) -> list[str]:
-    """Platform tags to stage a target's dependencies with, preferred first: plain
-    `linux_<arch>` (only the wheelhouse's view has those: wheelfarm's own builds for this target
-    win over an index's wheel of the same version), then manylinux for its glibc (each
-    `manylinux_2_N` and the legacy aliases) or musllinux for its musl."""
-    kind, version = libc
-    found: list[str] = [f"linux_{arch}"]
-    numbers = [int(p) for p in version.split(".")[:2] if p.isdigit()]
-    if kind == "glibc" and len(numbers) == 2 and numbers[0] == 2:
-        aliases = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
-        for minor in range(numbers[1], 4, -1):
-            found.append(f"manylinux_2_{minor}_{arch}")
-            if minor in aliases and (minor == 17 or arch in ("x86_64", "i686")):
-                found.append(f"{aliases[minor]}_{arch}")
-    elif kind == "musl" and len(numbers) == 2:
-        found.extend(f"musllinux_{numbers[0]}_{m}_{arch}" for m in range(numbers[1], -1, -1))
-    return found
-
-
 def useful_lines(lines: Sequence[str], limit: int = 3) -> tuple[str, ...]:
     """The first lines of an error worth showing: an import's own verdict if there is one, else
     the last traceback line and lines that say error, failed, not found..."""
@@ -452,116 +140,7 @@ def useful_lines(lines: Sequence[str], limit: int = 3) -> tuple[str, ...]:
     return tuple(dict.fromkeys(picked[-limit:]))
 
 
-def recipe_digest(recipe: Recipe) -> str:
-    """What the recipe says about verification: its imports and test (not its build)."""
-    text = json.dumps({"imports": list(recipe.imports), "test": recipe.test}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def cell_key(wheel_sha256: str, image_id: str, recipe: str, python: str) -> str:
-    """The hash of everything a cell's result depends on."""
-    content = {
-        "wheel": wheel_sha256,
-        "image_id": image_id,
-        "recipe": recipe,
-        "python": python,
-        "wheelfarm": __version__,
-    }
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-# ------------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class Cell:
-    wheel: str
-    target: str
-    status: str  # PASS, FAIL, NA
-    kind: str | None = None  # n/a: "arch", "tag", "python"
-    reason: str | None = None  # n/a: why; fail: the one-line summary
-    python: str | None = None
-    step: str | None = None  # the failed step
-    error: tuple[str, ...] = ()  # the first useful lines of the error
-    hint: str | None = None
-    log: str | None = None  # relative to the wheelhouse
-    seconds: float = 0.0
-    cached: bool = False
-    accepted: bool = False  # the target's tags (after the rules) include the wheel's
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "wheel": self.wheel,
-            "target": self.target,
-            "status": self.status,
-            "kind": self.kind,
-            "reason": self.reason,
-            "python": self.python,
-            "step": self.step,
-            "error": list(self.error),
-            "hint": self.hint,
-            "log": self.log,
-            "seconds": round(self.seconds, 2),
-            "cached": self.cached,
-            "accepted_by_rules": self.accepted,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Cell:
-        return cls(
-            wheel=str(data["wheel"]),
-            target=str(data["target"]),
-            status=str(data["status"]),
-            kind=data.get("kind"),
-            reason=data.get("reason"),
-            python=data.get("python"),
-            step=data.get("step"),
-            error=tuple(data.get("error") or ()),
-            hint=data.get("hint"),
-            log=data.get("log"),
-            seconds=float(data.get("seconds") or 0.0),
-            cached=bool(data.get("cached")),
-            accepted=bool(data.get("accepted_by_rules")),
-        )
-
-
-@dataclass(frozen=True)
-class Report:
-    wheelhouse: Path
-    wheels: tuple[WheelInfo, ...]
-    targets: tuple[TargetView, ...]
-    cells: tuple[Cell, ...]
-    seconds: float
-    containers_started: int
-
-    @property
-    def failed(self) -> list[Cell]:
-        return [c for c in self.cells if c.status == FAIL]
-
-    def counts(self) -> dict[str, int]:
-        return {s: sum(c.status == s for c in self.cells) for s in (PASS, FAIL, NA)}
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "wheelhouse": str(self.wheelhouse),
-            "ok": not self.failed,
-            "counts": self.counts(),
-            "cached": sum(c.cached for c in self.cells),
-            "seconds": round(self.seconds, 2),
-            "containers_started": self.containers_started,
-            "wheelfarm": __version__,
-            "targets": [t.as_json() for t in self.targets],
-            "wheels": [w.as_json() for w in self.wheels],
-            "results": [c.as_json() for c in self.cells],
-        }
-
-
 # ------------------------------------------------------------------------------- one run's state
-
-
-class _Cancelled(Exception):
-    """Ctrl-C was pressed: a worker stops at its next step."""
 
 
 class _CellFailed(Exception):
@@ -577,18 +156,10 @@ class _CellFailed(Exception):
 
 
 @dataclass
-class _Run:
+class _Run(runner.RunState):
     wheelhouse: Path
     board: Any
-    cancel: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    live: set[Container] = field(default_factory=set)
     package_locks: dict[str, threading.Lock] = field(default_factory=dict)
-    started: int = 0
-
-    def check(self) -> None:
-        if self.cancel.is_set():
-            raise _Cancelled
 
     def container(
         self,
@@ -614,51 +185,6 @@ class _Run:
     def package_lock(self, image_id: str) -> threading.Lock:
         with self.lock:
             return self.package_locks.setdefault(image_id, threading.Lock())
-
-    def entered(self, c: Container) -> None:
-        with self.lock:
-            self.live.add(c)
-            self.started += 1
-
-    def left(self, c: Container) -> None:
-        with self.lock:
-            self.live.discard(c)
-
-
-class _Log:
-    """One cell's log: a temp file beside its final name, moved into place when closed."""
-
-    def __init__(self, wheelhouse: Path, name: str) -> None:
-        self.final = wheelhouse / META / LOGS / name
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".log", dir=self.final.parent)
-        self._temp = Path(temp)
-        self._stream: IO[str] = os.fdopen(handle, "w", encoding="utf-8", errors="replace")
-        self._lock = threading.Lock()
-        self.section: list[str] = []
-
-    @property
-    def relative(self) -> str:
-        return f"{META}/{LOGS}/{self.final.name}"
-
-    def line(self, text: str) -> None:
-        with self._lock:
-            self._stream.write(text + "\n")
-            self.section.append(text)
-
-    def heading(self, text: str) -> None:
-        with self._lock:
-            self._stream.write(f"==> {text}\n")
-            self.section = []
-
-    def close(self, keep: bool) -> None:
-        with self._lock:
-            self._stream.close()
-        if keep:
-            self._temp.chmod(0o644)
-            self._temp.replace(self.final)
-        else:
-            self._temp.unlink(missing_ok=True)
 
 
 def log_name(wheel: str, target: str) -> str:
@@ -732,20 +258,10 @@ def cached_cell(key: str) -> tuple[Cell, Path | None] | None:
 
 def store_cell(key: str, cell: Cell, log: Path | None) -> None:
     """Keep a cell's result and log, written to a temp directory renamed into place."""
-    root = _cache_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    try:
+    with fsutil.replacing_dir(_cache_dir() / key) as staging:
         (staging / "cell.json").write_text(json.dumps(cell.as_json(), indent=2) + "\n")
         if log is not None and log.is_file():
             shutil.copyfile(log, staging / "cell.log")
-        entry = root / key
-        if entry.exists():
-            shutil.rmtree(entry)
-        staging.rename(entry)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _restore_log(wheelhouse: Path, cell: Cell, cached_log: Path | None) -> None:
@@ -753,61 +269,14 @@ def _restore_log(wheelhouse: Path, cell: Cell, cached_log: Path | None) -> None:
     if cached_log is None or cell.log is None:
         return
     destination = wheelhouse / cell.log
-    if destination.is_file():
-        return
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".log", dir=destination.parent)
-    os.close(handle)
-    try:
-        shutil.copyfile(cached_log, temp)
-        Path(temp).chmod(0o644)
-        Path(temp).replace(destination)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    if not destination.is_file():
+        fsutil.place_copy(cached_log, destination)
 
 
 # ------------------------------------------------------------------------------- one cell
 
 
-@dataclass(frozen=True)
-class Job:
-    """One applicable cell: what to run, and with which Python, recipe and dependency view."""
-
-    wheel: WheelInfo
-    target: TargetView
-    python: PythonFacts
-    recipe: Recipe
-    runtime_packages: tuple[str, ...]  # the recipe's, for this target (for hints only)
-    accepted: bool
-    view: tuple[Path, ...]  # wheelhouse wheels this target's view serves (dependencies)
-
-    @property
-    def label(self) -> str:
-        return f"{self.wheel.filename} @ {self.target.name}"
-
-    @property
-    def imports(self) -> tuple[str, ...]:
-        return self.recipe.imports or self.wheel.top_level
-
-    @property
-    def key(self) -> str:
-        return cell_key(
-            self.wheel.sha256,
-            self.target.image_id,
-            recipe_digest(self.recipe),
-            self.python.executable,
-        )
-
-
-def _link_or_copy(source: Path, destination: Path) -> None:
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copyfile(source, destination)
-
-
-def _host_pip(argv: Sequence[str], log: _Log, run: _Run) -> int:
+def _host_pip(argv: Sequence[str], log: runner.StepLog, run: _Run) -> int:
     """Run the host's pip (the host's own index, proxy and trust settings apply), streaming its
     output into the log; the process is stopped when the run is cancelled."""
     log.line("$ pip " + " ".join(argv))
@@ -832,11 +301,11 @@ def _host_pip(argv: Sequence[str], log: _Log, run: _Run) -> int:
         raise
 
 
-def _stage(job: Job, stage: Path, log: _Log, run: _Run) -> list[Path]:
+def _stage(job: Job, stage: Path, log: runner.StepLog, run: _Run) -> list[Path]:
     """Put the wheel (under its plain name) and its Python dependencies into `stage`: from the
     wheelhouse view first, else downloaded on the host for the target's Python and platform.
     Returns the dependency files staged."""
-    _link_or_copy(job.wheel.path, stage / job.wheel.plain_name)
+    fsutil.link_or_copy(job.wheel.path, stage / job.wheel.plain_name)
     needed = needed_requirements(
         job.wheel.requires_dist, marker_environment(job.python, job.target.arch)
     )
@@ -847,7 +316,7 @@ def _stage(job: Job, stage: Path, log: _Log, run: _Run) -> list[Path]:
     view.mkdir()
     for path in job.view:
         if path != job.wheel.path:
-            _link_or_copy(path, view / views.plain_filename(path.name))
+            fsutil.link_or_copy(path, view / views.plain_filename(path.name))
     deps = stage.parent / "deps"
     common = [
         "download",
@@ -979,7 +448,7 @@ class _Cell:
     def _exec(
         self,
         c: Container,
-        log: _Log,
+        log: runner.StepLog,
         argv: Sequence[str] | str,
         step: str,
         *,
@@ -999,7 +468,7 @@ class _Cell:
         """Run the cell; return its result and whether it may be cached."""
         job = self.job
         started = time.monotonic()
-        log = _Log(self.run.wheelhouse, log_name(job.wheel.filename, job.target.name))
+        log = runner.StepLog(self.run.wheelhouse, log_name(job.wheel.filename, job.target.name))
         keep_log = False
         try:
             log.line(
@@ -1043,7 +512,7 @@ class _Cell:
         finally:
             log.close(keep_log)
 
-    def _steps(self, log: _Log) -> None:
+    def _steps(self, log: runner.StepLog) -> None:
         job, board = self.job, self.run.board
         name = job.label
         board.step(name, "staging the wheel and its dependencies")
@@ -1088,7 +557,7 @@ class _Cell:
                 finally:
                     self.run.left(c)
 
-    def _packages(self, c: Container, log: _Log, packages: Sequence[str]) -> None:
+    def _packages(self, c: Container, log: runner.StepLog, packages: Sequence[str]) -> None:
         from wheelfarm import hostenv, pkgmgr
 
         job = self.job
@@ -1120,7 +589,7 @@ class _Cell:
                 f"{', '.join(missing)} (the wheel's Requires-External)",
             )
 
-    def _stage(self, stage: Path, log: _Log) -> tuple[str, ...]:
+    def _stage(self, stage: Path, log: runner.StepLog) -> tuple[str, ...]:
         """Stage the wheel and its dependencies; return the distro packages they all need (a
         dependency wheelfarm built has its own Requires-External)."""
         try:
@@ -1133,7 +602,7 @@ class _Cell:
         log.line(f"staged {self.job.wheel.plain_name} and {len(deps)} dependency file(s)")
         return tuple(external)
 
-    def _install_and_import(self, c: Container, log: _Log) -> None:
+    def _install_and_import(self, c: Container, log: runner.StepLog) -> None:
         job, board = self.job, self.run.board
         name = job.label
         python = f"{VENV}/bin/python"
@@ -1188,79 +657,6 @@ class _Cell:
 
 
 # ------------------------------------------------------------------------------- the whole run
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Every cell of a matrix: the jobs to run and the cells already decided (n/a)."""
-
-    jobs: tuple[Job, ...]
-    decided: tuple[Cell, ...]
-    order: tuple[tuple[str, str], ...]  # (wheel, target) in matrix order
-
-
-def plan_cells(
-    wheels: Sequence[WheelInfo],
-    views_: Sequence[TargetView],
-    recipe_for: Callable[[str], Recipe],
-    catalogue: Mapping[str, Target],
-    *,
-    ignore_rules: bool = False,
-    skip: Callable[[WheelInfo], str | None] | None = None,
-) -> Plan:
-    jobs: list[Job] = []
-    decided: list[Cell] = []
-    order: list[tuple[str, str]] = []
-    by_name = {w.filename: w for w in wheels}
-    # What each target's index view serves: the dependencies a cell may take from the wheelhouse.
-    served = {
-        t.name: tuple(
-            by_name[w.filename].path for w in views.select([w.name for w in wheels], t.tagset)
-        )
-        for t in views_
-    }
-    for wheel in wheels:
-        why_skip = skip(wheel) if skip is not None else None
-        for target in views_:
-            order.append((wheel.filename, target.name))
-            if why_skip is not None:
-                decided.append(Cell(wheel.filename, target.name, NA, kind="skip", reason=why_skip))
-                continue
-            verdict = applicability(wheel.name, target, ignore_rules=ignore_rules)
-            if not verdict.applicable or verdict.python is None:
-                decided.append(
-                    Cell(
-                        wheel.filename,
-                        target.name,
-                        NA,
-                        kind=verdict.kind,
-                        reason=verdict.reason,
-                        accepted=verdict.accepted,
-                    )
-                )
-                continue
-            recipe = recipe_for(wheel.project)
-            jobs.append(
-                Job(
-                    wheel,
-                    target,
-                    verdict.python,
-                    recipe,
-                    recipe.runtime_for(catalogue[target.name]),
-                    verdict.accepted,
-                    served[target.name],
-                )
-            )
-    return Plan(tuple(jobs), tuple(decided), tuple(order))
-
-
-def find_wheels(wheelhouse: Path) -> list[WheelInfo]:
-    if not wheelhouse.is_dir():
-        raise BadInput(
-            f"wheelhouse {wheelhouse} does not exist",
-            hint="build wheels into it first: wheelfarm build SPEC --wheelhouse DIR",
-        )
-    return [read_wheel(p) for p in sorted(wheelhouse.glob("*.whl")) if p.is_file()]
 
 
 def _runtime_ids(chosen: Sequence[Target]) -> dict[str, str]:
@@ -1323,28 +719,10 @@ class Request:
     board: bool = True
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a cancelled CI job, `kill`) cleans up like Ctrl-C: every container removed, no
-    partial report. Only the main thread may set a signal handler."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def execute(request: Request, skip: Callable[[WheelInfo], str | None] | None = None) -> Report:
     """Plan and run a matrix. Raises only for what stops the whole run (bad input, no engine, a
     missing image, Ctrl-C or SIGTERM); a failed cell is a result."""
-    with _terminate_as_interrupt():
+    with runner.sigterm_as_interrupt():
         return _execute(request, skip)
 
 
@@ -1379,7 +757,7 @@ def _execute(request: Request, skip: Callable[[WheelInfo], str | None] | None) -
 
     with ui.StepBoard([t.name for t in chosen], enabled=request.board) as board:
         run = _Run(wheelhouse, board)
-        facts = _parallel(
+        facts = runner.run_parallel(
             run, parallel, [functools.partial(_read_facts, run, t, ids[t.name]) for t in chosen]
         )
         target_views = [
@@ -1411,7 +789,8 @@ def _execute(request: Request, skip: Callable[[WheelInfo], str | None] | None) -
         results[(cell.wheel, cell.target)] = cell
     with ui.StepBoard([j.label for j in to_run], enabled=request.board and bool(to_run)) as board:
         run.board = board
-        outcomes = _parallel(run, parallel, [functools.partial(_run_job, run, j) for j in to_run])
+        tasks = [functools.partial(_run_job, run, j) for j in to_run]
+        outcomes = runner.run_parallel(run, parallel, tasks)
     for cell in outcomes:
         results[(cell.wheel, cell.target)] = cell
     cells = tuple(results[key] for key in plan.order)
@@ -1432,34 +811,6 @@ def _run_job(run: _Run, job: Job) -> Cell:
     detail = "passed" if cell.status == PASS else (cell.reason or "failed")
     run.board.finish(job.label, cell.status == PASS, detail)
     return cell
-
-
-def _parallel(run: _Run, parallel: int, tasks: Sequence[Callable[[], Any]]) -> list[Any]:
-    """Run tasks on a bounded pool; on Ctrl-C (or a bug) stop every worker and remove every live
-    container at once, so blocked execs end and nothing is left behind."""
-    if not tasks:
-        return []
-    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(tasks))))
-    futures: list[Future[Any]] = [pool.submit(task) for task in tasks]
-    try:
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
-            for future in done:
-                problem = future.exception()
-                if problem is not None and not isinstance(problem, _Cancelled):
-                    raise problem
-    except BaseException:
-        run.cancel.set()
-        with run.lock:
-            live = list(run.live)
-        for c in live:
-            with contextlib.suppress(Exception):
-                c.remove()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return [f.result() for f in futures]
 
 
 # ------------------------------------------------------------------------------- reports
@@ -1523,24 +874,11 @@ def markdown(report: Report, title: str = "wheelfarm verify") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        Path(temp).chmod(0o644)
-        Path(temp).replace(path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def write_reports(report: Report) -> tuple[Path, Path]:
     meta = report.wheelhouse / META
     json_path, md_path = meta / REPORT_JSON, meta / REPORT_MD
-    write_text_atomic(json_path, json.dumps(report.as_json(), indent=2) + "\n")
-    write_text_atomic(md_path, markdown(report))
+    fsutil.write_text_atomic(json_path, json.dumps(report.as_json(), indent=2) + "\n")
+    fsutil.write_text_atomic(md_path, markdown(report))
     return json_path, md_path
 
 

@@ -14,7 +14,7 @@ import pytest
 from wf_cli import OS_RELEASE, run_in_process
 from wf_wheels import make_wheel
 
-from wheelfarm import probe, rules, targets, verify, views
+from wheelfarm import probe, rules, targets, verify, verifyplan, views
 from wheelfarm.recipes import Recipe
 
 GLIBC = {"debian-11": "2.31", "debian-12": "2.36", "debian-13": "2.41", "rockylinux-9": "2.34"}
@@ -40,8 +40,8 @@ def facts(name: str, *, image_rules: str | None = None, arch: str = "x86_64") ->
     }
 
 
-def view(name: str, rule_files: list[Path] | None = None, **kw: Any) -> verify.TargetView:
-    return verify.target_view(
+def view(name: str, rule_files: list[Path] | None = None, **kw: Any) -> verifyplan.TargetView:
+    return verifyplan.target_view(
         targets.get(name), f"sha256:{name}", facts(name, **kw), rule_files or []
     )
 
@@ -54,7 +54,7 @@ def wheel(filename: str) -> views.WheelName:
 
 
 def test_python_abis_of_cpython_311() -> None:
-    pairs = verify.python_abis("3.11")
+    pairs = verifyplan.python_abis("3.11")
     for expected in [("cp311", "cp311"), ("cp311", "abi3"), ("cp39", "abi3"), ("cp32", "abi3"),
                      ("cp311", "none"), ("py3", "none"), ("py311", "none")]:  # fmt: skip
         assert expected in pairs
@@ -63,7 +63,7 @@ def test_python_abis_of_cpython_311() -> None:
 
 
 def test_a_wheel_applies_on_its_own_target() -> None:
-    verdict = verify.applicability(
+    verdict = verifyplan.applicability(
         wheel("pyyaml-6.0.2-cp311-cp311-linux_x86_64_debian_12.whl"), view("debian-12")
     )
     assert verdict.applicable and verdict.accepted
@@ -71,7 +71,7 @@ def test_a_wheel_applies_on_its_own_target() -> None:
 
 
 def test_another_release_tag_is_not_applicable_and_says_why() -> None:
-    verdict = verify.applicability(
+    verdict = verifyplan.applicability(
         wheel("x-1.0-cp39-abi3-linux_x86_64_debian_11.whl"), view("debian-12")
     )
     assert not verdict.applicable
@@ -81,7 +81,7 @@ def test_another_release_tag_is_not_applicable_and_says_why() -> None:
 
 
 def test_a_wheel_for_another_python_is_not_applicable_and_says_why() -> None:
-    verdict = verify.applicability(
+    verdict = verifyplan.applicability(
         wheel("x-1.0-cp39-cp39-linux_x86_64_debian_12.whl"), view("debian-12")
     )
     assert (verdict.applicable, verdict.kind, verdict.accepted) == (False, "python", True)
@@ -90,10 +90,10 @@ def test_a_wheel_for_another_python_is_not_applicable_and_says_why() -> None:
 
 
 def test_stable_abi_loads_on_newer_pythons_only() -> None:
-    assert verify.applicability(
+    assert verifyplan.applicability(
         wheel("x-1.0-cp39-abi3-linux_x86_64_debian_12.whl"), view("debian-12")
     ).applicable
-    newer = verify.applicability(
+    newer = verifyplan.applicability(
         wheel("x-1.0-cp313-abi3-linux_x86_64_debian_12.whl"), view("debian-12")
     )
     assert (newer.applicable, newer.kind) == (False, "python")
@@ -101,24 +101,24 @@ def test_stable_abi_loads_on_newer_pythons_only() -> None:
 
 def test_pure_and_plain_wheels_apply_everywhere_their_python_fits() -> None:
     for name in ("debian-11", "debian-13"):
-        assert verify.applicability(wheel("x-1.0-py3-none-any.whl"), view(name)).applicable
-    plain = verify.applicability(wheel("x-1.0-cp313-cp313-linux_x86_64.whl"), view("debian-13"))
+        assert verifyplan.applicability(wheel("x-1.0-py3-none-any.whl"), view(name)).applicable
+    plain = verifyplan.applicability(wheel("x-1.0-cp313-cp313-linux_x86_64.whl"), view("debian-13"))
     assert plain.applicable and plain.accepted
 
 
 def test_another_cpu_is_never_applicable_even_for_probe() -> None:
     name = wheel("x-1.0-cp311-cp311-linux_aarch64_debian_12.whl")
     for ignore in (False, True):
-        verdict = verify.applicability(name, view("debian-12"), ignore_rules=ignore)
+        verdict = verifyplan.applicability(name, view("debian-12"), ignore_rules=ignore)
         assert (verdict.applicable, verdict.kind) == (False, "arch")
 
 
 def test_probe_ignores_the_rules_but_not_the_python() -> None:
     name = wheel("x-1.0-cp39-abi3-linux_x86_64_debian_11.whl")
-    verdict = verify.applicability(name, view("debian-13"), ignore_rules=True)
+    verdict = verifyplan.applicability(name, view("debian-13"), ignore_rules=True)
     assert verdict.applicable and not verdict.accepted
     old = wheel("x-1.0-cp39-cp39-linux_x86_64_debian_11.whl")
-    assert verify.applicability(old, view("debian-13"), ignore_rules=True).kind == "python"
+    assert verifyplan.applicability(old, view("debian-13"), ignore_rules=True).kind == "python"
 
 
 def test_rules_given_and_the_images_own_rules_file_decide(tmp_path: Path) -> None:
@@ -126,16 +126,16 @@ def test_rules_given_and_the_images_own_rules_file_decide(tmp_path: Path) -> Non
     entry = {"linux_x86_64_debian_12": {"install": ["linux_x86_64_debian_11"]}}
     given = tmp_path / "binary-compatibility.cfg"
     given.write_text(json.dumps(entry), encoding="utf-8")
-    assert verify.applicability(name, view("debian-12", [given])).applicable
+    assert verifyplan.applicability(name, view("debian-12", [given])).applicable
     own = view("debian-12", image_rules=json.dumps(entry))
-    assert verify.applicability(name, own).applicable
+    assert verifyplan.applicability(name, own).applicable
     assert own.tagset.decision is not None and own.tagset.decision.source.kind == "image"
 
 
 def test_the_shipped_defaults_apply_to_a_rocky_image() -> None:
     rocky = view("rockylinux-9")
     assert rocky.tagset.build == "linux_x86_64_rhel_9"
-    verdict = verify.applicability(wheel("x-1.0-cp312-cp312-linux_x86_64_rhel_9.whl"), rocky)
+    verdict = verifyplan.applicability(wheel("x-1.0-cp312-cp312-linux_x86_64_rhel_9.whl"), rocky)
     assert verdict.applicable
     assert verdict.python is not None and verdict.python.version == "3.12"
 
@@ -143,18 +143,18 @@ def test_the_shipped_defaults_apply_to_a_rocky_image() -> None:
 def test_the_os_release_comes_from_the_image_not_the_catalogue() -> None:
     """A target whose image turns out to be Debian 13 accepts Debian 13 wheels only."""
     target = targets.get("debian-12")
-    shown = verify.target_view(target, "sha256:x", facts("debian-13"), [])
+    shown = verifyplan.target_view(target, "sha256:x", facts("debian-13"), [])
     assert shown.tagset.default_build == "linux_x86_64_debian_13"
-    verdict = verify.applicability(wheel("x-1.0-cp311-cp311-linux_x86_64_debian_12.whl"), shown)
+    verdict = verifyplan.applicability(wheel("x-1.0-cp311-cp311-linux_x86_64_debian_12.whl"), shown)
     assert verdict.kind == "tag"
 
 
 def test_a_python_missing_from_the_image_is_not_offered() -> None:
     data = facts("rockylinux-9")
     del data["pythons"]["3.12"]
-    shown = verify.target_view(targets.get("rockylinux-9"), "sha256:x", data, [])
+    shown = verifyplan.target_view(targets.get("rockylinux-9"), "sha256:x", data, [])
     assert [p.version for p in shown.pythons] == ["3.9", "3.11"]
-    verdict = verify.applicability(wheel("x-1.0-cp312-cp312-linux_x86_64_rhel_9.whl"), shown)
+    verdict = verifyplan.applicability(wheel("x-1.0-cp312-cp312-linux_x86_64_rhel_9.whl"), shown)
     assert verdict.kind == "python"
 
 
@@ -162,7 +162,7 @@ def test_a_python_missing_from_the_image_is_not_offered() -> None:
 
 
 def test_default_imports_from_top_level_txt_first() -> None:
-    assert verify.default_imports(["a/__init__.py"], "yaml\n_yaml\n\n") == ("yaml", "_yaml")
+    assert verifyplan.default_imports(["a/__init__.py"], "yaml\n_yaml\n\n") == ("yaml", "_yaml")
 
 
 def test_default_imports_from_record() -> None:
@@ -177,7 +177,7 @@ def test_default_imports_from_record() -> None:
         "README.txt",
         "not-an-identifier/x.py",
     ]
-    assert verify.default_imports(record, None) == ("_speedups", "pkg", "single")
+    assert verifyplan.default_imports(record, None) == ("_speedups", "pkg", "single")
 
 
 def test_read_wheel(tmp_path: Path) -> None:
@@ -196,13 +196,13 @@ def test_read_wheel(tmp_path: Path) -> None:
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(rewritten, "w") as target:
         for item in source.infolist():
             target.writestr(item, text.encode() if item.filename == info else source.read(item))
-    found = verify.read_wheel(rewritten)
+    found = verifyplan.read_wheel(rewritten)
     assert found.requires_external == ("libpq5", "libxml2 (>=2.9)")
     assert found.requires_dist == ("six>=1.0", 'tomli; python_version < "3.11"')
     assert found.top_level == ("demo",)
     assert found.plain_name == "demo-1.0-cp311-cp311-linux_x86_64.whl"
     assert len(found.sha256) == 64
-    assert verify.package_names(found.requires_external) == ["libpq5", "libxml2"]
+    assert verifyplan.package_names(found.requires_external) == ["libpq5", "libxml2"]
 
 
 def test_needed_requirements_are_judged_for_the_target() -> None:
@@ -213,31 +213,33 @@ def test_needed_requirements_are_judged_for_the_target() -> None:
         'pywin32; sys_platform == "win32"',
         'uvloop; platform_machine == "x86_64"',
     ]
-    py39 = verify.PythonFacts("3.9", "3.9.2", "/usr/bin/python3.9", ("glibc", "2.31"))
+    py39 = verifyplan.PythonFacts("3.9", "3.9.2", "/usr/bin/python3.9", ("glibc", "2.31"))
     py311 = replace(py39, version="3.11", full_version="3.11.2")
-    on_39 = verify.needed_requirements(requires, verify.marker_environment(py39, "x86_64"))
+    on_39 = verifyplan.needed_requirements(requires, verifyplan.marker_environment(py39, "x86_64"))
     assert on_39 == ["six>=1.0", "tomli>=1", "uvloop"]
-    on_311 = verify.needed_requirements(requires, verify.marker_environment(py311, "aarch64"))
+    on_311 = verifyplan.needed_requirements(
+        requires, verifyplan.marker_environment(py311, "aarch64")
+    )
     assert on_311 == ["six>=1.0"]
 
 
 def test_download_platforms_for_glibc_and_musl() -> None:
-    glibc = verify.download_platforms("x86_64", ("glibc", "2.36"))
+    glibc = verifyplan.download_platforms("x86_64", ("glibc", "2.36"))
     # The wheelhouse's own (plain-named) builds first, then the index's, best first.
     assert glibc[:2] == ["linux_x86_64", "manylinux_2_36_x86_64"]
     assert glibc.index("manylinux_2_17_x86_64") < glibc.index("manylinux2014_x86_64")
     for legacy in ("manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"):
         assert legacy in glibc
     assert "manylinux_2_37_x86_64" not in glibc
-    arm = verify.download_platforms("aarch64", ("glibc", "2.31"))
+    arm = verifyplan.download_platforms("aarch64", ("glibc", "2.31"))
     assert "manylinux2014_aarch64" in arm and "manylinux1_aarch64" not in arm
-    assert verify.download_platforms("x86_64", ("musl", "1.2")) == [
+    assert verifyplan.download_platforms("x86_64", ("musl", "1.2")) == [
         "linux_x86_64",
         "musllinux_1_2_x86_64",
         "musllinux_1_1_x86_64",
         "musllinux_1_0_x86_64",
     ]
-    assert verify.download_platforms("x86_64", ("", "")) == ["linux_x86_64"]
+    assert verifyplan.download_platforms("x86_64", ("", "")) == ["linux_x86_64"]
 
 
 # ------------------------------------------------------------------ errors, keys, reports
@@ -267,13 +269,13 @@ def test_useful_lines_pick_error_lines_in_order() -> None:
 
 
 def test_cell_key_changes_with_each_input() -> None:
-    base = verify.cell_key("w", "i", "r", "p")
-    assert base == verify.cell_key("w", "i", "r", "p")
+    base = verifyplan.cell_key("w", "i", "r", "p")
+    assert base == verifyplan.cell_key("w", "i", "r", "p")
     others = {
-        verify.cell_key("W", "i", "r", "p"),
-        verify.cell_key("w", "I", "r", "p"),
-        verify.cell_key("w", "i", "R", "p"),
-        verify.cell_key("w", "i", "r", "P"),
+        verifyplan.cell_key("W", "i", "r", "p"),
+        verifyplan.cell_key("w", "I", "r", "p"),
+        verifyplan.cell_key("w", "i", "R", "p"),
+        verifyplan.cell_key("w", "i", "r", "P"),
     }
     assert base not in others and len(others) == 4
 
@@ -281,35 +283,41 @@ def test_cell_key_changes_with_each_input() -> None:
 def test_recipe_digest_ignores_build_settings() -> None:
     plain = Recipe("x", imports=("x",), test="python -c 1")
     built = replace(plain, build_packages=(("apt", ("libfoo-dev",)),))
-    assert verify.recipe_digest(plain) == verify.recipe_digest(built)
-    assert verify.recipe_digest(plain) != verify.recipe_digest(replace(plain, test=None))
+    assert verifyplan.recipe_digest(plain) == verifyplan.recipe_digest(built)
+    assert verifyplan.recipe_digest(plain) != verifyplan.recipe_digest(replace(plain, test=None))
 
 
 def test_cell_json_round_trip() -> None:
-    cell = verify.Cell("w.whl", "debian-12", verify.FAIL, reason="r", error=("a", "b"), log="l")
-    assert verify.Cell.from_json(json.loads(json.dumps(cell.as_json()))) == replace(cell)
+    cell = verifyplan.Cell(
+        "w.whl", "debian-12", verifyplan.FAIL, reason="r", error=("a", "b"), log="l"
+    )
+    assert verifyplan.Cell.from_json(json.loads(json.dumps(cell.as_json()))) == replace(cell)
 
 
-def _wheel_info(filename: str) -> verify.WheelInfo:
-    return verify.WheelInfo(Path(filename), views.parse(filename), "0" * 64, (), (), ("x",))
+def _wheel_info(filename: str) -> verifyplan.WheelInfo:
+    return verifyplan.WheelInfo(Path(filename), views.parse(filename), "0" * 64, (), (), ("x",))
 
 
 def _report(
     wheels: list[str], names: list[str], results: dict[tuple[str, str], str]
-) -> verify.Report:
+) -> verifyplan.Report:
     shown = [view(n) for n in names]
     cells = []
     for w in wheels:
         for t in shown:
             status = results.get((w, t.name))
             if status is None:
-                cells.append(verify.Cell(w, t.name, verify.NA, kind="python", reason="python"))
+                cells.append(
+                    verifyplan.Cell(w, t.name, verifyplan.NA, kind="python", reason="python")
+                )
             else:
                 error = ("import x: ImportError: GLIBC_2.36 not found",) if status == "fail" else ()
                 cells.append(
-                    verify.Cell(w, t.name, status, reason="import x", error=error, step="import x")
+                    verifyplan.Cell(
+                        w, t.name, status, reason="import x", error=error, step="import x"
+                    )
                 )
-    return verify.Report(
+    return verifyplan.Report(
         Path("/wh"), tuple(_wheel_info(w) for w in wheels), tuple(shown), tuple(cells), 1.0, 0
     )
 
@@ -412,7 +420,7 @@ def test_probe_skips_wheels_without_a_distro_tag() -> None:
 def test_plan_cells_marks_each_cell(name: str) -> None:
     wheels = [_wheel_info(W11), _wheel_info("x-1.0-cp313-cp313-linux_x86_64_debian_13.whl")]
     catalogue = {t.name: t for t in targets.TARGETS}
-    plan = verify.plan_cells(wheels, [view(name)], Recipe, catalogue)
+    plan = verifyplan.plan_cells(wheels, [view(name)], Recipe, catalogue)
     applicable = {(j.wheel.filename, j.target.name) for j in plan.jobs}
     expected = {
         "debian-11": {(W11, "debian-11")},

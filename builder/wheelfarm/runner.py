@@ -1,0 +1,159 @@
+"""What `build` and `verify` share to run work in parallel containers and stop cleanly.
+
+- `RunState`: one run's cancel flag and the containers alive right now;
+- `run_parallel`: tasks on a bounded pool; on Ctrl-C (or a bug) every worker is told to stop and
+  every live container is removed at once, so blocked execs end and nothing is left behind;
+- `sigterm_as_interrupt`: SIGTERM (a cancelled CI job, `kill`) cleans up exactly like Ctrl-C;
+- `StepLog`: one job's log, written beside its final name in `.wheelfarm/logs/` and moved into
+  place when closed, so the logs folder never holds a half-written file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from wheelfarm.container import Container
+
+META = ".wheelfarm"  # the wheelhouse's own folder: records, reports, logs
+LOGS = "logs"
+TAIL_LINES = 20
+
+T = TypeVar("T")
+
+
+class Cancelled(Exception):
+    """Raised in a worker once the run is stopping (Ctrl-C, SIGTERM): stop at the next step."""
+
+
+@dataclass(kw_only=True)
+class RunState:
+    """Shared by every worker of one run. Subclasses add what their workers read."""
+
+    cancel: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    live: set[Container] = field(default_factory=set)
+    started: int = 0  # containers started in this run
+
+    def check(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled
+
+    def entered(self, c: Container) -> None:
+        with self.lock:
+            self.live.add(c)
+            self.started += 1
+
+    def left(self, c: Container) -> None:
+        with self.lock:
+            self.live.discard(c)
+
+    def stop(self) -> None:
+        """Tell every worker to stop and remove every live container now."""
+        self.cancel.set()
+        with self.lock:
+            live = list(self.live)
+        for c in live:
+            with contextlib.suppress(Exception):
+                c.remove()
+
+
+def run_parallel(state: RunState, parallel: int, tasks: Sequence[Callable[[], T]]) -> list[T]:
+    """Run tasks on at most `parallel` threads; return their results in order. A task raising
+    (other than Cancelled) stops the whole run: the others are cancelled, their containers
+    removed, and the error raised here."""
+    if not tasks:
+        return []
+    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(tasks))))
+    futures: list[Future[T]] = [pool.submit(task) for task in tasks]
+    try:
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+            for future in done:
+                problem = future.exception()
+                if problem is not None and not isinstance(problem, Cancelled):
+                    raise problem
+    except BaseException:
+        state.stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return [f.result() for f in futures]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt in the main thread for the block's duration, so it
+    leaves no container and no partial file either. Only the main thread may set a handler;
+    elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class StepLog:
+    """One job's log, `WHEELHOUSE/.wheelfarm/logs/<name>`: a temp file beside it until closed.
+
+    `heading` starts a step (`==> text`, or `==> [  12.3s] text` with clock=True); `section`
+    holds the lines since the last heading, `tail` the last non-blank lines of the whole log."""
+
+    def __init__(self, wheelhouse: Path, name: str, *, clock: bool = False) -> None:
+        self.final = wheelhouse / META / LOGS / name
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".log", dir=self.final.parent)
+        self._temp = Path(temp)
+        self._stream: IO[str] = os.fdopen(handle, "w", encoding="utf-8", errors="replace")
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._began = time.monotonic()
+        self.section: list[str] = []
+        self.tail: list[str] = []
+
+    @property
+    def relative(self) -> str:
+        """The log's path relative to the wheelhouse."""
+        return f"{META}/{LOGS}/{self.final.name}"
+
+    def line(self, text: str) -> None:
+        with self._lock:
+            self._stream.write(text + "\n")
+            self.section.append(text)
+            if text.strip():
+                self.tail = [*self.tail[-(TAIL_LINES - 1) :], text]
+
+    def heading(self, text: str) -> None:
+        if self._clock:
+            text = f"[{time.monotonic() - self._began:6.1f}s] {text}"
+        with self._lock:
+            self._stream.write(f"==> {text}\n")
+            self.section = []
+            self.tail = [*self.tail[-(TAIL_LINES - 1) :], f"==> {text}"]
+
+    def close(self, keep: bool = True) -> None:
+        """Move the log into place (or, keep=False, throw it away)."""
+        with self._lock:
+            self._stream.close()
+        if keep:
+            self._temp.chmod(0o644)
+            self._temp.replace(self.final)
+        else:
+            self._temp.unlink(missing_ok=True)

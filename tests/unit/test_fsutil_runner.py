@@ -1,0 +1,130 @@
+"""fsutil (atomic writes, link-or-copy, digests) and runner (parallel pool, step logs)."""
+
+from __future__ import annotations
+
+import re
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from wheelfarm import fsutil, runner
+
+
+def test_write_text_atomic_leaves_the_file_whole_and_readable(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "report.md"
+    fsutil.write_text_atomic(target, "one\n")
+    fsutil.write_text_atomic(target, "two\n")
+    assert target.read_text() == "two\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert [p.name for p in target.parent.iterdir()] == ["report.md"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "record.json"
+    fsutil.write_json_atomic(target, {"b": 1, "a": 2})
+    assert target.read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'
+    with pytest.raises(UnicodeEncodeError):
+        fsutil.write_text_atomic(target, "\udcff")  # a lone surrogate cannot be encoded
+    assert target.read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["record.json"]
+
+
+def test_link_or_copy_links_on_one_file_system(tmp_path: Path) -> None:
+    source = tmp_path / "a.whl"
+    source.write_bytes(b"x")
+    fsutil.link_or_copy(source, tmp_path / "b.whl")
+    assert (tmp_path / "b.whl").stat().st_ino == source.stat().st_ino
+    with pytest.raises(FileExistsError):  # a real error is not hidden by a copy
+        fsutil.link_or_copy(source, tmp_path / "b.whl")
+
+
+def test_place_copy_stages_in_the_work_dir(tmp_path: Path) -> None:
+    source = tmp_path / "src" / "w.whl"
+    source.parent.mkdir()
+    source.write_bytes(b"wheel")
+    work = tmp_path / "house" / ".wheelfarm" / "tmp"
+    fsutil.place_copy(source, tmp_path / "house" / "w.whl", work_dir=work)
+    assert (tmp_path / "house" / "w.whl").read_bytes() == b"wheel"
+    assert list(work.iterdir()) == []
+
+
+def test_replacing_dir_is_all_or_nothing(tmp_path: Path) -> None:
+    entry = tmp_path / "cache" / "key"
+    with fsutil.replacing_dir(entry) as staging:
+        (staging / "f").write_text("1")
+    with pytest.raises(RuntimeError), fsutil.replacing_dir(entry) as staging:
+        (staging / "f").write_text("2")
+        raise RuntimeError
+    assert (entry / "f").read_text() == "1"
+    with fsutil.replacing_dir(entry) as staging:
+        (staging / "g").write_text("3")
+    assert sorted(p.name for p in entry.iterdir()) == ["g"]
+    assert [p.name for p in entry.parent.iterdir()] == ["key"]
+
+
+def test_digest_ignores_key_order_but_not_values() -> None:
+    assert fsutil.digest({"a": 1, "b": [1, 2]}) == fsutil.digest({"b": [1, 2], "a": 1})
+    assert fsutil.digest({"a": 1}) != fsutil.digest({"a": 2})
+
+
+def test_run_parallel_keeps_the_order_of_the_tasks() -> None:
+    state = runner.RunState()
+
+    def task(n: int) -> int:
+        time.sleep(0.01 * (3 - n))
+        return n
+
+    assert runner.run_parallel(state, 3, [lambda n=n: task(n) for n in range(3)]) == [0, 1, 2]
+    assert runner.run_parallel(state, 2, []) == []
+
+
+def test_a_failing_task_stops_the_others_and_is_raised() -> None:
+    state = runner.RunState()
+    stopped = threading.Event()
+
+    def slow() -> None:
+        while True:
+            state.check()  # raises Cancelled once the run stops
+            time.sleep(0.01)
+
+    def broken() -> None:
+        raise ValueError("bug")
+
+    def watch() -> None:
+        try:
+            slow()
+        finally:
+            stopped.set()
+
+    with pytest.raises(ValueError, match="bug"):
+        runner.run_parallel(state, 2, [watch, broken])
+    assert state.cancel.is_set() and stopped.is_set()
+
+
+def test_step_log_moves_into_place_when_closed(tmp_path: Path) -> None:
+    log = runner.StepLog(tmp_path, "x.log", clock=True)
+    log.heading("first")
+    log.line("a")
+    log.heading("second")
+    log.line("")
+    log.line("b")
+    assert log.section == ["", "b"]
+    assert log.tail[-1] == "b" and log.tail[-2].startswith("==> [")
+    assert not log.final.exists()
+    log.close()
+    lines = log.final.read_text().splitlines()
+    assert [re.sub(r"\[ *[0-9.]+s\]", "[T]", line) for line in lines] == [
+        "==> [T] first",
+        "a",
+        "==> [T] second",
+        "",
+        "b",
+    ]
+    assert log.relative == ".wheelfarm/logs/x.log"
+    assert [p.name for p in log.final.parent.iterdir()] == ["x.log"]
+    dropped = runner.StepLog(tmp_path, "y.log")
+    dropped.close(keep=False)
+    assert [p.name for p in log.final.parent.iterdir()] == ["x.log"]
