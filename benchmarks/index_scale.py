@@ -2,8 +2,21 @@
 with METADATA, WHEEL and RECORD) and print the times and the time per wheel. The goal is at most
 2 s for 10,000 wheels, growing linearly. Prints figures only; asserts nothing.
 
-Wall time depends on the disk as much as on wheelfarm (a cold index creates ~3 inodes per wheel),
-so the CPU time of the process (user + system) is printed beside it.
+Figures per size:
+- cold: the first index of the wheelhouse into a fresh site (every file read and checked, every
+  page, METADATA file and directory created). The headline figure.
+- unchanged rerun: the same again; files whose size, mtime and inode match the previous tree's
+  scan record are not read again, and the tree comes out the same, so nothing is written.
+- +1% rerun: one new project version per 100 wheels, then re-index: the new files are read, a
+  new tree is written (unchanged files linked from the old one) and the old tree removed.
+
+Wall time depends on the disk as much as on wheelfarm (a cold index creates ~2 inodes per wheel),
+so the CPU time of the process (user + system) is printed beside it, and so is what creating an
+empty file costs on that disk right now: on ext4 without a journal (as on the development
+machine) it grows ~50x for minutes after many files were deleted nearby, whoever deleted them.
+Hence the order: every wheelhouse is made first and left 2 s (files younger than that at a scan
+are read again by the next run, see index.py), then every size's cold run, then the reruns;
+nothing is deleted until the end.
 
 Usage: .venv/bin/python benchmarks/index_scale.py [--dir DIR] [COUNT...]   (default: 1000 10000;
 DIR: where the wheelhouse and site go, default the system temp dir)"""
@@ -17,6 +30,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from wheelfarm import index
@@ -77,34 +91,21 @@ def _cpu() -> float:
     return times.user + times.system
 
 
-def run(count: int, directory: str | None) -> float:
-    with tempfile.TemporaryDirectory(prefix="wf-bench-", dir=directory) as tmp:
-        wheelhouse = Path(tmp) / "wheelhouse"
-        wheelhouse.mkdir()
-        make_wheelhouse(wheelhouse, count)
-        os.sync()  # the wheelhouse is on disk already, as it is after a build: no writeback now
-        start, cpu = time.perf_counter(), _cpu()
-        result = index.build_site(wheelhouse, Path(tmp) / "site", arch="x86_64")
-        elapsed, cpu = time.perf_counter() - start, _cpu() - cpu
-        files = sum(len(r.files) for r in result.roots)
-        again = time.perf_counter()
-        index.build_site(wheelhouse, Path(tmp) / "site", arch="x86_64")
-        unchanged = time.perf_counter() - again
-        # One more project version in every 100 wheels: what a CI rebuild adds, then re-indexes.
-        for n in range(count // 100):
-            make_wheel(wheelhouse, f"proj_{n:05d}", "2.0", *_BUILDS[n % len(_BUILDS)])
-        os.sync()
-        grown = time.perf_counter()
-        index.build_site(wheelhouse, Path(tmp) / "site", arch="x86_64")
-        incremental = time.perf_counter() - grown
-        print(
-            f"{count:>6} wheels: {elapsed:6.2f} s wall, {cpu:6.2f} s CPU "
-            f"({elapsed / count * 1e6:6.1f} µs/wheel; {len(result.roots)} roots, "
-            f"{files} served files); unchanged rerun {unchanged:5.2f} s; "
-            f"+1% wheels rerun {incremental:5.2f} s",
-            flush=True,
-        )
-        return elapsed
+def _timed(action: Callable[[], index.SiteResult]) -> tuple[float, float, index.SiteResult]:
+    start, cpu = time.perf_counter(), _cpu()
+    result = action()
+    return time.perf_counter() - start, _cpu() - cpu, result
+
+
+def _file_creation_cost(directory: Path, count: int = 2000) -> float:
+    """Seconds per empty file created in a new directory there (left for the final clean-up:
+    deleting them now would slow what comes next)."""
+    probe = directory / "probe"
+    probe.mkdir()
+    start = time.perf_counter()
+    for n in range(count):
+        os.close(os.open(probe / str(n), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    return (time.perf_counter() - start) / count
 
 
 def main(argv: list[str]) -> None:
@@ -112,13 +113,47 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["--dir"]:
         directory, argv = argv[1], argv[2:]
     counts = [int(a) for a in argv] or [1000, 10000]
-    times = {count: run(count, directory) for count in counts}
+    with tempfile.TemporaryDirectory(prefix="wf-bench-", dir=directory) as tmp:
+        work = Path(tmp)
+        wheelhouses = {}
+        for count in counts:
+            wheelhouses[count] = work / f"wheelhouse-{count}"
+            wheelhouses[count].mkdir()
+            make_wheelhouse(wheelhouses[count], count)
+        os.sync()  # the wheelhouses are on disk already, as after a build: no writeback now
+        time.sleep(2)
+        print(f"creating an empty file here: {_file_creation_cost(work) * 1e6:.0f} µs")
+
+        def index_it(count: int) -> index.SiteResult:
+            return index.build_site(wheelhouses[count], work / f"site-{count}", arch="x86_64")
+
+        cold = {count: _timed(lambda count=count: index_it(count)) for count in counts}
+        unchanged = {count: _timed(lambda count=count: index_it(count))[0] for count in counts}
+        for count in counts:
+            # One more project version in every 100 wheels: what a CI rebuild adds.
+            for n in range(count // 100):
+                make_wheel(wheelhouses[count], f"proj_{n:05d}", "2.0", *_BUILDS[n % len(_BUILDS)])
+        os.sync()
+        grown = {count: _timed(lambda count=count: index_it(count))[0] for count in counts}
+        for count in counts:
+            elapsed, cpu, result = cold[count]
+            files = sum(len(r.files) for r in result.roots)
+            print(
+                f"{count:>6} wheels: {elapsed:6.2f} s wall, {cpu:6.2f} s CPU "
+                f"({elapsed / count * 1e6:6.1f} µs/wheel; {len(result.roots)} roots, "
+                f"{files} served files); unchanged rerun {unchanged[count]:5.2f} s; "
+                f"+1% wheels rerun {grown[count]:5.2f} s",
+                flush=True,
+            )
+        print("cleaning up …", flush=True)
     if len(counts) >= 2:
         small, large = counts[0], counts[-1]
-        ratio = times[large] / times[small]
+        ratio = cold[large][0] / cold[small][0]
+        cpu_ratio = cold[large][1] / cold[small][1]
         print(
             f"time ratio {large}/{small}: {ratio:.1f} for {large / small:.0f}× the wheels "
-            f"(1.0 per unit = linear: {ratio / (large / small):.2f})"
+            f"(1.0 per unit = linear: {ratio / (large / small):.2f}; CPU time ratio "
+            f"{cpu_ratio:.1f})"
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from packaging.tags import Tag
 from packaging.utils import (
@@ -29,7 +29,8 @@ _ANY = "any"
 
 @dataclass(frozen=True)
 class WheelName:
-    """A wheel file name taken apart. `platforms` keeps the file name's own order."""
+    """A wheel file name taken apart. `platforms` keeps the file name's own order;
+    `plain_filename` is this wheel's name with plain `linux_<arch>` for its distro tag(s)."""
 
     filename: str
     name: NormalizedName
@@ -37,15 +38,15 @@ class WheelName:
     build: BuildTag
     tags: frozenset[Tag]
     platforms: tuple[str, ...]
+    # Derived once here rather than by cached_property: an index asks every wheel for both, and
+    # before Python 3.12 cached_property takes a lock on each first access.
+    interpreter_abi: frozenset[tuple[str, str]] = field(init=False, repr=False, compare=False)
+    plain_filename: str = field(init=False, repr=False, compare=False)
 
-    @functools.cached_property
-    def interpreter_abi(self) -> frozenset[tuple[str, str]]:
-        return frozenset((t.interpreter, t.abi) for t in self.tags)
-
-    @functools.cached_property
-    def plain_filename(self) -> str:
-        """This wheel's name with plain `linux_<arch>` for its distro tag(s)."""
-        return _plain(self.filename, self.platforms)
+    def __post_init__(self) -> None:
+        pairs = frozenset((t.interpreter, t.abi) for t in self.tags)
+        object.__setattr__(self, "interpreter_abi", pairs)
+        object.__setattr__(self, "plain_filename", _plain(self.filename, self.platforms))
 
 
 def parse(filename: str) -> WheelName:
@@ -58,6 +59,7 @@ def parse(filename: str) -> WheelName:
     return WheelName(filename, name, version, build, frozenset(wheel_tags), platforms)
 
 
+@functools.lru_cache(maxsize=1024)
 def plain_platform(platform_tag: str) -> str:
     """`linux_x86_64_debian_12` → `linux_x86_64`; any other platform tag is returned as is."""
     parts = tags.split_platform(platform_tag)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -478,3 +480,125 @@ def test_cli_json_and_refusals(wheelhouse: Path, tmp_path: Path) -> None:
     missing = run("index", str(tmp_path / "nowhere"), "-o", str(site))
     assert missing.returncode == 2
     assert "is not a directory" in missing.stderr
+
+
+# --- the scan record: a rerun reads only what changed ------------------------------------------
+
+
+def _age(wh: Path, seconds: int = 60) -> None:
+    """Date every file of the wheelhouse `seconds` back: files modified just before a scan are
+    read again on the next run whatever their stamp says (they may change again unseen)."""
+    past = time.time_ns() - seconds * 1_000_000_000
+    for path in wh.iterdir():
+        if path.is_file():
+            os.utime(path, ns=(past, past))
+
+
+def _damage_in_place(path: Path) -> None:
+    """Flip a bit inside the METADATA member, keeping the file's size, mtime and inode."""
+    before = path.stat()
+    with zipfile.ZipFile(path) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith("/METADATA"))
+    at = info.header_offset + 30 + len(info.filename.encode()) + info.compress_size // 2
+    with path.open("r+b") as f:
+        f.seek(at)
+        byte = f.read(1)[0]
+        f.seek(at)
+        f.write(bytes([byte ^ 0x01]))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+
+
+def test_a_rerun_reads_only_files_whose_size_mtime_or_inode_changed(
+    wheelhouse: Path, tmp_path: Path
+) -> None:
+    _age(wheelhouse)
+    site = tmp_path / "site"
+    build(wheelhouse, site)
+    record = json.loads((site / index.SCAN_RECORD).read_bytes())
+    assert sorted(record["files"]) == sorted(p.name for p in wheelhouse.iterdir() if p.is_file())
+    assert str(wheelhouse).encode() not in (site / index.SCAN_RECORD).read_bytes()
+    victim = wheelhouse / f"demo_pkg-1.0-{D13}.whl"
+    _damage_in_place(victim)
+    # Same stamp: the rerun trusts what it read before (as make and rsync do), serves the same.
+    again = build(wheelhouse, site)
+    assert again.changed is False
+    assert again.problems == ()
+    # A new mtime: the file is read again, found corrupt, reported and left out.
+    os.utime(victim)
+    third = build(wheelhouse, site)
+    assert [p.filename for p in third.problems] == [victim.name]
+    assert "CRC" in third.problems[0].reason
+    assert not (site / "simple" / "demo-pkg" / victim.name).exists()
+    assert victim.name not in json.loads((site / index.SCAN_RECORD).read_bytes())["files"]
+
+
+def test_files_modified_just_before_a_scan_are_read_again(wheelhouse: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    build(wheelhouse, site)  # the wheelhouse was written a moment ago
+    victim = wheelhouse / f"demo_pkg-1.0-{D13}.whl"
+    _damage_in_place(victim)
+    again = build(wheelhouse, site)
+    assert [p.filename for p in again.problems] == [victim.name]
+
+
+def test_the_scan_record_is_outside_the_digest_and_follows_the_files(
+    wheelhouse: Path, tmp_path: Path
+) -> None:
+    _age(wheelhouse)
+    site = tmp_path / "site"
+    first = build(wheelhouse, site)
+    before = (site / index.SCAN_RECORD).read_bytes()
+    _age(wheelhouse, seconds=120)  # new mtimes, same bytes
+    again = build(wheelhouse, site)
+    assert again.changed is False
+    assert again.tree == first.tree
+    after = (site / index.SCAN_RECORD).read_bytes()
+    assert after != before
+    stamps = json.loads(after)["files"]
+    victim = wheelhouse / f"demo_pkg-1.0-{D13}.whl"
+    assert stamps[victim.name][1] == victim.stat().st_mtime_ns
+
+
+def test_a_damaged_scan_record_means_reading_everything_again(
+    wheelhouse: Path, tmp_path: Path
+) -> None:
+    _age(wheelhouse)
+    site = tmp_path / "site"
+    build(wheelhouse, site)
+    before = snapshot(site)
+    victim = wheelhouse / f"demo_pkg-1.0-{D13}.whl"
+    _damage_in_place(victim)
+    (site / index.SCAN_RECORD).write_text('{"format": 1, "files": {"x.whl": [1]}}')
+    again = build(wheelhouse, site)
+    assert [p.filename for p in again.problems] == [victim.name]
+    assert snapshot(site) != before
+
+
+def test_a_rerun_links_metadata_from_the_previous_tree_or_reads_again_when_it_is_gone(
+    wheelhouse: Path, tmp_path: Path
+) -> None:
+    _age(wheelhouse)
+    site = tmp_path / "site"
+    build(wheelhouse, site)
+    meta = f"simple/demo-pkg/demo_pkg-1.0-{D12}.whl.metadata"
+    inode = (site / meta).stat().st_ino
+    make_wheel(wheelhouse, "newcomer", "1.0", D12)
+    build(wheelhouse, site)
+    assert (site / meta).stat().st_ino == inode
+    # The previous tree lost a METADATA file the record points to (as when a concurrent run
+    # swapped in its own tree and removed this one): the run reads every file afresh instead.
+    lost = f"simple/demo-pkg/demo_pkg-1.0-{D11}.whl.metadata"
+    (site / lost).unlink()
+    make_wheel(wheelhouse, "latecomer", "1.0", D12)
+    result = build(wheelhouse, site)
+    assert result.changed is True
+    fresh = build(wheelhouse, tmp_path / "fresh")
+    assert snapshot(site) == snapshot(tmp_path / "fresh")
+    assert fresh.tree.name.split(".")[-1] == result.tree.name.split(".")[-1]
+    assert (site / lost).read_bytes().startswith(b"Metadata-Version")
