@@ -60,7 +60,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from wheelfarm import rules, tags, targets, views
+from wheelfarm import fsutil, rules, tags, targets, views
 from wheelfarm.errors import BadInput
 
 API_VERSION = "1.1"
@@ -812,19 +812,17 @@ def _digest(tree: Mapping[str, Entry], paths: Iterable[str]) -> str:
 # --- writing and swapping -------------------------------------------------------------------
 
 
-def _link_or_copy(source: Path | str, dest: str, copies: dict[Path | str, str]) -> None:
-    """Hardlink `source`; across filesystems copy it once and hardlink that copy after."""
-    origin = copies.get(source)
-    if origin is not None:
-        os.link(origin, dest)
-        return
-    try:
-        os.link(source, dest)
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
-            raise
-        shutil.copyfile(source, dest)
-        copies[source] = dest
+def _link_or_copy(source: Path | str, dest: str, copies: dict[Path, str]) -> None:
+    """Hardlink `source`; where that cannot be (another file system), fsutil's rule: copy it
+    once and link that copy after. The bare os.link comes first: this runs for every file."""
+    if not copies:
+        try:
+            os.link(source, dest)
+        except OSError:
+            pass
+        else:
+            return
+    fsutil.link_or_copy(source, dest, copies)
 
 
 def _same_bytes(path: str, content: bytes) -> bool:
@@ -913,7 +911,7 @@ def write_tree(
     for sub in _directories(paths):
         os.mkdir(f"{base}/{sub}")  # noqa: PTH102  # hot loop
     old = str(previous) if previous is not None else None
-    copies: dict[Path | str, str] = {}
+    copies: dict[Path, str] = {}
     later: list[tuple[str, Same]] = []
     written: dict[bytes, str] = {}
     for rel in paths:

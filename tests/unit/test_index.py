@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
 import zipfile
 from html.parser import HTMLParser
@@ -602,3 +604,33 @@ def test_a_rerun_links_metadata_from_the_previous_tree_or_reads_again_when_it_is
     assert snapshot(site) == snapshot(tmp_path / "fresh")
     assert fresh.tree.name.split(".")[-1] == result.tree.name.split(".")[-1]
     assert (site / lost).read_bytes().startswith(b"Metadata-Version")
+
+
+def test_a_wheelhouse_on_another_file_system_is_copied_once_per_file(tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    assert shm.is_dir(), "this test needs /dev/shm (a tmpfs on Linux)"
+    assert shm.stat().st_dev != tmp_path.stat().st_dev, "/dev/shm must be another file system"
+    with tempfile.TemporaryDirectory(dir=shm) as other:
+        wh = Path(other) / "wh"
+        wh.mkdir()
+        make_wheel(wh, "x", "1.0", D12)
+        make_sdist(wh, "x", "1.0")
+        site = tmp_path / "site"
+        result = build(wh, site)
+        canonical = site / "simple" / "x" / f"x-1.0-{D12}.whl"
+        view = (
+            site / "linux_x86_64_debian_12" / "simple" / "x" / "x-1.0-cp311-cp311-linux_x86_64.whl"
+        )
+        assert canonical.read_bytes() == (wh / canonical.name).read_bytes()
+        # Hard links cannot cross file systems: one copy, which every other root links to.
+        assert canonical.stat().st_dev == site.resolve().stat().st_dev
+        assert canonical.stat().st_ino == view.stat().st_ino
+        same_fs = tmp_path / "wh"
+        shutil.copytree(wh, same_fs)
+        local = build(same_fs, tmp_path / "local")
+
+    def served(site: Path) -> dict[str, bytes]:
+        return {k: v for k, v in snapshot(site).items() if k != index.SCAN_RECORD}
+
+    assert served(site) == served(tmp_path / "local")
+    assert result.tree.name.split(".")[-1] == local.tree.name.split(".")[-1]
