@@ -1,9 +1,15 @@
-"""Build pyyaml 6.0.2 + markupsafe 3.0.2 for debian-11, -12 and -13, three ways, in one run and on
-the same images, and print the times and ratios:
+"""Build pyyaml 6.0.2 + markupsafe 3.0.2 for debian-11, -12 and -13 in one run and on the same
+images, the naive way and with wheelfarm, and print the times and ratios:
 
-- naive: a fresh `docker run --rm` per target (one after the other, as a shell loop would) that
-  makes a venv, upgrades pip and runs `pip wheel --no-binary <NO_BINARY>` for both packages,
-  with the host's CA bundle mounted so that pip reaches the index;
+- naive (the baseline): a fresh `docker run --rm` per target, one after the other as a shell loop
+  would, doing the same work as wheelfarm and making equivalent wheels: install the recipes'
+  system packages the usual way (`apt-get update && apt-get install`: libyaml-dev, so pyyaml gets
+  its C extension as wheelfarm's does), make a venv, upgrade pip, and `pip wheel --no-binary
+  pyyaml,markupsafe` for both packages (build tools as wheels), with the host's CA bundle mounted
+  so that pip reaches the index. The script checks that both ways made wheels with the same
+  compiled members (`.so` files) on every target;
+- naive, light (extra information only): the same without the system packages; its pyyaml falls
+  back to pure Python (no `.so`), so it does less work and is not a fair baseline;
 - wheelfarm cold: `wheelfarm build` with an empty wheelhouse and an empty cache (its own
   XDG_CACHE_HOME), so every download, package install and compile happens;
 - wheelfarm warm: the same command again, nothing changed.
@@ -11,9 +17,10 @@ the same images, and print the times and ratios:
 Goals: cold <= 0.5 x naive, warm <= 0.02 x cold. Wall-clock times are printed, never asserted.
 Needs the Debian images (`wheelfarm images bootstrap debian-11 debian-12 debian-13`).
 
-Usage: .venv/bin/python benchmarks/build_matrix.py [--no-binary :all:] [--skip-naive]
-The brief's naive baseline is `--no-binary :all:` (every build dependency from source as well);
-`--no-binary pyyaml,markupsafe` measures the lighter variant that takes build tools as wheels."""
+Usage: .venv/bin/python benchmarks/build_matrix.py [--jobs N] [--no-binary :all:]
+                                                  [--skip-naive] [--skip-light]
+`--no-binary :all:` makes the naive pip build every build dependency from source as well
+(setuptools, Cython...): far slower, and more work than wheelfarm does."""
 
 from __future__ import annotations
 
@@ -25,36 +32,59 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
-from wheelfarm import hostenv
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from wheelfarm import hostenv, recipes, targets
 
 TARGETS = ("debian-11", "debian-12", "debian-13")
 SPECS = ("pyyaml==6.0.2", "markupsafe==3.0.2")
-NAIVE_SCRIPT = (
-    "python3 -m venv /tmp/venv && /tmp/venv/bin/pip install --quiet --upgrade pip && "
-    '/tmp/venv/bin/pip wheel --quiet --no-binary "$NO_BINARY" --wheel-dir /tmp/out "$@" && '
-    "ls /tmp/out"
-)
+OUT = "/wf-out"
+NAIVE_SCRIPT = """set -e
+if [ -n "$PACKAGES" ]; then
+  apt-get $APT_OPTIONS update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get $APT_OPTIONS install -y -qq --no-install-recommends \\
+    $PACKAGES >/dev/null
+fi
+python3 -m venv /tmp/venv
+/tmp/venv/bin/pip install --quiet --upgrade pip
+/tmp/venv/bin/pip wheel --quiet --no-binary "$NO_BINARY" --wheel-dir "$OUT" "$@"
+"""
 
 
-def naive(target: str, no_binary: str) -> tuple[float, list[str]]:
-    """One fresh container that does it all; returns its time and the wheels it made."""
+def recipe_packages(target_name: str) -> list[str]:
+    """The system packages wheelfarm's recipes install for both specs on this target."""
+    target = targets.get(target_name)
+    found: list[str] = []
+    for spec in SPECS:
+        found += recipes.load(spec.split("==")[0]).packages_for(target)
+    return list(dict.fromkeys(found))
+
+
+def naive(target: str, no_binary: str, packages: list[str], out: Path) -> float:
+    """One fresh container that does it all; returns its time. Its wheels land in `out`."""
     settings = hostenv.from_host()
+    out.mkdir(parents=True)
     args = ["docker", "run", "--rm", "--name", f"wf-test-bench-naive-{target}-{os.getpid()}"]
     for key, value in settings.env:
         args += ["-e", f"{key}={value}"]
+    apt_options = ""
     if settings.ca_bundle is not None:
         args += ["-v", f"{settings.ca_bundle}:{hostenv.CONTAINER_CA_PATH}:ro"]
-    args += ["-e", f"NO_BINARY={no_binary}", "-e", "PIP_DISABLE_PIP_VERSION_CHECK=1"]
+        apt_options = f"-o Acquire::https::CAInfo={hostenv.CONTAINER_CA_PATH}"
+    args += ["-v", f"{out}:{OUT}", "-e", f"OUT={OUT}", "-e", f"NO_BINARY={no_binary}"]
+    args += ["-e", f"PACKAGES={' '.join(packages)}", "-e", f"APT_OPTIONS={apt_options}"]
+    args += ["-e", "PIP_DISABLE_PIP_VERSION_CHECK=1"]
     args += [f"wheelfarm/{target}:build", "sh", "-c", NAIVE_SCRIPT, "-", *SPECS]
     began = time.monotonic()
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - began
     if done.returncode != 0:
         sys.exit(f"naive build on {target} failed:\n{done.stderr[-3000:]}")
-    return elapsed, done.stdout.split()
+    return elapsed
 
 
 def wheelfarm(wheelhouse: Path, cache: Path, jobs: int | None) -> tuple[float, dict[str, Any]]:
@@ -75,10 +105,41 @@ def wheelfarm(wheelhouse: Path, cache: Path, jobs: int | None) -> tuple[float, d
     return elapsed, summary
 
 
+def compiled_members(wheel: Path) -> tuple[str, ...]:
+    with zipfile.ZipFile(wheel) as archive:
+        return tuple(sorted(n for n in archive.namelist() if n.endswith(".so")))
+
+
+def by_project(wheels: list[Path]) -> dict[str, Path]:
+    return {str(canonicalize_name(parse_wheel_filename(w.name)[0])): w for w in wheels}
+
+
+def compare(naive_dir: Path, ours: list[Path], target: str) -> list[str]:
+    """One line per project: the compiled members of both wheels; exits when they differ."""
+    theirs = by_project(sorted(naive_dir.glob("*.whl")))
+    mine = by_project(ours)
+    lines = []
+    for project in sorted(mine):
+        a, b = compiled_members(theirs[project]), compiled_members(mine[project])
+        if a != b:
+            sys.exit(
+                f"{project} on {target}: naive wheel {theirs[project].name} has {a or 'no .so'}, "
+                f"wheelfarm's {mine[project].name} has {b or 'no .so'}: not the same work"
+            )
+        lines.append(f"  {target} {project}: same compiled members {', '.join(a) or '(none)'}")
+    return lines
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-binary", default=":all:", help="the naive pip's --no-binary value")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--no-binary",
+        default="pyyaml,markupsafe",
+        help="the naive pip's --no-binary value (default: pyyaml,markupsafe; :all: builds the "
+        "build tools from source too)",
+    )
     parser.add_argument("--skip-naive", action="store_true", help="measure wheelfarm only")
+    parser.add_argument("--skip-light", action="store_true", help="skip the light naive variant")
     parser.add_argument("--jobs", type=int, default=None, help="wheelfarm build --jobs")
     options = parser.parse_args()
 
@@ -91,20 +152,47 @@ def main() -> None:
             sys.exit(f"{image} is missing: wheelfarm images bootstrap {' '.join(TARGETS)}")
 
     rows: list[tuple[str, float, str]] = []
-    naive_total = 0.0
-    if not options.skip_naive:
-        for target in TARGETS:
-            elapsed, wheels = naive(target, options.no_binary)
-            naive_total += elapsed
-            rows.append((f"naive {target}", elapsed, " ".join(wheels)))
-        rows.append(("naive, all targets", naive_total, f"--no-binary {options.no_binary}"))
-
+    checks: list[str] = []
+    naive_total = light_total = 0.0
     scratch = Path(tempfile.mkdtemp(prefix="wf-bench-"))
     try:
+        naive_dirs: dict[str, Path] = {}
+        if not options.skip_naive:
+            for target in TARGETS:
+                packages = recipe_packages(target)
+                naive_dirs[target] = scratch / "naive" / target
+                elapsed = naive(target, options.no_binary, packages, naive_dirs[target])
+                naive_total += elapsed
+                rows.append((f"naive {target}", elapsed, f"apt: {' '.join(packages) or '-'}"))
+            rows.append(
+                (
+                    "naive, all targets",
+                    naive_total,
+                    f"--no-binary {options.no_binary}, with the recipes' packages",
+                )
+            )
+            if not options.skip_light:
+                for target in TARGETS:
+                    out = scratch / "light" / target
+                    light_total += naive(target, "pyyaml,markupsafe", [], out)
+                    wheels = sorted(out.glob("*.whl"))
+                    shown = ", ".join(f"{w.name}: {len(compiled_members(w))} .so" for w in wheels)
+                    checks.append(f"  light {target}: {shown}")
+                rows.append(
+                    (
+                        "naive light (info)",
+                        light_total,
+                        "no system packages: pyyaml without its C extension",
+                    )
+                )
+
         wheelhouse, cache = scratch / "wheelhouse", scratch / "cache"
         cold, summary = wheelfarm(wheelhouse, cache, options.jobs)
         built = [r for r in summary["results"] if r["status"] == "built"]
         rows.append(("wheelfarm cold", cold, f"{len(built)} wheels built"))
+        for target, naive_dir in naive_dirs.items():
+            ours = [wheelhouse / r["wheel"] for r in built if r["target"] == target]
+            checks[:0] = compare(naive_dir, ours, target)
         warm, summary = wheelfarm(wheelhouse, cache, options.jobs)
         rows.append(
             (
@@ -115,13 +203,19 @@ def main() -> None:
             )
         )
     finally:
+        # The containers wrote as root into the naive output folders.
         shutil.rmtree(scratch, ignore_errors=True)
 
+    jobs = options.jobs or f"default ({os.cpu_count()} cores + 1)"
+    print(f"cores: {os.cpu_count()}, wheelfarm --jobs: {jobs}")
     print(f"{'run':<22} {'seconds':>9}  notes")
     for name, seconds, note in rows:
         print(f"{name:<22} {seconds:9.2f}  {note}")
+    print("\n".join(checks))
     if naive_total:
         print(f"cold / naive = {cold / naive_total:.3f}   (goal <= 0.5)")
+    if light_total:
+        print(f"cold / light = {cold / light_total:.3f}   (information: the light naive does less)")
     print(f"warm / cold  = {warm / cold:.4f}  (goal <= 0.02)")
 
 

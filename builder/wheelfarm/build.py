@@ -1,12 +1,14 @@
 """`wheelfarm build`: specs → plan → sources on the host → one long-lived container per target,
 in parallel → distro-tagged wheels with Requires-External and a provenance record each.
 
-Per target (one worker thread, one container, every step an exec in it):
-  install the recipe's system packages → extract the sdist at /wf/src/<top> → pip wheel
-  --no-deps with the target's build venv and SOURCE_DATE_EPOCH → ELF probe inside the container
-  (which libraries, which packages own them) → copy the wheel out → retag with the container's
-  own os-release through the rules, writing Requires-External → atomic move into the wheelhouse
-  → provenance JSON in WHEELHOUSE/.wheelfarm/ → keep a copy in the cache under the build's key.
+Per target (one container, every step an exec in it; all targets at once, each with up to
+--jobs specs in hand):
+  install the recipe's system packages while the sdist is extracted at /wf/src/<top> → pip wheel
+  --no-deps with the target's build venv and SOURCE_DATE_EPOCH, holding one of the --jobs build
+  slots shared by every target → ELF probe inside the container (which libraries, which packages
+  own them) → copy the wheel out → retag with the container's own os-release through the rules,
+  writing Requires-External → atomic move into the wheelhouse → provenance JSON in
+  WHEELHOUSE/.wheelfarm/ → keep a copy in the cache under the build's key.
 
 A build whose key (cache.build_key) is already cached starts no container: the wheel is put back
 (or found already) in the wheelhouse and reported up to date. A project predicted pure Python
@@ -16,6 +18,7 @@ result and build it themselves only if it came out platform-specific after all."
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -27,7 +30,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wheelfarm import __version__, fsutil, plan, runner
 from wheelfarm.errors import BadInput, BuildFailed, ImageMissing, WheelfarmError
@@ -40,24 +43,35 @@ if TYPE_CHECKING:
     from wheelfarm.rules import TagSet
     from wheelfarm.targets import Target
 
+_T = TypeVar("_T")
 WORK = "/wf"  # everything a build writes inside the container lives under here
 SRC = f"{WORK}/src"  # fixed source path: the same sdist always builds at the same path
 PIP_CACHE = f"{WORK}/pip-cache"
 TOOLS = f"{WORK}/tools"
 LOGS_DIR = runner.LOGS
-# Steady build environment: no prompts, no version nags, plain logs, stable hashing.
+# Steady build environment: no prompts, no version nags, plain logs, stable hashing. Not
+# PYTHONDONTWRITEBYTECODE: pip installs the build backend into its isolated environment without
+# .pyc files, and each PEP 517 hook (a process of its own) would compile setuptools again; letting
+# the first hook write them saves ~0.5 s per wheel, and the wheel's bytes are the same.
 BASE_ENV = {
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     "PIP_NO_INPUT": "1",
     "PIP_PROGRESS_BAR": "off",
     "PIP_ROOT_USER_ACTION": "ignore",
     "PYTHONHASHSEED": "0",
-    "PYTHONDONTWRITEBYTECODE": "1",
     "LC_ALL": "C.UTF-8",
     "TZ": "UTC",
 }
+# What the image is, in one exec: its os-release and rules file (symlinks followed), machine,
+# Python and tool versions.
 _FACTS_SCRIPT = r"""
 import json, platform, subprocess, sys
+def read(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+    except (IOError, OSError):
+        return None
 try:
     from importlib import metadata
 except ImportError:
@@ -74,11 +88,21 @@ try:
 except OSError:
     gcc = None
 tools["gcc"] = gcc
-print(json.dumps({"python": platform.python_version(), "tools": tools}))
+print(json.dumps({
+    "os_release": read("/etc/os-release") or read("/usr/lib/os-release"),
+    "rules": read("/etc/python/binary-compatibility.cfg"),
+    "machine": platform.machine(),
+    "python": platform.python_version(),
+    "tools": tools,
+}))
 """
 # `file.c:3:2: error: ...`, `error: command 'gcc' failed`, `E: Unable to locate package x`
 _COMPILER_ERROR = re.compile(r"(:\d+:\d+: (fatal )?error: |^error: |^E: )")
-_EXTRACT_SCRIPT = "import shutil, sys; shutil.unpack_archive(sys.argv[1], sys.argv[2])"
+# Remove the folders given after the archive and its destination, then unpack the archive.
+_EXTRACT_SCRIPT = (
+    "import shutil, sys; [shutil.rmtree(p, ignore_errors=True) for p in sys.argv[3:]]; "
+    "shutil.unpack_archive(sys.argv[1], sys.argv[2])"
+)
 
 
 # ---------------------------------------------------------------- results
@@ -184,6 +208,12 @@ class _Run(runner.RunState):
     pure: dict[tuple[str, str, str], _PureResult] = field(default_factory=dict)
     placed: dict[str, str] = field(default_factory=dict)  # wheel file name → target, this run
     order: list[str] = field(default_factory=list)  # target names in plan order
+    # --jobs: how many compile steps (pip wheel) run at once, across every target. The targets
+    # themselves all run at once, each with up to --jobs specs in hand, so their I/O-bound steps
+    # (container start, package installs, sdist extraction) overlap the compiles instead of
+    # queueing behind them.
+    jobs: int = 1
+    build_slots: runner.Slots = field(default_factory=lambda: runner.Slots(1))
 
     @property
     def meta(self) -> Path:
@@ -338,10 +368,17 @@ class _LazyContainer:
         self._stack = stack
         self.container: Container | None = None
         self.facts: dict[str, Any] | None = None
+        self.probe = ""  # the ELF probe's path in the container
+        # Several specs of the target may ask at once: the first starts it, the others wait.
+        self.lock = threading.Lock()
 
     def get(self) -> Container:
+        with self.lock:
+            return self._get()
+
+    def _get(self) -> Container:
         if self.container is None:
-            from wheelfarm import cache, container
+            from wheelfarm import cache, container, elfdeps
 
             self._run.check()
             self._run.board.step(self._target.name, "starting container")
@@ -360,6 +397,7 @@ class _LazyContainer:
             self._run.entered(c)
             self._stack.callback(self._run.left, c)
             self.container = c
+            self.probe = c.copy_in(Path(__file__).parent / "data" / elfdeps.PROBE_NAME, TOOLS)
         return self.container
 
 
@@ -371,13 +409,20 @@ class _Target:
         self.python = job.python
         self.outcomes: list[Outcome] = []
         self.box: _LazyContainer | None = None
-        self.probe = ""  # the ELF probe's path in the container, once copied in
+        # Folders of specs built here that are done with: the next extraction removes them.
+        self.leftovers: list[str] = []
+        self.lock = threading.Lock()  # leftovers, and the facts read once
+        self.packages_lock = threading.Lock()  # one package manager at a time in the container
 
     # -- facts about the image
 
     def facts(self, need_container: bool) -> dict[str, Any] | None:
         """What the image is (os-release, rules file, Python, tools): from the cache by image id,
         else read from the container (then cached)."""
+        with self.lock:
+            return self._facts(need_container)
+
+    def _facts(self, need_container: bool) -> dict[str, Any] | None:
         from wheelfarm import cache
 
         assert self.box is not None
@@ -392,23 +437,20 @@ class _Target:
             return None
         c = self.box.get()
         self.run.board.step(self.target.name, "reading the image's os-release")
-        os_release = c.read_file("/etc/os-release") or c.read_file("/usr/lib/os-release")
-        if os_release is None:
-            raise _StepFailed(f"{self.target.build_image} has no os-release file")
-        rules_file = c.read_file("/etc/python/binary-compatibility.cfg")
         found = json.loads(
             c.output([f"{self.python.build_venv}/bin/python", "-c", _FACTS_SCRIPT]) or "{}"
         )
+        if not found.get("os_release"):
+            raise _StepFailed(f"{self.target.build_image} has no os-release file")
         from wheelfarm import tags
 
-        arch = tags.normalise_arch(c.output(["uname", "-m"]).strip())
         facts = {
             "wheelfarm": __version__,
             "image": self.target.build_image,
             "image_id": image_id,
-            "os_release": os_release.decode("utf-8", "replace"),
-            "rules": rules_file.decode("utf-8", "replace") if rules_file is not None else None,
-            "arch": arch,
+            "os_release": found["os_release"],
+            "rules": found.get("rules"),
+            "arch": tags.normalise_arch(str(found.get("machine") or "")),
             "python": found.get("python"),
             "tools": found.get("tools", {}),
         }
@@ -426,10 +468,10 @@ class _Target:
             self.box = _LazyContainer(self.run, self.target, stack)
             board.step(name, "checking what is up to date")
             own, waits = self._split()
-            for spec in own:
-                self._one(spec)
-            for spec in waits:
-                self._after_owner(spec)
+            # Up to --jobs specs in hand at once: one's packages install and sdist unpacks while
+            # another compiles, so even a single target keeps every build slot busy.
+            self.outcomes = self._each(own, self._one)
+            self.outcomes += [o for o in self._each(waits, self._after_owner) if o is not None]
             failed_here = any(not o.ok for o in self.outcomes)
             if failed_here and self.run.options.keep_on_failure and self.box.container:
                 raise _KeepContainer
@@ -445,6 +487,10 @@ class _Target:
         board.finish(name, failed == 0, ", ".join(parts) or "nothing to do")
         return self.outcomes
 
+    def _each(self, specs: Sequence[plan.Spec], do: Callable[[plan.Spec], _T]) -> list[_T]:
+        tasks = [functools.partial(do, spec) for spec in specs]
+        return runner.run_parallel(self.run, self.run.jobs, tasks)
+
     def _split(self) -> tuple[list[plan.Spec], list[plan.Spec]]:
         """This target's own specs (the pure ones it builds for everyone first, so that waiting
         targets wait as little as possible) and the pure ones another target builds."""
@@ -459,15 +505,14 @@ class _Target:
                 waits.append(spec)
         return mine_pure + mine, waits
 
-    def _after_owner(self, spec: plan.Spec) -> None:
+    def _after_owner(self, spec: plan.Spec) -> Outcome | None:
         result = self.run.pure[spec.key]
         self.run.board.step(self.target.name, f"{spec.requirement}: waiting for its pure build")
         while not result.done.wait(0.2):
             self.run.check()
-        if result.platform_specific:
-            self._one(spec)
+        return self._one(spec) if result.platform_specific else None
 
-    def _one(self, spec: plan.Spec) -> None:
+    def _one(self, spec: plan.Spec) -> Outcome:
         started = time.monotonic()
         source = self.run.sources[spec.key]
         pure_slot = self.run.pure.get(spec.key) if self.run.owners.get(spec.key) else None
@@ -496,7 +541,7 @@ class _Target:
                 wheel = outcome.wheel if outcome is not None and outcome.ok else None
                 pure_slot.platform_specific = bool(wheel and not wheel.endswith("-any.whl"))
                 pure_slot.done.set()
-        self.outcomes.append(outcome)
+        return outcome
 
     def _cached(self, spec: plan.Spec, source: Source) -> Outcome | None:
         if self.run.options.force:
@@ -555,70 +600,99 @@ class _Target:
         env = build_env(source, recipe)
         timestamps = {"started_at": _now()}
 
-        packages = recipe.packages_for(self.target)
-        if packages:
-            board.step(name, f"{label}: installing {' '.join(packages)}")
-            ca_file = CONTAINER_CA_PATH if c.host_settings and c.host_settings.ca_bundle else None
-            self._exec(
-                c,
-                log,
-                pkgmgr.install_command(self.target.family, packages, ca_file=ca_file),
-                "install system packages",
-                env=pkgmgr.install_env(self.target.family),
-            )
-
-        board.step(name, f"{label}: extracting the sdist")
         work = f"{SRC}/{source.top}"
         out_dir = f"{WORK}/out/{key[:16]}"
         venv_python = f"{self.python.build_venv}/bin/python"
-        inside = c.copy_in(source.path, f"{WORK}/in")
-        self._exec(
-            c,
-            log,
-            [
-                *("sh", "-c", 'rm -rf "$1" "$2" && exec "$3" -c "$4" "$5" "$6"', "-"),
-                *(work, out_dir, venv_python, _EXTRACT_SCRIPT, inside, SRC),
-            ],
-            f"extract the sdist at {work}",
-        )
+        # Also frees the folders of specs done with: one exec fewer than a clean-up of their own.
+        with self.lock:
+            stale, self.leftovers = [*self.leftovers, work, out_dir], []
+        extract_lines: list[str] = []
 
-        board.step(name, f"{label}: building")
-        self._exec(
-            c,
-            log,
-            [venv_python, "-m", "pip", "wheel", "-v", "--no-deps", "--wheel-dir", out_dir, work],
-            "pip wheel",
-            env=env,
-            workdir=work,
-            timeout=self.run.options.timeout,
-        )
-        built = [w for w in c.output(["ls", "-1", out_dir]).split() if w.endswith(".whl")]
-        if len(built) != 1:
-            raise _StepFailed(f"pip wheel left {len(built)} wheels in {out_dir}, expected one")
-        wheel_name = built[0]
-        pure = wheel_name.endswith("-any.whl")
+        def extract() -> int:
+            inside = c.copy_in(source.path, f"{WORK}/in")
+            argv = [venv_python, "-c", _EXTRACT_SCRIPT, inside, SRC, *stale]
+            return c.run(argv, on_output=extract_lines.append)
 
-        analysis = None
-        if not pure:
-            board.step(name, f"{label}: analysing ELF files")
-            if not self.probe:
-                self.probe = c.copy_in(Path(__file__).parent / "data" / elfdeps.PROBE_NAME, TOOLS)
-            log.heading("ELF probe")
-            probe = json.loads(c.output([venv_python, self.probe, f"{out_dir}/{wheel_name}"]))
-            owners_text = c.output(
-                ["sh", "-c", elfdeps.owner_script(self.target.family, elfdeps.query_paths(probe))]
+        # The sdist is unpacked while the system packages install: both wait on the disk or the
+        # network rather than the CPU.
+        board.step(name, f"{label}: extracting the sdist")
+        extracting = runner.Background(extract)
+        packages = recipe.packages_for(self.target)
+        try:
+            if packages:
+                board.step(name, f"{label}: installing {' '.join(packages)}")
+                ca = CONTAINER_CA_PATH if c.host_settings and c.host_settings.ca_bundle else None
+                with self.packages_lock:
+                    self._exec(
+                        c,
+                        log,
+                        pkgmgr.install_command(self.target.family, packages, ca_file=ca),
+                        "install system packages",
+                        env=pkgmgr.install_env(self.target.family),
+                    )
+        except BaseException:
+            with contextlib.suppress(Exception):  # no exec of this spec outlives it
+                extracting.join()
+            raise
+        code = extracting.join()
+        self.run.check()
+        what = f"extract the sdist at {work}"
+        log.heading(what + (" (while the packages installed)" if packages else ""))
+        for line in extract_lines:
+            log.line(line)
+        if code != 0:
+            last = _reason(log)
+            raise _StepFailed(f"{what}: exit {code}" + (f" ({last})" if last else ""))
+
+        def waiting() -> None:
+            board.step(name, f"{label}: waiting for a free build slot (--jobs)")
+            log.heading("waiting for a free build slot (--jobs)")
+
+        # A free slot goes first to the specs listed first, then to the targets planned first.
+        priority = (self.job.specs.index(spec), self.run.order.index(name))
+        with self.run.build_slots.hold(priority, self.run, waiting):
+            board.step(name, f"{label}: building")
+            self._exec(
+                c,
+                log,
+                [venv_python, "-m", "pip", "wheel", "-v", "--no-deps", "-w", out_dir, work],
+                "pip wheel",
+                env=env,
+                workdir=work,
+                timeout=self.run.options.timeout,
             )
-            analysis = elfdeps.analyse(
-                probe, self.target.family, elfdeps.parse_owners(self.target.family, owners_text)
-            )
-            for lib in analysis.libraries:
-                log.line(f"  {lib.elf}: {lib.soname} -> {lib.path} ({lib.package})")
-            log.line(f"  Requires-External: {', '.join(analysis.requires_external) or '-'}")
-
-        board.step(name, f"{label}: retagging")
         staging = self.run.temp_dir("build-")
         try:
-            copied = c.copy_out(f"{out_dir}/{wheel_name}", staging / "raw")
+            # The whole output folder comes out: what pip left there is listed on the host.
+            built = sorted(c.copy_out(out_dir, staging / "raw").glob("*.whl"))
+            if len(built) != 1:
+                raise _StepFailed(f"pip wheel left {len(built)} wheels in {out_dir}, expected one")
+            copied = built[0]
+            wheel_name = copied.name
+            pure = wheel_name.endswith("-any.whl")
+
+            analysis = None
+            if not pure:
+                board.step(name, f"{label}: analysing ELF files")
+                log.heading("ELF probe")
+                probe = json.loads(
+                    c.output([venv_python, self.box.probe, f"{out_dir}/{wheel_name}"])
+                )
+                owners_text = c.output(
+                    [
+                        "sh",
+                        "-c",
+                        elfdeps.owner_script(self.target.family, elfdeps.query_paths(probe)),
+                    ]
+                )
+                analysis = elfdeps.analyse(
+                    probe, self.target.family, elfdeps.parse_owners(self.target.family, owners_text)
+                )
+                for lib in analysis.libraries:
+                    log.line(f"  {lib.elf}: {lib.soname} -> {lib.path} ({lib.package})")
+                log.line(f"  Requires-External: {', '.join(analysis.requires_external) or '-'}")
+
+            board.step(name, f"{label}: retagging")
             tag_set = tag_set_for(facts, facts["arch"], self.run.options.settings.rules)
             if pure:
                 final = copied
@@ -676,8 +750,9 @@ class _Target:
             placed = _install(self.run, final, provenance)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        # Free the container's disk for the next spec; the wheel is safe on the host now.
-        c.run(["rm", "-rf", work, out_dir])
+        # Done with its folders (a failed build keeps them, for --keep-on-failure).
+        with self.lock:
+            self.leftovers += [work, out_dir]
         return Outcome(
             spec=spec.requirement,
             target=name,
@@ -826,7 +901,9 @@ def _run(
             )
             state.pure = {key: _PureResult() for key in owners}
             state.order = names
-            outcomes = _run_targets(state, jobs, settings.jobs or os.cpu_count() or 1)
+            state.jobs = max(1, settings.jobs or default_jobs())
+            state.build_slots = runner.Slots(state.jobs)
+            outcomes = _run_targets(state, jobs)
     except KeyboardInterrupt:
         ui.error("interrupted: every build container was removed and nothing partial was kept")
         raise
@@ -835,9 +912,19 @@ def _run(
     return Report(wheelhouse, tuple(outcomes), time.monotonic() - began, state.started)
 
 
-def _run_targets(state: _Run, jobs: Sequence[plan.BuildJob], parallel: int) -> list[Outcome]:
+def default_jobs() -> int:
+    """One more build slot than cores (as ninja runs cores + 2): a compile step also waits on
+    the network and the disk (pip fetches and unpacks the build dependencies inside it), and
+    with no spare slot the last long compile runs alone while a core idles. Measured on 2 cores,
+    3 targets: 24-25 s with 3 slots, 27-28 s with 2."""
+    return (os.cpu_count() or 1) + 1
+
+
+def _run_targets(state: _Run, jobs: Sequence[plan.BuildJob]) -> list[Outcome]:
+    """Every target at once, each in its own thread and container; state.build_slots bounds the
+    compiles."""
     workers = [_Target(state, job) for job in jobs]
-    done = runner.run_parallel(state, parallel, [w.work for w in workers])
+    done = runner.run_parallel(state, len(workers), [w.work for w in workers])
     return [outcome for outcomes in done for outcome in outcomes]
 
 

@@ -353,7 +353,13 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
     jobs: Annotated[
         int | None,
         typer.Option(
-            "--jobs", "-j", help="Targets built in parallel (default: the number of cores).", min=1
+            "--jobs",
+            "-j",
+            help="How many compile steps (pip wheel) run at once, across all targets (default: "
+            "the number of cores + 1). Every target's container starts at once and works on up "
+            "to N specs, so package installs, downloads and sdist extraction overlap the "
+            "compiles.",
+            min=1,
         ),
     ] = None,
     recipes: Annotated[
@@ -389,9 +395,10 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
 ) -> None:
     """Build wheels from source in each target's build container and tag them per distro.
 
-    Each target gets one long-lived container (targets in parallel): the recipe's system
-    packages, pip wheel from the sdist fetched once on the host, ELF analysis and
-    Requires-External, then the distro tag from the container's own os-release and the rules.
+    Each target gets one long-lived container (all targets at once; --jobs bounds the compile
+    steps): the recipe's system packages, pip wheel from the sdist fetched once on the host, ELF
+    analysis and Requires-External, then the distro tag from the container's own os-release and
+    the rules.
     Wheels land in the wheelhouse with a provenance record in its .wheelfarm/ folder; an
     unchanged rerun starts no container. Then, unless --no-verify, the wheels built are
     verified on those targets as `wheelfarm verify` does (exit 1 if one fails).

@@ -8,24 +8,33 @@ raises or is interrupted, so `docker ps -a` stays clean."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import io
+import json
 import os
 import secrets
 import shutil
+import socket
 import tarfile
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from types import TracebackType
-
-import docker
-import docker.errors
-from docker.models.containers import Container as _DockerContainer
+from typing import TYPE_CHECKING, Any
 
 from wheelfarm import hostenv
 from wheelfarm.errors import EngineUnavailable, EnvironmentProblem, WheelfarmError
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container as _DockerContainer
+
+# The Docker SDK (with requests and urllib3) takes a good part of a warm run's time to import, so
+# it is imported where a container or a build needs it; the questions an up-to-date run asks (is
+# an engine there, which image id has this tag) go straight to the engine's unix socket.
 
 # Every container wheelfarm starts carries this label, so leftovers can be found and removed.
 OWNER_LABEL = "org.wheelfarm.owner"
@@ -47,6 +56,9 @@ def engine_address() -> str:
 
 @lru_cache(maxsize=1)
 def _client() -> docker.DockerClient:
+    import docker
+    import docker.errors
+
     try:
         # from_env honours DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
         client = docker.from_env(timeout=600)
@@ -79,12 +91,56 @@ def client() -> docker.DockerClient:
     return _client()
 
 
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=10)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def _quick_get(path: str) -> tuple[int, Any] | None:
+    """GET an engine API path over a local unix socket with the standard library only: (status,
+    parsed JSON or None). None when the engine is elsewhere (tcp, TLS, ssh) or this fails: the
+    SDK then asks and reports."""
+    address = engine_address()
+    if not address.startswith("unix://"):
+        return None
+    connection = _UnixConnection(address[len("unix://") :])
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+    except OSError:
+        return None
+    finally:
+        connection.close()
+    try:
+        return response.status, json.loads(body) if body.strip() else None
+    except ValueError:
+        return response.status, None
+
+
+@lru_cache(maxsize=1)
 def check_engine() -> None:
     """Raise EngineUnavailable (exit 3, one-line hint) unless an engine answers."""
-    client()
+    answer = _quick_get("/_ping")
+    if answer is None or answer[0] != 200:
+        client()  # the SDK says why, or finds the engine after all
 
 
 def image_id(ref: str) -> str | None:
+    answer = _quick_get(f"/images/{urllib.parse.quote(ref, safe='/:')}/json")
+    if answer is not None and answer[0] == 404:
+        return None
+    if answer is not None and answer[0] == 200 and isinstance(answer[1], dict):
+        return str(answer[1]["Id"])
+    import docker.errors
+
     try:
         image = client().images.get(ref)
     except docker.errors.ImageNotFound:
@@ -95,6 +151,8 @@ def image_id(ref: str) -> str | None:
 
 
 def image_labels(ref: str) -> dict[str, str]:
+    import docker.errors
+
     try:
         image = client().images.get(ref)
     except docker.errors.ImageNotFound:
@@ -104,6 +162,8 @@ def image_labels(ref: str) -> dict[str, str]:
 
 
 def image_created(ref: str) -> str | None:
+    import docker.errors
+
     try:
         image = client().images.get(ref)
     except docker.errors.ImageNotFound:
@@ -129,6 +189,8 @@ def build_image(
 ) -> str:
     """Build one stage of a Dockerfile with the engine's layer cache; return the image id.
     The build never gets the host's index or CA settings: what it needs is in the context."""
+    import docker.errors
+
     api = client().api
     last_error: str | None = None
     try:
@@ -168,6 +230,8 @@ class ImageBuildFailed(WheelfarmError):
 
 def import_rootfs(tar_path: Path, repository: str, tag: str, changes: Sequence[str]) -> str:
     """`docker import` a root file system tarball; return the new image id."""
+    import docker.errors
+
     try:
         client().api.import_image_from_file(
             str(tar_path), repository=repository, tag=tag, changes=list(changes)
@@ -182,6 +246,8 @@ def import_rootfs(tar_path: Path, repository: str, tag: str, changes: Sequence[s
 
 def remove_image(ref: str) -> None:
     """Remove a tag (and the image when no other tag holds it); missing is fine."""
+    import docker.errors
+
     with contextlib.suppress(docker.errors.ImageNotFound):
         client().images.remove(ref, noprune=False)
 
@@ -237,6 +303,8 @@ class Container:
         return f"docker exec -it {self.name} sh"
 
     def __enter__(self) -> Container:
+        import docker.errors
+
         docker_client = client()
         environment = {}
         volumes: dict[str, dict[str, str]] = {}
@@ -301,6 +369,8 @@ class Container:
     def remove(self) -> None:
         """Remove the container now (idempotent, thread-safe): a running exec in another thread
         then ends. __exit__ calls this; so may a main thread handling Ctrl-C."""
+        import docker.errors
+
         with self._lock:
             container, self._container = self._container, None
         if container is None:
@@ -404,18 +474,22 @@ class Container:
         host_path = Path(host_path)
         if not host_path.exists():
             raise FileNotFoundError(host_path)
-        self.output(["mkdir", "-p", container_dir])
+        inside = PurePosixPath("/", container_dir)
         with tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024) as buffer:
             with tarfile.open(fileobj=buffer, mode="w") as archive:
-                archive.add(str(host_path), arcname=host_path.name)
+                # Unpacked at /: the engine makes the missing folders on the way (no `mkdir -p`
+                # exec, which costs more than the copy).
+                archive.add(str(host_path), arcname=str(inside.relative_to("/") / host_path.name))
             buffer.seek(0)
-            if not self._live.put_archive(container_dir, buffer):
+            if not self._live.put_archive("/", buffer):
                 raise EnvironmentProblem(f"copying {host_path} into {self.name} failed")
         return str(PurePosixPath(container_dir) / host_path.name)
 
     def copy_out(self, container_path: str, host_dir: Path) -> Path:
         """Copy a file or directory out of the container into host_dir; return its host path.
         Atomic: extracted beside the destination first, then moved into place."""
+        import docker.errors
+
         host_dir = Path(host_dir)
         host_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -441,6 +515,8 @@ class Container:
 
     def read_file(self, path: str) -> bytes | None:
         """A file's bytes (symlinks followed), or None when it does not exist."""
+        import docker.errors
+
         current = PurePosixPath(path)
         for _ in range(16):
             try:

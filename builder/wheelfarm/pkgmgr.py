@@ -18,6 +18,7 @@ FAMILIES = ("apk", "apt", "dnf", "yum")
 # take for syntax.
 _PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._:@=<>~*/-]*$")
 _APK_NAME_VERSION = re.compile(r"^(?P<name>.+?)-(?P<version>\d[^-]*)-r\d+$")
+APT_RETRY_MESSAGE = "wheelfarm: the package lists in the image did not do; refreshing them"
 
 
 def _check_family(family: str) -> None:
@@ -36,19 +37,24 @@ def _check_packages(packages: Sequence[str]) -> list[str]:
 
 
 def install_command(family: str, packages: Sequence[str], *, ca_file: str | None = None) -> str:
-    """One shell command that installs packages non-interactively (refreshing the package lists
-    first where the family needs it). ca_file: a CA bundle for https repositories, for families
-    that do not read SSL_CERT_FILE (apt, dnf, yum); apk's OpenSSL reads SSL_CERT_FILE itself."""
+    """One shell command that installs packages non-interactively. ca_file: a CA bundle for https
+    repositories, for families that do not read SSL_CERT_FILE (apt, dnf, yum); apk's OpenSSL
+    reads SSL_CERT_FILE itself.
+
+    apt installs from the package lists the image keeps (wheelfarm's Debian and Ubuntu images do),
+    which saves downloading them; when that fails (no lists, or stale ones naming .debs the mirror
+    no longer has) it refreshes the lists and tries once more."""
     _check_family(family)
     wanted = _check_packages(packages)
     if not wanted:
         return "true"
     names = " ".join(shlex.quote(p) for p in wanted)
     if family == "apt":
-        options = f" -o Acquire::https::CAInfo={shlex.quote(ca_file)}" if ca_file else ""
+        apt = "apt-get" + (f" -o Acquire::https::CAInfo={shlex.quote(ca_file)}" if ca_file else "")
+        install = f"DEBIAN_FRONTEND=noninteractive {apt} install -y -qq --no-install-recommends"
         return (
-            f"apt-get{options} update -qq && DEBIAN_FRONTEND=noninteractive apt-get{options} "
-            f"install -y -qq --no-install-recommends {names}"
+            f"{install} {names} || {{ echo {shlex.quote(APT_RETRY_MESSAGE)}; "
+            f"{apt} update -qq && {install} {names} ; }}"
         )
     if family == "apk":
         return f"apk add --no-cache {names}"

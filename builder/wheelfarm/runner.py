@@ -5,7 +5,10 @@
   every live container is removed at once, so blocked execs end and nothing is left behind;
 - `sigterm_as_interrupt`: SIGTERM (a cancelled CI job, `kill`) cleans up exactly like Ctrl-C;
 - `StepLog`: one job's log, written beside its final name in `.wheelfarm/logs/` and moved into
-  place when closed, so the logs folder never holds a half-written file."""
+  place when closed, so the logs folder never holds a half-written file;
+- `Background`: one step on a thread of its own, to overlap another (a venv made, an sdist
+  unpacked while packages install);
+- `Slots`: N slots for CPU-heavy steps, given to the waiting step that comes first in the plan."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, TypeVar
+from typing import IO, TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
     from wheelfarm.container import Container
@@ -157,3 +160,66 @@ class StepLog:
             self._temp.replace(self.final)
         else:
             self._temp.unlink(missing_ok=True)
+
+
+class Background(Generic[T]):
+    """One call on a daemon thread; `join` returns its result or raises what it raised."""
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self._result: list[T] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], T]) -> None:
+        try:
+            self._result.append(call())
+        except BaseException as exc:
+            self._error = exc
+
+    def join(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result[0]
+
+
+class Slots:
+    """`count` slots for CPU-heavy steps. A freed slot goes to the waiter with the lowest
+    priority value (its place in the plan), not to whoever asked first: steps that are ready
+    early do not push the plan's first (often biggest) steps to the end."""
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._waiting: list[tuple[tuple[int, ...], int]] = []
+        self._condition = threading.Condition()
+        self._tickets = 0
+
+    @contextlib.contextmanager
+    def hold(
+        self, priority: tuple[int, ...], state: RunState, waiting: Callable[[], None]
+    ) -> Iterator[None]:
+        """Hold a slot for the block; `waiting` is called when none is free at once. A wait ends
+        with Cancelled when the run stops."""
+        with self._condition:
+            self._tickets += 1
+            ticket = (priority, self._tickets)
+            self._waiting.append(ticket)
+            told = False
+            try:
+                while not (self._free and min(self._waiting) == ticket):
+                    if not told:
+                        told = True
+                        waiting()
+                    self._condition.wait(0.2)
+                    state.check()
+            finally:
+                self._waiting.remove(ticket)
+                self._condition.notify_all()
+            self._free -= 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._free += 1
+                self._condition.notify_all()

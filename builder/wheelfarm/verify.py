@@ -396,10 +396,11 @@ def _library_hint(job: Job, lines: Sequence[str]) -> str | None:
 
 
 # Where each family's package manager keeps what it downloads: shared by one runtime image's cells
-# (the package lists and archives are the same for all of them), so only the first cell of a run
-# downloads the lists. The container stays fresh: nothing it installs is kept.
+# (the archives are the same for all of them), so a package is downloaded once. The container
+# stays fresh: nothing it installs is kept. apt's package lists are the image's own (wheelfarm's
+# apt images keep them), so a cell downloads lists only when those are stale.
 _PACKAGE_CACHES = {
-    "apt": ("/var/lib/apt/lists", "/var/cache/apt/archives"),
+    "apt": ("/var/cache/apt/archives",),
     "dnf": ("/var/cache/dnf",),
     "yum": ("/var/cache/yum",),
     "apk": (),
@@ -416,28 +417,6 @@ def _package_cache_mounts(target: TargetView) -> dict[str, str]:
         (host / "partial").mkdir(parents=True, exist_ok=True)
         mounts[str(host)] = inside
     return mounts
-
-
-class _Background:
-    """One call on a daemon thread; `join` returns its result or raises what it raised."""
-
-    def __init__(self, call: Callable[[], int]) -> None:
-        self._result: int | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
-        self._thread.start()
-
-    def _run(self, call: Callable[[], int]) -> None:
-        try:
-            self._result = call()
-        except BaseException as exc:
-            self._error = exc
-
-    def join(self) -> int:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._result if self._result is not None else -1
 
 
 class _Cell:
@@ -534,7 +513,7 @@ class _Cell:
                 try:
                     # The venv needs no network and no package: make it while packages install.
                     venv_lines: list[str] = []
-                    venv = _Background(
+                    venv = runner.Background(
                         lambda: c.run(
                             [job.python.executable, "-m", "venv", VENV],
                             on_output=venv_lines.append,

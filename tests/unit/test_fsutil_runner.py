@@ -128,3 +128,61 @@ def test_step_log_moves_into_place_when_closed(tmp_path: Path) -> None:
     dropped = runner.StepLog(tmp_path, "y.log")
     dropped.close(keep=False)
     assert [p.name for p in log.final.parent.iterdir()] == ["x.log"]
+
+
+def test_a_freed_slot_goes_to_the_first_in_the_plan_not_the_first_to_ask() -> None:
+    state = runner.RunState()
+    slots = runner.Slots(1)
+    order: list[str] = []
+    waited: list[str] = []
+
+    def take(name: str, priority: tuple[int, ...]) -> None:
+        with slots.hold(priority, state, lambda: waited.append(name)):
+            order.append(name)
+
+    with slots.hold((0,), state, lambda: waited.append("first")):
+        late = threading.Thread(target=take, args=("asked first, listed last", (5,)))
+        late.start()
+        time.sleep(0.1)
+        early = threading.Thread(target=take, args=("asked last, listed first", (1,)))
+        early.start()
+        time.sleep(0.1)
+        assert order == [] and sorted(waited) == sorted(
+            ["asked first, listed last", "asked last, listed first"]
+        )
+    late.join(5)
+    early.join(5)
+    assert order == ["asked last, listed first", "asked first, listed last"]
+
+
+def test_waiting_for_a_slot_ends_when_the_run_stops() -> None:
+    state = runner.RunState()
+    slots = runner.Slots(1)
+    outcome: list[BaseException] = []
+
+    def wait_in_vain() -> None:
+        try:
+            with slots.hold((1,), state, lambda: None):
+                pass
+        except runner.Cancelled as exc:
+            outcome.append(exc)
+
+    with slots.hold((0,), state, lambda: None):
+        waiter = threading.Thread(target=wait_in_vain)
+        waiter.start()
+        time.sleep(0.1)
+        state.cancel.set()
+        waiter.join(5)
+    assert len(outcome) == 1 and not waiter.is_alive()
+    with slots.hold((0,), runner.RunState(), lambda: None):  # the slot is free again
+        pass
+
+
+def test_background_returns_or_raises_what_its_call_did() -> None:
+    assert runner.Background(lambda: 7).join() == 7
+
+    def broken() -> int:
+        raise OSError("disk")
+
+    with pytest.raises(OSError, match="disk"):
+        runner.Background(broken).join()
