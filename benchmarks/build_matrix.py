@@ -206,7 +206,7 @@ def main() -> None:
         # The containers wrote as root into the naive output folders.
         shutil.rmtree(scratch, ignore_errors=True)
 
-    jobs = options.jobs or f"default ({os.cpu_count()} cores + 1)"
+    jobs = options.jobs or f"default (the number of cores, {os.cpu_count()})"
     print(f"cores: {os.cpu_count()}, wheelfarm --jobs: {jobs}")
     print(f"{'run':<22} {'seconds':>9}  notes")
     for name, seconds, note in rows:

@@ -60,7 +60,7 @@ def main() -> None:
         again_s, again = wheelfarm("verify", str(wheelhouse), *targets, *extra, env=env)
 
     counts = verified["counts"]
-    print(f"cores: {os.cpu_count()}, jobs: {jobs or 'default (build: cores + 1, verify: cores)'}")
+    print(f"cores: {os.cpu_count()}, jobs: {jobs or 'default (the number of cores)'}")
     print(f"build  {len(wheels)} wheels on {len(TARGETS)} targets: {build_s:6.1f} s "
           f"({built['containers_started']} containers)")  # fmt: skip
     print(

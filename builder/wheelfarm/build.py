@@ -2,13 +2,22 @@
 in parallel → distro-tagged wheels with Requires-External and a provenance record each.
 
 Per target (one container, every step an exec in it; all targets at once, each with up to
---jobs specs in hand):
-  install the recipe's system packages while the sdist is extracted at /wf/src/<top> → pip wheel
-  --no-deps with the target's build venv and SOURCE_DATE_EPOCH, holding one of the --jobs build
-  slots shared by every target → ELF probe inside the container (which libraries, which packages
-  own them) → copy the wheel out → retag with the container's own os-release through the rules,
-  writing Requires-External → atomic move into the wheelhouse → provenance JSON in
-  WHEELHOUSE/.wheelfarm/ → keep a copy in the cache under the build's key.
+--jobs + 1 specs in hand):
+  install the recipe's system packages while the sdist is extracted at /wf/src/<top> and its
+  isolated build environment is made at /wf/env/<top> (a venv with the build-system requires,
+  installed by the build venv's pip) → the backend's own requirements (get_requires_for_build_
+  wheel, once the packages are in) → the backend's build_wheel with SOURCE_DATE_EPOCH, holding
+  one of the --jobs build slots shared by every target (the in-container driver
+  data/pep517_steps.py does these with the build venv's pinned `build`) → ELF probe inside the
+  container (which libraries, which packages own them) → copy the wheel out → retag with the
+  container's own os-release through the rules, writing Requires-External → atomic move into the
+  wheelhouse → provenance JSON in WHEELHOUSE/.wheelfarm/ → keep a copy in the cache under the
+  build's key.
+
+--jobs is how many compiles run at once across all targets (default: the number of cores); a
+freed slot goes to the waiting compile expected to take longest (plan.expected_compile_costs:
+earlier runs' times, else the sdist's size), then by plan order. Builds expected to take under
+half the longest run niced, so that the long builds' chains go first (plan.in_background).
 
 A build whose key (cache.build_key) is already cached starts no container: the wheel is put back
 (or found already) in the wheelhouse and reported up to date. A project predicted pure Python
@@ -48,11 +57,17 @@ WORK = "/wf"  # everything a build writes inside the container lives under here
 SRC = f"{WORK}/src"  # fixed source path: the same sdist always builds at the same path
 PIP_CACHE = f"{WORK}/pip-cache"
 TOOLS = f"{WORK}/tools"
+# The in-container PEP 517 driver (data/pep517_steps.py) and the line it reports the isolated
+# environment's contents on.
+STEPS_NAME = "pep517_steps.py"
+STEPS_ENV_LINE = "wheelfarm-build-env: "
+NICE = ["nice", "-n", "10"]  # coreutils and busybox both have it
 LOGS_DIR = runner.LOGS
 # Steady build environment: no prompts, no version nags, plain logs, stable hashing. Not
-# PYTHONDONTWRITEBYTECODE: pip installs the build backend into its isolated environment without
+# PYTHONDONTWRITEBYTECODE: the build backend is installed into its isolated environment without
 # .pyc files, and each PEP 517 hook (a process of its own) would compile setuptools again; letting
-# the first hook write them saves ~0.5 s per wheel, and the wheel's bytes are the same.
+# the first hook (get_requires_for_build_wheel, before the slot) write them saves ~0.5 s per
+# compile, and the wheel's bytes are the same.
 BASE_ENV = {
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     "PIP_NO_INPUT": "1",
@@ -208,12 +223,18 @@ class _Run(runner.RunState):
     pure: dict[tuple[str, str, str], _PureResult] = field(default_factory=dict)
     placed: dict[str, str] = field(default_factory=dict)  # wheel file name → target, this run
     order: list[str] = field(default_factory=list)  # target names in plan order
-    # --jobs: how many compile steps (pip wheel) run at once, across every target. The targets
-    # themselves all run at once, each with up to --jobs specs in hand, so their I/O-bound steps
-    # (container start, package installs, sdist extraction) overlap the compiles instead of
-    # queueing behind them.
+    # --jobs: how many compiles (the backend's build_wheel) run at once, across every target.
+    # The targets themselves all run at once, each with up to --jobs + 1 specs in hand, so their
+    # I/O-bound steps (container start, package installs, sdist extraction, the isolated build
+    # environment and its downloads) overlap the compiles instead of queueing behind them.
     jobs: int = 1
     build_slots: runner.Slots = field(default_factory=lambda: runner.Slots(1))
+    # (project, target) → expected compile time (plan.expected_compile_costs), to order the slots
+    # and to run the short builds niced (plan.in_background); and the compile times measured in
+    # this run, kept for the next one.
+    expected: dict[tuple[str, str], float] = field(default_factory=dict)
+    background: frozenset[tuple[str, str]] = frozenset()
+    compile_times: dict[tuple[str, str], float] = field(default_factory=dict)
 
     @property
     def meta(self) -> Path:
@@ -242,11 +263,53 @@ class _Log(runner.StepLog):
             self.errors.append(text.strip())
 
 
+def _check_exit(code: int, what: str, log: _Log) -> None:
+    if code != 0:
+        last = _reason(log)
+        raise _StepFailed(f"{what}: exit {code}" + (f" ({last})" if last else ""))
+
+
+class _Budget:
+    """--timeout for one wheel's build: the execs that make its environment and compile it share
+    it; waiting for a slot or for the system packages does not count."""
+
+    def __init__(self, total: float | None) -> None:
+        self.total = total
+        self.spent = 0.0
+
+    def left(self) -> float | None:
+        return None if self.total is None else max(1.0, self.total - self.spent)
+
+    def spend(self, seconds: float) -> None:
+        self.spent += seconds
+
+    def check(self, code: int, what: str, log: _Log) -> None:
+        """Raise for a failed exec: `timed out` when the `timeout` wrapper ended it (124)."""
+        if code == 124 and self.total is not None:
+            raise _StepFailed(f"{what}: timed out after {self.total:.0f}s")
+        _check_exit(code, what, log)
+
+
+def _env_report(lines: Sequence[str]) -> dict[str, str]:
+    """What the isolated build environment holds (name → version), from the steps' last report."""
+    for line in reversed(lines):
+        if line.startswith(STEPS_ENV_LINE):
+            with contextlib.suppress(ValueError):
+                found = json.loads(line[len(STEPS_ENV_LINE) :])
+                if isinstance(found, dict):
+                    return {str(k): str(v) for k, v in found.items()}
+    return {}
+
+
 def _reason(log: _Log) -> str:
-    """The most useful line of a failed step: the first compiler-style error, else the last line
-    that mentions an error, else the last line."""
+    """The most useful line of a failed step: the first compiler-style error, else pip's last
+    `ERROR:` line (a build requirement the index does not have...), else the last line that
+    mentions an error, else the last line."""
     if log.errors:
         return log.errors[0][:300]
+    for line in reversed(log.tail):
+        if line.startswith("ERROR: "):
+            return line.strip()[:300]
     for line in reversed(log.tail):
         lowered = line.lower()
         if "error" in lowered or "failed" in lowered or "not found" in lowered:
@@ -369,6 +432,7 @@ class _LazyContainer:
         self.container: Container | None = None
         self.facts: dict[str, Any] | None = None
         self.probe = ""  # the ELF probe's path in the container
+        self.steps = ""  # the PEP 517 driver's
         # Several specs of the target may ask at once: the first starts it, the others wait.
         self.lock = threading.Lock()
 
@@ -390,6 +454,9 @@ class _LazyContainer:
                 # pip's downloads are shared by every target; the wheels pip builds locally
                 # (build dependencies from sdists) stay with the target that built them.
                 mounts={str(cache.pip_dir()): PIP_CACHE, str(pip_wheels): f"{PIP_CACHE}/wheels"},
+                # Sources, build environments and object files: many small files, written ~5x
+                # faster (in system time) to a volume than to the container's overlay.
+                scratch=(WORK,),
                 keep_on_error=self._run.options.keep_on_failure,
                 labels={"org.wheelfarm.job": f"build {self._target.name}"},
             )
@@ -397,7 +464,9 @@ class _LazyContainer:
             self._run.entered(c)
             self._stack.callback(self._run.left, c)
             self.container = c
-            self.probe = c.copy_in(Path(__file__).parent / "data" / elfdeps.PROBE_NAME, TOOLS)
+            data = Path(__file__).parent / "data"
+            self.probe = c.copy_in(data / elfdeps.PROBE_NAME, TOOLS)
+            self.steps = c.copy_in(data / STEPS_NAME, TOOLS)
         return self.container
 
 
@@ -468,8 +537,9 @@ class _Target:
             self.box = _LazyContainer(self.run, self.target, stack)
             board.step(name, "checking what is up to date")
             own, waits = self._split()
-            # Up to --jobs specs in hand at once: one's packages install and sdist unpacks while
-            # another compiles, so even a single target keeps every build slot busy.
+            # Up to --jobs + 1 specs in hand at once: one's packages install and build
+            # environment fills while another compiles, so even a single target keeps every build
+            # slot busy.
             self.outcomes = self._each(own, self._one)
             self.outcomes += [o for o in self._each(waits, self._after_owner) if o is not None]
             failed_here = any(not o.ok for o in self.outcomes)
@@ -483,13 +553,17 @@ class _Target:
         parts += [f"{failed} failed"] if failed else []
         kept = self.box.container if self.box is not None else None
         if kept is not None and kept.kept:
-            parts.append(f"container kept: {kept.enter_command}")
+            parts.append(
+                f"container kept: {kept.enter_command} (remove it with {kept.remove_command})"
+            )
         board.finish(name, failed == 0, ", ".join(parts) or "nothing to do")
         return self.outcomes
 
     def _each(self, specs: Sequence[plan.Spec], do: Callable[[plan.Spec], _T]) -> list[_T]:
         tasks = [functools.partial(do, spec) for spec in specs]
-        return runner.run_parallel(self.run, self.run.jobs, tasks)
+        # One more in hand than there are slots: the next spec's environment gets ready while
+        # this target's specs compile.
+        return runner.run_parallel(self.run, self.run.jobs + 1, tasks)
 
     def _split(self) -> tuple[list[plan.Spec], list[plan.Spec]]:
         """This target's own specs (the pure ones it builds for everyone first, so that waiting
@@ -567,17 +641,26 @@ class _Target:
             log.close()
 
     def _exec(
-        self, c: Container, log: _Log, argv: Sequence[str] | str, what: str, **kw: Any
+        self,
+        c: Container,
+        log: _Log,
+        argv: Sequence[str] | str,
+        what: str,
+        budget: _Budget | None = None,
+        **kw: Any,
     ) -> None:
         self.run.check()
         log.heading(what)
-        code = c.run(argv, on_output=log.line, **kw)
+        if budget is None:
+            code = c.run(argv, on_output=log.line, **kw)
+            self.run.check()
+            _check_exit(code, what, log)
+            return
+        began = time.monotonic()
+        code = c.run(argv, on_output=log.line, timeout=budget.left(), **kw)
+        budget.spend(time.monotonic() - began)
         self.run.check()
-        if code == 124 and kw.get("timeout"):
-            raise _StepFailed(f"{what}: timed out after {kw['timeout']:.0f}s")
-        if code != 0:
-            last = _reason(log)
-            raise _StepFailed(f"{what}: exit {code}" + (f" ({last})" if last else ""))
+        budget.check(code, what, log)
 
     def _build_logged(
         self, spec: plan.Spec, source: Source, started: float, label: str, log: _Log
@@ -602,71 +685,126 @@ class _Target:
 
         work = f"{SRC}/{source.top}"
         out_dir = f"{WORK}/out/{key[:16]}"
+        isolated = f"{WORK}/env/{source.top}"  # the build's isolated environment, fixed path too
         venv_python = f"{self.python.build_venv}/bin/python"
+        # A short build's steps run niced (plan.in_background): the long ones go first.
+        nice = NICE if (source.name, name) in self.run.background else []
+        if nice:
+            log.line("(a short build beside longer ones: its steps run at a lower CPU priority)")
+        python = [*nice, venv_python]
+        steps = [*python, self.box.steps, work, isolated]
+        budget = _Budget(self.run.options.timeout)
         # Also frees the folders of specs done with: one exec fewer than a clean-up of their own.
         with self.lock:
-            stale, self.leftovers = [*self.leftovers, work, out_dir], []
-        extract_lines: list[str] = []
-
-        def extract() -> int:
-            inside = c.copy_in(source.path, f"{WORK}/in")
-            argv = [venv_python, "-c", _EXTRACT_SCRIPT, inside, SRC, *stale]
-            return c.run(argv, on_output=extract_lines.append)
-
-        # The sdist is unpacked while the system packages install: both wait on the disk or the
-        # network rather than the CPU.
-        board.step(name, f"{label}: extracting the sdist")
-        extracting = runner.Background(extract)
+            stale, self.leftovers = [*self.leftovers, work, out_dir, isolated], []
         packages = recipe.packages_for(self.target)
+        # The backend's own requirements come from a hook that runs project code (setup.py), so
+        # that waits for the system packages; with none to wait for, it goes in the same exec.
+        first = ["env"] if packages else ["env", "requires"]
+        extract_lines: list[str] = []
+        env_lines: list[str] = []
+
+        def prepare() -> tuple[str, int]:
+            """Unpack the sdist, then make the isolated build environment and install the
+            build-system requires: downloads and unpacking, while the packages install."""
+            inside = c.copy_in(source.path, f"{WORK}/in")
+            argv = [*python, "-c", _EXTRACT_SCRIPT, inside, SRC, *stale]
+            code = c.run(argv, on_output=extract_lines.append)
+            if code != 0 or self.run.cancel.is_set():
+                return "extract", code
+            began = time.monotonic()
+            code = c.run(
+                [*steps, *first],
+                env=env,
+                workdir=work,
+                on_output=env_lines.append,
+                timeout=budget.left(),
+            )
+            budget.spend(time.monotonic() - began)
+            return "env", code
+
+        board.step(name, f"{label}: preparing the build environment")
+        preparing = runner.Background(prepare)
         try:
             if packages:
                 board.step(name, f"{label}: installing {' '.join(packages)}")
                 ca = CONTAINER_CA_PATH if c.host_settings and c.host_settings.ca_bundle else None
                 with self.packages_lock:
+                    install = pkgmgr.install_command(self.target.family, packages, ca_file=ca)
                     self._exec(
                         c,
                         log,
-                        pkgmgr.install_command(self.target.family, packages, ca_file=ca),
+                        [*nice, "sh", "-c", install] if nice else install,
                         "install system packages",
                         env=pkgmgr.install_env(self.target.family),
                     )
         except BaseException:
             with contextlib.suppress(Exception):  # no exec of this spec outlives it
-                extracting.join()
+                preparing.join()
             raise
-        code = extracting.join()
+        stage, code = preparing.join()
         self.run.check()
+        while_packages = " (while the packages installed)" if packages else ""
         what = f"extract the sdist at {work}"
-        log.heading(what + (" (while the packages installed)" if packages else ""))
+        log.heading(what + while_packages)
         for line in extract_lines:
             log.line(line)
-        if code != 0:
+        if stage == "extract":
             last = _reason(log)
             raise _StepFailed(f"{what}: exit {code}" + (f" ({last})" if last else ""))
+        log.heading(
+            f"build environment at {isolated}: {', '.join(first)} "
+            f"({budget.spent:.1f}s{', while the packages installed' if packages else ''})"
+        )
+        for line in env_lines:
+            log.line(line)
+        budget.check(code, "build environment", log)
+        build_requires = _env_report(env_lines)
+        if packages:
+            board.step(name, f"{label}: the backend's build requirements")
+            self._exec(
+                c,
+                log,
+                [*steps, "requires"],
+                "build environment: the backend's requirements",
+                env=env,
+                workdir=work,
+                budget=budget,
+            )
+            build_requires = _env_report(log.section) or build_requires
+        durations = {"environment": round(budget.spent, 2)}
 
         def waiting() -> None:
             board.step(name, f"{label}: waiting for a free build slot (--jobs)")
             log.heading("waiting for a free build slot (--jobs)")
 
-        # A free slot goes first to the specs listed first, then to the targets planned first.
-        priority = (self.job.specs.index(spec), self.run.order.index(name))
+        # A free slot goes to the compile expected to take longest, then by plan order.
+        priority = plan.slot_priority(
+            self.run.expected.get((source.name, name), 0.0),
+            self.job.specs.index(spec),
+            self.run.order.index(name),
+        )
         with self.run.build_slots.hold(priority, self.run, waiting):
             board.step(name, f"{label}: building")
+            began = time.monotonic()
             self._exec(
                 c,
                 log,
-                [venv_python, "-m", "pip", "wheel", "-v", "--no-deps", "-w", out_dir, work],
-                "pip wheel",
+                [*steps, "--out", out_dir, "wheel"],
+                "build the wheel",
                 env=env,
                 workdir=work,
-                timeout=self.run.options.timeout,
+                budget=budget,
             )
+            durations["compile"] = round(time.monotonic() - began, 2)
+        with self.run.lock:
+            self.run.compile_times[(source.name, name)] = durations["compile"]
         staging = self.run.temp_dir("build-")
         try:
             # The whole output folder comes out: what pip left there is listed on the host.
             built = sorted(c.copy_out(out_dir, staging / "raw").glob("*.whl"))
             if len(built) != 1:
-                raise _StepFailed(f"pip wheel left {len(built)} wheels in {out_dir}, expected one")
+                raise _StepFailed(f"the build left {len(built)} wheels in {out_dir}, expected one")
             copied = built[0]
             wheel_name = copied.name
             pure = wheel_name.endswith("-any.whl")
@@ -675,9 +813,7 @@ class _Target:
             if not pure:
                 board.step(name, f"{label}: analysing ELF files")
                 log.heading("ELF probe")
-                probe = json.loads(
-                    c.output([venv_python, self.box.probe, f"{out_dir}/{wheel_name}"])
-                )
+                probe = json.loads(c.output([*python, self.box.probe, f"{out_dir}/{wheel_name}"]))
                 owners_text = c.output(
                     [
                         "sh",
@@ -739,6 +875,8 @@ class _Target:
                     "packages": list(packages),
                 },
                 "build_env": env,
+                "build_requires": build_requires,
+                "durations": durations,
                 "tools": {**facts.get("tools", {}), "wheelfarm": __version__},
                 "external": analysis.as_json() if analysis else None,
                 "requires_external": list(analysis.requires_external) if analysis else [],
@@ -903,7 +1041,13 @@ def _run(
             state.order = names
             state.jobs = max(1, settings.jobs or default_jobs())
             state.build_slots = runner.Slots(state.jobs)
+            state.expected = _expected_costs(jobs, sources)
+            state.background = plan.in_background(state.expected)
             outcomes = _run_targets(state, jobs)
+            if state.compile_times:
+                from wheelfarm import cache
+
+                cache.store_compile_times(state.compile_times)
     except KeyboardInterrupt:
         ui.error("interrupted: every build container was removed and nothing partial was kept")
         raise
@@ -913,11 +1057,25 @@ def _run(
 
 
 def default_jobs() -> int:
-    """One more build slot than cores (as ninja runs cores + 2): a compile step also waits on
-    the network and the disk (pip fetches and unpacks the build dependencies inside it), and
-    with no spare slot the last long compile runs alone while a core idles. Measured on 2 cores,
-    3 targets: 24-25 s with 3 slots, 27-28 s with 2."""
-    return (os.cpu_count() or 1) + 1
+    """One build slot per core: a slot is held only while the backend compiles (the isolated
+    environment and its downloads are made before), so each slot keeps a core busy."""
+    return os.cpu_count() or 1
+
+
+def _expected_costs(
+    jobs: Sequence[plan.BuildJob], sources: dict[Any, Source]
+) -> dict[tuple[str, str], float]:
+    """Each (project, target)'s expected compile time, from the times earlier runs recorded and
+    the sdists' sizes."""
+    from wheelfarm import cache
+
+    sizes: dict[tuple[str, str], int] = {}
+    for job in jobs:
+        for spec in job.specs:
+            source = sources[spec.key]
+            with contextlib.suppress(OSError):
+                sizes[(source.name, job.target.name)] = source.path.stat().st_size
+    return plan.expected_compile_costs(sizes, cache.compile_times())
 
 
 def _run_targets(state: _Run, jobs: Sequence[plan.BuildJob]) -> list[Outcome]:

@@ -8,6 +8,8 @@
     <cache>/pip-wheels/<target>    mounted over that dir's `wheels/` in each container: pip's
                                    locally built wheels, never shared between targets, since a
                                    wheel pip built on one distro is wrong on another
+    <cache>/compile-times.json     how long each project's last compile took per target, so the
+                                   next run gives the longest a build slot first
 
 A build's key is the hash of everything that made it (`build_key`); the same key means the same
 wheel, so the build is skipped and no container starts. Entries are written atomically (a temp
@@ -115,3 +117,35 @@ def image_facts(image_id: str) -> dict[str, Any] | None:
 
 def store_image_facts(image_id: str, facts: Mapping[str, Any]) -> None:
     fsutil.write_json_atomic(root() / "images" / f"{image_id.replace(':', '-')}.json", facts)
+
+
+def _compile_times_path() -> Path:
+    return root() / "compile-times.json"
+
+
+def compile_times() -> dict[tuple[str, str], float]:
+    """(project, target) → seconds its last compile took, as `store_compile_times` kept them."""
+    try:
+        data = json.loads(_compile_times_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    found: dict[tuple[str, str], float] = {}
+    if isinstance(data, dict):
+        for target, projects in data.items():
+            if isinstance(projects, dict):
+                for project, seconds in projects.items():
+                    if isinstance(seconds, (int, float)) and seconds >= 0:
+                        found[(str(project), str(target))] = float(seconds)
+    return found
+
+
+def store_compile_times(times: Mapping[tuple[str, str], float]) -> None:
+    """Remember how long compiles took (the next run gives the longest a build slot first).
+    Merged into what is kept; two runs writing at once may lose one's times, which only costs
+    an estimate."""
+    merged = compile_times()
+    merged.update(times)
+    data: dict[str, dict[str, float]] = {}
+    for (project, target), seconds in sorted(merged.items()):
+        data.setdefault(target, {})[project] = seconds
+    fsutil.write_json_atomic(_compile_times_path(), data)

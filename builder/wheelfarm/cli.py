@@ -355,10 +355,11 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
         typer.Option(
             "--jobs",
             "-j",
-            help="How many compile steps (pip wheel) run at once, across all targets (default: "
-            "the number of cores + 1). Every target's container starts at once and works on up "
-            "to N specs, so package installs, downloads and sdist extraction overlap the "
-            "compiles.",
+            help="At most N compiles (the build backend's build_wheel) at once, across all "
+            "targets (default: the number of cores). Every target's container starts at once and "
+            "prepares up to N + 1 specs (system packages, sdist, isolated build environment and "
+            "its downloads) while others compile; a freed slot goes to the compile expected to "
+            "take longest.",
             min=1,
         ),
     ] = None,
@@ -395,8 +396,8 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
 ) -> None:
     """Build wheels from source in each target's build container and tag them per distro.
 
-    Each target gets one long-lived container (all targets at once; --jobs bounds the compile
-    steps): the recipe's system packages, pip wheel from the sdist fetched once on the host, ELF
+    Each target gets one long-lived container (all targets at once; --jobs bounds the compiles):
+    the recipe's system packages, a PEP 517 build from the sdist fetched once on the host, ELF
     analysis and Requires-External, then the distro tag from the container's own os-release and
     the rules.
     Wheels land in the wheelhouse with a provenance record in its .wheelfarm/ folder; an

@@ -266,6 +266,9 @@ class Container:
 
     with Container("wheelfarm/debian-12:build") as c:
         c.run(["python3", "-V"], on_output=print)
+
+    `scratch` paths are anonymous volumes, removed with the container; --keep-on-failure's kept
+    container needs `docker rm -fv` to remove its volumes too.
     """
 
     def __init__(
@@ -280,6 +283,7 @@ class Container:
         keep_on_error: bool = False,
         labels: Mapping[str, str] | None = None,
         mounts: Mapping[str, str] | None = None,
+        scratch: Sequence[str] = (),
     ) -> None:
         self.image = image
         self.name = name or _container_name(image)
@@ -290,6 +294,10 @@ class Container:
         self._keep_on_error = keep_on_error
         self._labels = {OWNER_LABEL: "wheelfarm", PID_LABEL: str(os.getpid()), **(labels or {})}
         self._mounts = {str(Path(h).resolve()): c for h, c in (mounts or {}).items()}
+        # Container paths that get an anonymous volume of their own: writing many small files
+        # there (unpacked sources, build environments, object files) skips the layered file
+        # system's overhead, and the volume goes with the container (removed with v=True).
+        self._scratch = tuple(scratch)
         self._container: _DockerContainer | None = None
         self._lock = threading.Lock()
         self.kept = False
@@ -302,8 +310,13 @@ class Container:
     def enter_command(self) -> str:
         return f"docker exec -it {self.name} sh"
 
+    @property
+    def remove_command(self) -> str:
+        return f"docker rm -fv {self.name}"
+
     def __enter__(self) -> Container:
         import docker.errors
+        from docker.types import Mount
 
         docker_client = client()
         environment = {}
@@ -334,6 +347,9 @@ class Container:
                 volumes=volumes,
                 network_mode=network_mode,
                 labels=self._labels,
+                mounts=[
+                    Mount(path, None, type="volume", labels=self._labels) for path in self._scratch
+                ],
                 init=True,
                 detach=True,
             )
@@ -568,6 +584,16 @@ def _safe_extract(archive: tarfile.TarFile, destination: Path) -> None:
             if root not in link.parents:
                 raise EnvironmentProblem(f"refusing link {member.name!r} -> {member.linkname!r}")
     archive.extractall(destination)
+
+
+def leftover_volumes(pid: int | None = None) -> list[str]:
+    """Names of the volumes (scratch space) of wheelfarm's containers that still exist; only
+    those of process `pid`'s containers when given."""
+    wanted = [f"{OWNER_LABEL}=wheelfarm"]
+    if pid is not None:
+        wanted.append(f"{PID_LABEL}={pid}")
+    found = client().volumes.list(filters={"label": wanted})
+    return [str(v.name) for v in found]
 
 
 def leftover_containers(pid: int | None = None) -> list[str]:

@@ -1,5 +1,6 @@
-"""What to build where. Pure: specs and requirement files in, a list of BuildJobs out; nothing here
-touches the network, Docker or the terminal.
+"""What to build where. Pure: specs and requirement files in, a list of BuildJobs out (and the
+order their compiles get a build slot in); nothing here touches the network, Docker or the
+terminal.
 
 A spec is one of
 - a requirement pinned to exactly one version (`lxml==5.3.0`; extras are accepted and ignored,
@@ -17,7 +18,7 @@ from __future__ import annotations
 import configparser
 import re
 import sys
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -557,3 +558,53 @@ def build_plan(
         if applicable:
             jobs.append(BuildJob(target, chosen, applicable))
     return jobs
+
+
+# ---------------------------------------------------------------- the order of the compiles
+
+CostKey = tuple[str, str]  # (canonical project name, target name)
+
+
+def expected_compile_costs(
+    sizes: Mapping[CostKey, int], recorded: Mapping[CostKey, float]
+) -> dict[CostKey, float]:
+    """How long each project's compile on each target is expected to take, only to order the
+    compiles (the longest first, so that none starts last and runs alone while cores idle).
+
+    The time an earlier run recorded for that project on that target, else the mean of its times
+    on other targets; for a project never timed, its sdist's size times the median seconds per
+    byte of those that were. With no time recorded for any of them, the sizes alone (in bytes:
+    only the order counts)."""
+    times: dict[str, list[float]] = {}
+    for (project, _target), seconds in recorded.items():
+        times.setdefault(project, []).append(seconds)
+    known: dict[CostKey, float] = {}
+    for key in sizes:
+        if key in recorded:
+            known[key] = recorded[key]
+        elif key[0] in times:
+            known[key] = sum(times[key[0]]) / len(times[key[0]])
+    rates = sorted(known[key] / sizes[key] for key in known if sizes[key] > 0)
+    if not rates:
+        return {key: float(size) for key, size in sizes.items()}
+    middle = len(rates) // 2
+    rate = rates[middle] if len(rates) % 2 else (rates[middle - 1] + rates[middle]) / 2
+    return {key: known.get(key, size * rate) for key, size in sizes.items()}
+
+
+def slot_priority(expected: float, spec_index: int, target_index: int) -> tuple[float, int, int]:
+    """A waiting compile's rank for a free build slot, lowest first: the longest expected, then
+    the plan's order (specs as listed, then targets as planned)."""
+    return (-expected, spec_index, target_index)
+
+
+def in_background(expected: Mapping[CostKey, float]) -> frozenset[CostKey]:
+    """The builds expected to take under half as long as the run's longest. Their steps run at a
+    lower CPU priority (nice) than the others in the same container, so that the long builds'
+    chains (system packages, build environment, compile: the run's critical path) are not slowed
+    by short ones, which take the CPU the long ones leave (while they wait on the network, the
+    disk or a slot)."""
+    if not expected:
+        return frozenset()
+    longest = max(expected.values())
+    return frozenset(key for key, cost in expected.items() if cost < longest / 2)

@@ -8,7 +8,8 @@
   place when closed, so the logs folder never holds a half-written file;
 - `Background`: one step on a thread of its own, to overlap another (a venv made, an sdist
   unpacked while packages install);
-- `Slots`: N slots for CPU-heavy steps, given to the waiting step that comes first in the plan."""
+- `Slots`: N slots for CPU-heavy steps, each freed one given to the waiting step with the lowest
+  priority value (the caller's ranking)."""
 
 from __future__ import annotations
 
@@ -186,18 +187,18 @@ class Background(Generic[T]):
 
 class Slots:
     """`count` slots for CPU-heavy steps. A freed slot goes to the waiter with the lowest
-    priority value (its place in the plan), not to whoever asked first: steps that are ready
-    early do not push the plan's first (often biggest) steps to the end."""
+    priority value (build: the longest expected step, then its place in the plan), not to
+    whoever asked first: steps that are ready early do not push the biggest ones to the end."""
 
     def __init__(self, count: int) -> None:
         self._free = count
-        self._waiting: list[tuple[tuple[int, ...], int]] = []
+        self._waiting: list[tuple[tuple[float, ...], int]] = []
         self._condition = threading.Condition()
         self._tickets = 0
 
     @contextlib.contextmanager
     def hold(
-        self, priority: tuple[int, ...], state: RunState, waiting: Callable[[], None]
+        self, priority: tuple[float, ...], state: RunState, waiting: Callable[[], None]
     ) -> Iterator[None]:
         """Hold a slot for the block; `waiting` is called when none is free at once. A wait ends
         with Cancelled when the run stops."""

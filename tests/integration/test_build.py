@@ -114,6 +114,11 @@ def containers_of(pid: int) -> list[str]:
     return container.leftover_containers(pid)
 
 
+def volumes_of(pid: int) -> list[str]:
+    """The scratch volumes (/wf) of the containers process `pid` started, still there."""
+    return container.leftover_volumes(pid)
+
+
 def write_project(root: Path, name: str, version: str, files: dict[str, str]) -> Path:
     root.mkdir(parents=True)
     (root / "pyproject.toml").write_text(PYPROJECT.format(name=name, version=version))
@@ -316,7 +321,24 @@ def test_pip_downloads_are_shared_and_built_wheels_are_not(session_build: Sessio
 def test_no_container_is_left_behind(session_build: SessionBuild) -> None:
     assert session_build.run.summary["containers_started"] == 3
     assert containers_of(session_build.run.pid) == []
+    assert volumes_of(session_build.run.pid) == []
     assert len(session_build.run.created) == 3
+
+
+def test_the_record_says_what_the_build_environment_held(session_build: SessionBuild) -> None:
+    """Each wheel's isolated build environment: pyyaml's build-system requires with the versions
+    resolved for that target's Python, and the time it took to make and to compile, apart."""
+    for target, cp in PYTHONS.items():
+        tag = f"linux_x86_64_{target.replace('-', '_')}"
+        name = f"pyyaml-6.0.2-{cp}-{cp}-{tag}.whl"
+        record = json.loads((session_build.wheelhouse / ".wheelfarm" / f"{name}.json").read_text())
+        held = record["build_requires"]
+        assert {"setuptools", "wheel", "cython"} <= set(held), held
+        assert record["durations"]["compile"] > 0
+        assert record["durations"]["environment"] > 0
+        log = (session_build.wheelhouse / record["log"]).read_text()
+        assert "build environment at /wf/env/pyyaml-6.0.2" in log
+        assert "==> " in log and "build the wheel" in log
 
 
 def test_unchanged_rerun_starts_no_container(session_build: SessionBuild) -> None:
@@ -462,6 +484,7 @@ def test_keep_on_failure_leaves_the_container(
         assert run.code == 1, run.stderr[-3000:]
         assert len(kept) == 1
         assert f"docker exec -it {kept[0]} sh" in run.stderr
+        assert f"docker rm -fv {kept[0]}" in " ".join(run.stderr.split())
         probe = subprocess.run(
             ["docker", "exec", kept[0], "ls", "/wf/src/wf-test-broken-0.1/broken.c"],
             capture_output=True,
@@ -471,7 +494,8 @@ def test_keep_on_failure_leaves_the_container(
         assert probe.returncode == 0, probe.stderr
     finally:
         for name in kept:
-            subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+            subprocess.run(["docker", "rm", "-fv", name], capture_output=True, check=False)
+    assert volumes_of(run.pid) == []
 
 
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
@@ -498,7 +522,7 @@ def test_interrupt_leaves_no_container_and_no_partial_file(
         while time.time() < deadline and len(containers_of(child.pid)) < 2:
             time.sleep(0.5)
         assert len(containers_of(child.pid)) == 2, "the build never started its containers"
-        time.sleep(8)  # well into pip wheel
+        time.sleep(8)  # well into the build (setup.py sleeping in the backend's hook)
         child.send_signal(getattr(signal, signal_name))
         _out, err = child.communicate(timeout=120)
         left = containers_of(child.pid)
@@ -511,6 +535,7 @@ def test_interrupt_leaves_no_container_and_no_partial_file(
     assert child.returncode == 130, err[-3000:]
     assert "interrupted" in err
     assert left == []
+    assert volumes_of(child.pid) == []
     assert list(wheelhouse.glob("*.whl")) == []
     partial = [p for p in wheelhouse.rglob("*") if p.name.startswith(".tmp") or p.name == "tmp"]
     assert partial == []

@@ -61,6 +61,20 @@ CENTOS_7 = (
 )
 
 
+def test_compile_times_are_merged_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.compile_times() == {}
+    cache.store_compile_times({("pyyaml", "debian-12"): 8.5, ("markupsafe", "debian-12"): 2.0})
+    cache.store_compile_times({("pyyaml", "debian-12"): 9.0, ("pyyaml", "debian-11"): 7.0})
+    assert cache.compile_times() == {
+        ("pyyaml", "debian-12"): 9.0,
+        ("markupsafe", "debian-12"): 2.0,
+        ("pyyaml", "debian-11"): 7.0,
+    }
+    (tmp_path / "xdg" / "wheelfarm" / "compile-times.json").write_text("{not json")
+    assert cache.compile_times() == {}
+
+
 def test_centos_7_builds_rhel_7_wheels() -> None:
     tag_set = build.tag_set_for({"os_release": CENTOS_7, "rules": None}, "x86_64", [])
     assert tag_set.build == "linux_x86_64_rhel_7"

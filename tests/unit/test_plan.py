@@ -230,3 +230,69 @@ def test_sdist_in_requirement_file_is_relative_to_it(tmp_path: Path) -> None:
     req.write_text("dist/thing-0.1.tar.gz\n")
     (spec,) = plan.parse_specs([], [req])
     assert (spec.kind, spec.path) == ("sdist", sdist)
+
+
+# ---------------------------------------------------------------- the order of the compiles
+
+
+def test_with_no_recorded_times_the_largest_sdist_compiles_first() -> None:
+    sizes = {("pyyaml", "debian-12"): 125_000, ("markupsafe", "debian-12"): 20_000}
+    costs = plan.expected_compile_costs(sizes, {})
+    assert costs == {("pyyaml", "debian-12"): 125_000.0, ("markupsafe", "debian-12"): 20_000.0}
+    ranked = sorted(sizes, key=lambda key: plan.slot_priority(costs[key], 0, 0))
+    assert ranked == [("pyyaml", "debian-12"), ("markupsafe", "debian-12")]
+
+
+def test_a_recorded_time_beats_the_size() -> None:
+    """A small sdist that compiled for long last time goes before a big one that was quick."""
+    sizes = {("small-slow", "t"): 10_000, ("big-quick", "t"): 900_000}
+    recorded = {("small-slow", "t"): 60.0, ("big-quick", "t"): 2.0}
+    costs = plan.expected_compile_costs(sizes, recorded)
+    assert costs == {("small-slow", "t"): 60.0, ("big-quick", "t"): 2.0}
+
+
+def test_a_time_from_another_target_stands_in() -> None:
+    sizes = {("lxml", "debian-13"): 4_000_000}
+    recorded = {("lxml", "debian-11"): 100.0, ("lxml", "debian-12"): 140.0, ("x", "debian-13"): 1.0}
+    assert plan.expected_compile_costs(sizes, recorded) == {("lxml", "debian-13"): 120.0}
+
+
+def test_a_project_never_timed_is_scaled_by_the_others_seconds_per_byte() -> None:
+    sizes = {("a", "t"): 1_000, ("b", "t"): 3_000, ("c", "t"): 100_000, ("new", "t"): 50_000}
+    # 1, 2 and 3 ms per byte: the median is 2
+    recorded = {("a", "t"): 1.0, ("b", "t"): 6.0, ("c", "t"): 300.0}
+    costs = plan.expected_compile_costs(sizes, recorded)
+    assert costs[("new", "t")] == pytest.approx(100.0)
+    assert costs[("c", "t")] == 300.0
+    ranked = sorted(sizes, key=lambda key: plan.slot_priority(costs[key], 0, 0))
+    assert ranked == [("c", "t"), ("new", "t"), ("b", "t"), ("a", "t")]
+
+
+def test_equal_expectations_keep_the_plan_order() -> None:
+    """Specs as listed first, then targets as planned."""
+    waiting = {
+        "spec 1 on target 2": plan.slot_priority(5.0, 1, 2),
+        "spec 1 on target 0": plan.slot_priority(5.0, 1, 0),
+        "spec 0 on target 1": plan.slot_priority(5.0, 0, 1),
+        "longer, listed last": plan.slot_priority(9.0, 7, 7),
+    }
+    assert sorted(waiting, key=waiting.__getitem__) == [
+        "longer, listed last",
+        "spec 0 on target 1",
+        "spec 1 on target 0",
+        "spec 1 on target 2",
+    ]
+
+
+def test_builds_under_half_the_longest_run_in_the_background() -> None:
+    expected = {
+        ("pyyaml", "debian-11"): 8.0,
+        ("pyyaml", "debian-13"): 9.5,
+        ("markupsafe", "debian-11"): 1.5,
+        ("psycopg2", "debian-11"): 4.75,  # exactly half: not in the background
+    }
+    assert plan.in_background(expected) == {("markupsafe", "debian-11")}
+    assert plan.in_background({("only", "t"): 3.0}) == frozenset()
+    assert plan.in_background({}) == frozenset()
+    same = {("a", "t"): 2.0, ("b", "t"): 2.0}
+    assert plan.in_background(same) == frozenset()
