@@ -47,6 +47,11 @@ SDIST_SUFFIXES = (".tar.gz", ".zip")
 # pip accepts these in --hash; the index gives sha256, the others are checked on the file itself.
 HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _HEX = re.compile(r"[0-9a-f]+\Z")
+# A bare URL (`https://…/x.tar.gz`, `file:///…`) or pip's VCS form (`git+https://…`): not a
+# file. `name @ URL` is a direct reference, refused later with its own reason.
+_URL = re.compile(r"\A(?:(?:git|hg|svn|bzr)\+|[a-z][a-z0-9+.-]*://)", re.IGNORECASE)
+# `name=1.0`, `name = 1.0`: one `=` where `==` was meant.
+_SINGLE_EQUALS = re.compile(r"\A([A-Za-z0-9][A-Za-z0-9._-]*(?:\[[^\]]*\])?)\s*=\s*([^=<>!~\s].*)\Z")
 _COMMENT = re.compile(r"(^|\s+)#.*$")
 
 # Options a requirement file may carry, as pip-compile and pip freeze write them.
@@ -168,6 +173,10 @@ def _bad(origin: str, problem: str, hint: str | None = None) -> BadInput:
 # ---------------------------------------------------------------- single specs
 
 
+def _is_url(text: str) -> bool:
+    return _URL.match(text) is not None
+
+
 def _looks_like_path(text: str) -> bool:
     return (
         "/" in text
@@ -247,7 +256,11 @@ def _requirement_spec(text: str, origin: str) -> Spec:
         req = Requirement(text)
     except InvalidRequirement as exc:
         detail = str(exc).splitlines()[0]
-        raise _bad(origin, f"{text!r} is not a valid requirement ({detail})") from None
+        typo = _SINGLE_EQUALS.match(text)
+        hint = None
+        if typo:
+            hint = f"did you mean {typo.group(1)}=={typo.group(2).strip()}?"
+        raise _bad(origin, f"{text!r} is not a valid requirement ({detail})", hint=hint) from None
     name = str(canonicalize_name(req.name))
     if req.url:
         raise _bad(
@@ -262,6 +275,12 @@ def _requirement_spec(text: str, origin: str) -> Spec:
             origin,
             f"{text!r} is not pinned to a version",
             hint=f"pin exactly one version: {req.name}==VERSION",
+        )
+    if len(specifiers) == 1 and specifiers[0].operator == "===":
+        raise _bad(
+            origin,
+            f"{text!r} uses arbitrary equality (===), which is not supported",
+            hint=f"use ==: {req.name}=={specifiers[0].version}",
         )
     if len(specifiers) > 1 or specifiers[0].operator != "==":
         raise _bad(
@@ -286,6 +305,13 @@ def parse_spec(text: str, origin: str = COMMAND_LINE, base: Path | None = None) 
     stripped = text.strip()
     if not stripped:
         raise _bad(origin, "empty spec")
+    if _is_url(stripped):
+        raise _bad(
+            origin,
+            f"{stripped!r} is a URL: wheelfarm builds pinned releases, sdist files or source "
+            "directories",
+            hint="pin a released version (NAME==VERSION), or download the sdist and pass the file",
+        )
     path = Path(stripped).expanduser()
     if base is not None and not path.is_absolute():
         path = base / path
@@ -359,6 +385,12 @@ def _split_option(tokens: list[str], index: int) -> tuple[str, str | None, int]:
 
 
 def _parse_hash(value: str | None, origin: str) -> Hash:
+    if not value or not value.strip():
+        raise _bad(
+            origin,
+            "--hash is empty: it needs a value",
+            hint="use --hash=sha256:HEX (pip-compile --generate-hashes writes them)",
+        )
     algorithm, _, digest = (value or "").partition(":")
     algorithm = algorithm.lower()
     digest = digest.lower()

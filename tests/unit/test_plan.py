@@ -38,7 +38,7 @@ def test_extras_are_accepted_and_ignored() -> None:
         ("lxml>=5", "a range"),
         ("lxml>=5,<6", "a range"),
         ("lxml~=5.3", "a range"),
-        ("lxml===5.3.0", "a range"),
+        ("lxml===5.3.0", "arbitrary equality"),
         ("lxml==5.*", "wildcard"),
         ("lxml=5.3.0", "not a valid requirement"),
         ("lxml==", "not a valid requirement"),
@@ -296,3 +296,60 @@ def test_builds_under_half_the_longest_run_in_the_background() -> None:
     assert plan.in_background({}) == frozenset()
     same = {("a", "t"): 2.0, ("b", "t"): 2.0}
     assert plan.in_background(same) == frozenset()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.invalid/lxml-5.3.0.tar.gz",
+        "git+https://example.invalid/lxml.git@v5.3.0",
+        "hg+https://example.invalid/lxml",
+        "svn+svn://example.invalid/lxml",
+        "bzr+lp:lxml",
+        "file:///tmp/lxml-5.3.0.tar.gz",
+    ],
+)
+def test_bare_urls_are_named_as_urls(url: str, tmp_path: Path) -> None:
+    with pytest.raises(BadInput) as excinfo:
+        plan.parse_specs([url])
+    message = bad(excinfo)
+    assert message == (
+        f"command line: {url!r} is a URL: wheelfarm builds pinned releases, sdist files or "
+        "source directories"
+    )
+    assert "no such file" not in message
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"pyyaml==6.0.2\n{url}\n")
+    with pytest.raises(BadInput) as excinfo:
+        plan.parse_specs([], [requirements])
+    assert bad(excinfo).startswith(f"{requirements}:2: {url!r} is a URL")
+
+
+@pytest.mark.parametrize("line", ["pyyaml==6.0.2 --hash", "pyyaml==6.0.2 --hash="])
+def test_an_empty_hash_is_called_empty(line: str, tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(line + "\n")
+    with pytest.raises(BadInput) as excinfo:
+        plan.parse_specs([], [requirements])
+    message = bad(excinfo)
+    assert message == f"{requirements}:1: --hash is empty: it needs a value"
+    assert "None" not in message and "algorithm" not in message
+
+
+def test_arbitrary_equality_is_not_called_a_range() -> None:
+    with pytest.raises(BadInput) as excinfo:
+        plan.parse_specs(["lxml===5.3.0"])
+    assert "arbitrary equality (===)" in bad(excinfo)
+    assert "range" not in excinfo.value.message
+    assert excinfo.value.hint == "use ==: lxml==5.3.0"
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [("lxml=5.3.0", "lxml==5.3.0"), ("PyYAML = 6.0.2", "PyYAML==6.0.2")],
+)
+def test_a_single_equals_gets_a_did_you_mean(typo: str, meant: str) -> None:
+    with pytest.raises(BadInput) as excinfo:
+        plan.parse_specs([typo])
+    assert "is not a valid requirement" in bad(excinfo)
+    assert excinfo.value.hint == f"did you mean {meant}?"
