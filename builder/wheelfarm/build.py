@@ -842,6 +842,9 @@ class _Target:
                     tag_set.build,
                     final_dir,
                     requires_external=analysis.requires_external,
+                    # The sdist's, as the backend got it: never the host's environment, which
+                    # is not part of the cache key.
+                    source_date_epoch=source.source_date_epoch,
                 )
                 platform_tag = tag_set.build
             _check_wheel(final)

@@ -3,7 +3,9 @@
 The zip is read and written with `wheel.wheelfile.WheelFile`, which checks every member against
 RECORD on the way in and writes a fresh RECORD on the way out, so a rewritten wheel's file name,
 `WHEEL` tags and RECORD always agree. Output is deterministic: members keep their order, mode and
-timestamp (all set to SOURCE_DATE_EPOCH when that is set), so the same input gives the same bytes.
+timestamp (all set to the given source date epoch when there is one), so the same input gives the
+same bytes. The library never reads the environment: `wheelfarm build` passes the sdist's epoch
+(part of its cache key), and only the `retag` command reads SOURCE_DATE_EPOCH, at its start.
 Every write goes to a temporary directory beside the destination and is moved into place with
 os.replace; nothing is left behind on failure or Ctrl-C."""
 
@@ -18,7 +20,7 @@ import stat
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,8 +83,14 @@ def parse_name(wheel: Path) -> WheelName:
     )
 
 
-def _source_date_time() -> DateTime | None:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+# Zip timestamps end with 2107.
+_LATEST_EPOCH = 4354819199
+
+
+def source_date_epoch_from(environ: Mapping[str, str]) -> int | None:
+    """SOURCE_DATE_EPOCH from an environment (None when unset or empty); anything but a whole
+    number of seconds a zip file can hold is refused as bad input."""
+    epoch = environ.get("SOURCE_DATE_EPOCH", "").strip()
     if not epoch:
         return None
     try:
@@ -92,7 +100,18 @@ def _source_date_time() -> DateTime | None:
             f"SOURCE_DATE_EPOCH={epoch!r} is not an integer number of seconds",
             hint="unset it, or set it to e.g. $(git log -1 --format=%ct)",
         ) from None
-    return time.gmtime(max(seconds, MINIMUM_TIMESTAMP))[:6]
+    if seconds > _LATEST_EPOCH:
+        raise BadInput(
+            f"SOURCE_DATE_EPOCH={epoch!r} is after 2107, the last date a zip file can hold",
+            hint="unset it, or set it to e.g. $(git log -1 --format=%ct)",
+        )
+    return seconds
+
+
+def _date_time(epoch: int | None) -> DateTime | None:
+    if epoch is None:
+        return None
+    return time.gmtime(min(max(epoch, MINIMUM_TIMESTAMP), _LATEST_EPOCH))[:6]
 
 
 def _check_platform_change(wheel: Path, name: WheelName, platform_tag: str) -> None:
@@ -252,10 +271,17 @@ def _rewrite(
     platform_tag: str | None,
     requires_external: tuple[str, ...] | None,
     name: WheelName,
+    epoch: int | None,
 ) -> _Staged:
     """Write the rewritten wheel to a temporary directory beside `dest`."""
-    fixed = _source_date_time()
-    temp_dir = Path(tempfile.mkdtemp(prefix=".wheelfarm-", dir=dest.parent))
+    fixed = _date_time(epoch)
+    try:
+        temp_dir = Path(tempfile.mkdtemp(prefix=".wheelfarm-", dir=dest.parent))
+    except OSError as exc:
+        raise BadInput(
+            f"cannot write to {dest.parent}: {exc.strerror or exc}",
+            hint="choose a directory you can write to with -o DIR",
+        ) from None
     temp_file = temp_dir / dest.name
     try:
         with WheelFile(wheel, "r") as fin:
@@ -318,12 +344,15 @@ def _stage_retag(
     *,
     force: bool,
     requires_external: Sequence[str] | None,
+    epoch: int | None,
 ) -> _Staged:
     _existing_wheel(wheel)
     name = parse_name(wheel)
     _check_platform_change(wheel, name, platform_tag)
     requirements = None if requires_external is None else _check_requirements(requires_external)
     if not out_dir.is_dir():
+        if out_dir.exists():
+            raise BadInput(f"output directory {out_dir} is not a directory")
         raise BadInput(f"output directory {out_dir} does not exist")
     dest = out_dir / name.with_platform(platform_tag)
     if dest.resolve() == wheel.resolve():
@@ -334,7 +363,12 @@ def _stage_retag(
     if dest.exists() and not force:
         raise BadInput(f"{dest} already exists", hint="pass --force to overwrite it")
     return _rewrite(
-        wheel, dest, platform_tag=platform_tag, requires_external=requirements, name=name
+        wheel,
+        dest,
+        platform_tag=platform_tag,
+        requires_external=requirements,
+        name=name,
+        epoch=epoch,
     )
 
 
@@ -345,16 +379,22 @@ def retag_wheel(
     *,
     force: bool = False,
     requires_external: Sequence[str] | None = None,
+    source_date_epoch: int | None = None,
 ) -> Path:
     """Write a copy of `wheel` into `out_dir` tagged `platform_tag` (file name, every `Tag:` line
     of WHEEL, RECORD) and return its path; the input is not touched. With `requires_external`,
-    METADATA's Requires-External fields are replaced by those in the same write.
+    METADATA's Requires-External fields are replaced by those in the same write. With
+    `source_date_epoch`, every member is dated then; without, each keeps its own date.
 
     Raises BadInput, writing nothing, for: `any`, manylinux and musllinux wheels; a platform that
     is not `linux_<arch>_…`; an arch other than the wheel's; a corrupt or non-wheel file; an
     existing output without `force`."""
     return retag_wheels(
-        [(wheel, platform_tag)], out_dir, force=force, requires_external=requires_external
+        [(wheel, platform_tag)],
+        out_dir,
+        force=force,
+        requires_external=requires_external,
+        source_date_epoch=source_date_epoch,
     )[0]
 
 
@@ -364,6 +404,7 @@ def retag_wheels(
     *,
     force: bool = False,
     requires_external: Sequence[str] | None = None,
+    source_date_epoch: int | None = None,
 ) -> list[Path]:
     """Retag several wheels all or nothing: every output is written and checked before any is
     moved into place. `out_dir` None puts each output beside its input."""
@@ -372,7 +413,12 @@ def retag_wheels(
         for wheel, platform_tag in jobs:
             target_dir = out_dir if out_dir is not None else wheel.parent
             item = _stage_retag(
-                wheel, platform_tag, target_dir, force=force, requires_external=requires_external
+                wheel,
+                platform_tag,
+                target_dir,
+                force=force,
+                requires_external=requires_external,
+                epoch=source_date_epoch,
             )
             if any(s.dest == item.dest for s in staged):
                 item.discard()
@@ -385,7 +431,9 @@ def retag_wheels(
     return [item.commit() for item in staged]
 
 
-def set_requires_external(wheel: Path, requirements: Sequence[str]) -> None:
+def set_requires_external(
+    wheel: Path, requirements: Sequence[str], source_date_epoch: int | None = None
+) -> None:
     """Replace METADATA's Requires-External fields with `requirements` (distro packages, e.g.
     "libxml2 (>=2.9)"), in place and atomically, RECORD updated; nothing else changes."""
     _existing_wheel(wheel)
@@ -396,6 +444,7 @@ def set_requires_external(wheel: Path, requirements: Sequence[str]) -> None:
         platform_tag=None,
         requires_external=_check_requirements(requirements),
         name=name,
+        epoch=source_date_epoch,
     )
     staged.commit()
 
@@ -427,23 +476,54 @@ def run(
         )
     if not wheels:
         raise BadInput("no wheel given", hint="wheelfarm retag WHEEL... --platform TAG")
+    # Everything that can be refused is, before anything is written: the environment, every
+    # --rules file (whichever option is used, as build and verify do), the os-release.
+    epoch = source_date_epoch_from(os.environ)
+    sources = rules.image_sources(rule_files)
     jobs: list[tuple[Path, str]] = []
     if platform_tag is not None:
         jobs = [(wheel, platform_tag) for wheel in wheels]
     elif os_release is not None:
         fields = osrelease.read_file(os_release)
-        sources = rules.image_sources(rule_files)
         for wheel in wheels:
             _existing_wheel(wheel)
             arch = wheel_arch(wheel) or tags.running_arch()
             jobs.append((wheel, rules.tag_set(fields, arch, sources).build))
-    created = out_dir is not None and not out_dir.exists()
-    if out_dir is not None and created:
-        out_dir.mkdir(parents=True)
+    created = _make_out_dir(out_dir) if out_dir is not None else []
     try:
-        return retag_wheels(jobs, out_dir, force=force)
+        return retag_wheels(jobs, out_dir, force=force, source_date_epoch=epoch)
     except BaseException:
-        if created and out_dir is not None:
+        for directory in created:  # deepest first
             with contextlib.suppress(OSError):
-                out_dir.rmdir()
+                directory.rmdir()
         raise
+
+
+def _make_out_dir(out_dir: Path) -> list[Path]:
+    """Create -o DIR and its missing parents; return those created, deepest first (to remove
+    them again when nothing is written). A path that cannot be a directory is bad input."""
+    missing: list[Path] = []
+    current = out_dir
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    if current.exists() and not current.is_dir():
+        where = "" if current == out_dir else f": {current}"
+        raise BadInput(
+            f"output directory {out_dir}{where} is not a directory",
+            hint="choose another -o DIR",
+        )
+    created: list[Path] = []
+    try:
+        for directory in reversed(missing):
+            directory.mkdir()
+            created.insert(0, directory)
+    except OSError as exc:
+        for directory in created:
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise BadInput(
+            f"cannot create output directory {out_dir}: {exc.strerror or exc}",
+            hint="choose a directory you can write to with -o DIR",
+        ) from None
+    return created

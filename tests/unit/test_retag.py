@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from wf_cli import OS_RELEASE, Result, run, run_in_process
+from wf_cli import OS_RELEASE, Result, clean_env, run, run_in_process
 from wheel.wheelfile import WheelFile
 
 from wheelfarm import retag, tags
@@ -227,17 +227,56 @@ def test_output_is_deterministic(wheel: Path, tmp_path: Path) -> None:
 def test_source_date_epoch_sets_every_timestamp(
     wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     target = f"linux_{arch_of(wheel)}_rhel_9"
-    first, second = tmp_path / "a", tmp_path / "b"
-    first.mkdir()
-    second.mkdir()
-    one = retag.retag_wheel(wheel, target, first)
-    two = retag.retag_wheel(wheel, target, second)
+    first, second, third = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for directory in (first, second, third):
+        directory.mkdir()
+    one = retag.retag_wheel(wheel, target, first, source_date_epoch=1700000000)
+    # The library never reads the host's SOURCE_DATE_EPOCH (the build's cache key does not hold
+    # it): the epoch passed is the one used, and without one each member keeps its date.
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1600000000")
+    two = retag.retag_wheel(wheel, target, second, source_date_epoch=1700000000)
     assert one.read_bytes() == two.read_bytes()
     with zipfile.ZipFile(one) as zf:
         stamps = {info.date_time for info in zf.infolist()}
     assert stamps == {time.gmtime(1700000000)[:6]}
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "not a number")
+    kept = retag.retag_wheel(wheel, target, third)
+    with zipfile.ZipFile(kept) as zf, zipfile.ZipFile(wheel) as original:
+        assert {i.date_time for i in zf.infolist()} == {i.date_time for i in original.infolist()}
+
+
+def test_cli_retag_reads_source_date_epoch(wheel: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    target = f"linux_{arch_of(wheel)}_rhel_9"
+    env = clean_env(SOURCE_DATE_EPOCH="1700000000")
+    result = run("retag", str(wheel), "--platform", target, "-o", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    (written,) = out.iterdir()
+    with zipfile.ZipFile(written) as zf:
+        assert {info.date_time for info in zf.infolist()} == {time.gmtime(1700000000)[:6]}
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("yesterday", "is not an integer"),
+        ("1.5e9", "is not an integer"),
+        ("9" * 20, "is after 2107"),
+    ],
+)
+def test_cli_retag_refuses_a_bad_source_date_epoch(
+    wheel: Path, tmp_path: Path, value: str, reason: str
+) -> None:
+    out = tmp_path / "out"
+    target = f"linux_{arch_of(wheel)}_rhel_9"
+    env = clean_env(SOURCE_DATE_EPOCH=value)
+    result = run("retag", str(wheel), "--platform", target, "-o", str(out), env=env)
+    assert result.returncode == 2, result.stderr
+    assert f"SOURCE_DATE_EPOCH={value!r} {reason}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert not out.exists()
 
 
 def test_set_requires_external_in_place(wheel: Path) -> None:
@@ -524,6 +563,44 @@ def test_refuses_missing_wheel_and_bad_option_mixes(
         "--os-release", str(OS_RELEASE / "debian-12"),
     )  # fmt: skip
     assert "exactly one of" in result.stderr
+
+
+def test_rules_files_are_checked_whichever_option_is_used(
+    wheel: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "bad.cfg"
+    broken.write_text('{"linux_x86_64_debian_12": {"buil": "linux_x86_64_debian_12"}}')
+    result = refuse(
+        capsys, monkeypatch, tmp_path, str(wheel), "--platform",
+        f"linux_{arch_of(wheel)}_debian_12", "--rules", str(broken), "-o", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert str(broken) in result.stderr
+    assert "buil" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_directory_that_cannot_be_made_or_written(
+    wheel: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = f"linux_{arch_of(wheel)}_debian_12"
+    a_file = tmp_path / "afile"
+    a_file.write_text("not a directory")
+    result = refuse(capsys, monkeypatch, tmp_path, str(wheel), "--platform", target,
+                    "-o", str(a_file / "sub"))  # fmt: skip
+    assert f"{a_file} is not a directory" in result.stderr
+    result = refuse(capsys, monkeypatch, tmp_path, str(wheel), "--platform", target,
+                    "-o", str(a_file))  # fmt: skip
+    assert f"output directory {a_file} is not a directory" in result.stderr
+    assert a_file.read_text() == "not a directory"
+
+    before = sorted(p.name for p in Path("/proc/sys").iterdir())
+    result = refuse(capsys, monkeypatch, tmp_path, str(wheel), "--platform", target,
+                    "-o", "/proc/sys")  # fmt: skip
+    assert "cannot write to /proc/sys" in result.stderr
+    assert sorted(p.name for p in Path("/proc/sys").iterdir()) == before
+    result = refuse(capsys, monkeypatch, tmp_path, str(wheel), "--platform", target,
+                    "-o", "/proc/sys/wf-test-new/sub")  # fmt: skip
+    assert "cannot create output directory /proc/sys/wf-test-new/sub" in result.stderr
 
 
 def test_several_wheels_are_all_or_nothing(
