@@ -440,12 +440,14 @@ def _extra_target(entry: Mapping[str, Any], where: str, path: Path) -> Target:
         family=family,
         pythons=(Python(version, executable),),
         note=entry.get("note", f"extra target from {path}").strip(),
+        release_known="distro" in entry and "version" in entry,
     )
 
 
 def _distro_from_image(image: str) -> tuple[str, str]:
-    """A display guess only ("fedora:40" -> fedora, 40): wheels are always tagged from the
-    image's own os-release, never from these."""
+    """A display guess only ("fedora:40" -> fedora, 40; "python:3.12-slim" -> python, 3.12-slim,
+    which is no distro at all): wheels are always tagged from the image's own os-release, and a
+    target with a guessed release gets no index root or view (Target.release_known)."""
     reference = image.split("@", 1)[0]
     repository, _, tag = reference.rpartition(":")
     if not repository or "/" in tag:  # no tag; the colon belonged to a registry port

@@ -544,9 +544,13 @@ def target_build_tags(
     sources: Sequence[rules.RulesSource],
     catalogue: Sequence[targets.Target] = targets.TARGETS,
 ) -> list[str]:
-    """The build tag of every known target on `arch`, through the rules."""
+    """The build tag of every known target on `arch`, through the rules. An extra target whose
+    distro and version were only guessed from its image name has none: its wheels still get the
+    root of the distro tag they carry."""
     found = []
     for target in catalogue:
+        if not target.release_known:
+            continue
         os_release = {"ID": target.distro, "VERSION_ID": target.version}
         found.append(rules.tag_set(os_release, arch, sources).build)
     return list(dict.fromkeys(found))
@@ -945,6 +949,41 @@ def current_tree(site: Path) -> Path | None:
     return site.parent / target
 
 
+# Errors that say the output is not somewhere this user can write: the caller's to fix.
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR)
+
+
+def _unwritable(site: Path, where: Path, exc: OSError) -> BadInput:
+    reason = exc.strerror or str(exc)
+    return BadInput(
+        f"cannot write the index to {site}: {exc.filename or where}: {reason}",
+        hint="name an output directory (-o SITE) whose parent is a directory you can write to",
+    )
+
+
+def _make_parent(site: Path) -> None:
+    """The directory SITE goes in, made if missing; nothing is made when some part of the path
+    cannot be (a file on the way, no permission): every missing parent is checked first."""
+    missing = []
+    for parent in (site.parent, *site.parent.parents):
+        if parent.is_dir():
+            break
+        if parent.exists() or parent.is_symlink():
+            raise BadInput(
+                f"cannot write the index to {site}: {parent} is not a directory",
+                hint="name an output directory (-o SITE) whose parent is a directory",
+            )
+        missing.append(parent)
+    try:
+        for parent in reversed(missing):
+            parent.mkdir(exist_ok=True)
+    except OSError as exc:
+        for made in missing:  # deepest first: only what this call made, only if still empty
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise _unwritable(site, site.parent, exc) from None
+
+
 def _prepare_site_path(site: Path) -> None:
     if site.is_symlink():
         if current_tree(site) is None:
@@ -997,7 +1036,7 @@ def publish_tree(
     directory and whether anything changed. `record` (the scan record) goes into the tree too,
     outside its digest."""
     site = site.absolute()
-    site.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(site)
     _prepare_site_path(site)
     paths = sorted(tree)
     name = f".{site.name}.{_digest(tree, paths)[:16]}"
@@ -1018,6 +1057,8 @@ def publish_tree(
             os.rename(temp, final)  # noqa: PTH104
         except OSError as exc:
             shutil.rmtree(temp, ignore_errors=True)
+            if exc.errno in _NOT_WRITABLE:
+                raise _unwritable(site, site.parent, exc) from None
             # A concurrent run wrote the same tree first: it has the same bytes, use it.
             if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final.is_dir():
                 raise

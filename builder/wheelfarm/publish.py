@@ -54,6 +54,12 @@ def consumer_tag(target: str, catalogue: Sequence[targets.Target], arch: str,
         index.consumer_tag_set(target, sources)  # validates the tag
         return target
     chosen = targets.get(target, catalogue)
+    if not chosen.release_known:
+        raise BadInput(
+            f"target {target} does not declare its distro and version, so its view is unknown",
+            hint='add distro = "<os-release ID>" and version = "<VERSION_ID>" to its '
+            "extra-targets entry, or name the tag its wheels carry (--target linux_<arch>_…)",
+        )
     os_release = {"ID": chosen.distro, "VERSION_ID": chosen.version}
     return rules.tag_set(os_release, arch, sources).build
 

@@ -38,6 +38,9 @@ class Target:
     pythons: tuple[Python, ...]  # the first is the default
     suite: str | None = None  # Debian suite when the base can be made with debootstrap
     note: str = ""
+    # False when distro/version were guessed from the base image's name (an extra target that
+    # declares neither): good for listings, never for choosing index roots or views.
+    release_known: bool = True
 
     @property
     def python(self) -> Python:

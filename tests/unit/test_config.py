@@ -269,7 +269,9 @@ def test_extra_targets_join_the_catalogue(tmp_path: Path) -> None:
         family="dnf",
         pythons=(targets.Python("3.12", "/usr/bin/python3.12"),),
         note=f"extra target from {path}",
+        release_known=False,  # guessed from "fedora:40": for listings only
     )
+    assert slim.release_known  # declared
     assert fedora.build_image == "wheelfarm/fedora-40:build"
     assert slim.python.executable == "/usr/local/bin/python3.11"
     assert (slim.distro, slim.version) == ("debian", "12")
