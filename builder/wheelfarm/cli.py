@@ -111,7 +111,7 @@ def tags(  # noqa: PLR0917  # typer passes every option as a parameter
         sys.stdout.write(DEFAULTS_PATH.read_text(encoding="utf-8"))
         return
     settings = config.resolve({"rules": rules}, config_file=config_file)
-    result = describe.describe(os_release, arch, settings.rules, settings.rules_kind)
+    result = describe.describe(os_release, arch, settings.rules, settings.rule_labels)
     if not result.has_os_release:
         ui.warn(
             "no /etc/os-release or /usr/lib/os-release: this host is not a distro wheelfarm "

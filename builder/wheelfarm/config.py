@@ -4,7 +4,9 @@ variables and command-line flags, resolved once into a frozen `Settings`.
 One precedence for every key: CLI flag > `WHEELFARM_<KEY>` > pyproject.toml > default. The level
 that sets a key provides all of it (lists are replaced, never merged), and `specs` and
 `requirements` travel together: whichever level names something to build names all of it, so
-`wheelfarm build lxml==5.3.0` in a configured project builds only lxml.
+`wheelfarm build lxml==5.3.0` in a configured project builds only lxml. The one exception is
+`rules`: rule files are the top tier of the rules' own precedence, so every level's files stack,
+pyproject.toml's first, then `WHEELFARM_RULES`, then `--rules`, each later file higher.
 
 Which pyproject.toml: `--config FILE`, else `$WHEELFARM_CONFIG`, else the nearest pyproject.toml
 with a `[tool.wheelfarm]` table from the current directory upwards, stopping at the repository
@@ -74,6 +76,10 @@ _BY_FIELD = {o.field: o for o in OPTIONS}
 KEYS: tuple[str, ...] = (*(o.key for o in OPTIONS), EXTRA_TARGETS_KEY)
 # What to build is one choice: the level that names specs or requirements names both.
 _GROUPS: tuple[tuple[str, ...], ...] = (("specs", "requirements"),)
+# Options whose levels add up, lowest level first, instead of the highest one replacing the rest.
+_STACKED = ("rules",)
+# How `wheelfarm tags` labels a rules file from each level.
+_RULE_KINDS = {"file": "project", "env": "WHEELFARM_RULES", "cli": "--rules"}
 
 _EXTRA_REQUIRED = ("name", "base", "family", "python")
 _EXTRA_OPTIONAL = ("python-executable", "distro", "version", "note")
@@ -95,7 +101,8 @@ class Settings:
     recipes: Path | None = None
     wheelhouse: Path = DEFAULT_WHEELHOUSE
     jobs: int | None = None
-    rules: tuple[Path, ...] = ()
+    rules: tuple[Path, ...] = ()  # lowest precedence first: project, WHEELFARM_RULES, --rules
+    rule_kinds: tuple[str, ...] = ()  # where each of `rules` came from, for labels
     extra_targets: tuple[Target, ...] = ()
     config_file: Path | None = None
     # option field -> where its value came from: "--target", "WHEELFARM_TARGETS",
@@ -103,11 +110,15 @@ class Settings:
     origins: Mapping[str, str] = field(default_factory=dict)
 
     @property
+    def rule_labels(self) -> tuple[str, ...]:
+        """How each rule file is labelled in `wheelfarm tags`: the flag or variable that gave
+        it, or "project" for the configuration file's."""
+        return self.rule_kinds or ("--rules",) * len(self.rules)
+
+    @property
     def rules_kind(self) -> str:
-        """How the rule files are labelled in `wheelfarm tags`: the flag or variable that gave
-        them, else "project" for the configuration file's."""
-        origin = self.origins.get("rules", "--rules")
-        return origin if origin in ("--rules", "WHEELFARM_RULES", "default") else "project"
+        """One label for every rule file (the highest one's), for callers that take one."""
+        return self.rule_labels[-1] if self.rules else "default"
 
     @property
     def catalogue(self) -> tuple[Target, ...]:
@@ -187,6 +198,9 @@ def resolve(
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for option in OPTIONS:
+        if option.field in _STACKED:
+            _stack(option, levels, path, values, origins)
+            continue
         group = next((g for g in _GROUPS if option.field in g), (option.field,))
         for level, found in levels:
             if any(name in found for name in group):
@@ -198,6 +212,28 @@ def resolve(
 
     extra = _extra_targets(table.get(EXTRA_TARGETS_KEY), path) if path is not None else ()
     return Settings(**values, extra_targets=extra, config_file=path, origins=origins)
+
+
+def _stack(
+    option: _Option,
+    levels: Sequence[tuple[str, Mapping[str, Any]]],
+    path: Path | None,
+    values: dict[str, Any],
+    origins: dict[str, str],
+) -> None:
+    """Every level's rule files, the lowest level's first; the origin is the highest level's."""
+    files: list[Path] = []
+    kinds: list[str] = []
+    for level, found in reversed(levels):
+        given = found.get(option.field, ())
+        files += given
+        kinds += [_RULE_KINDS[level]] * len(given)
+        if given:
+            origins[option.field] = _origin(level, option.field, path)
+    origins.setdefault(option.field, "default")
+    if files:
+        values[option.field] = tuple(files)
+        values["rule_kinds"] = tuple(kinds)
 
 
 def _origin(level: str, name: str, path: Path | None) -> str:

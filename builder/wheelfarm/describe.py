@@ -23,10 +23,12 @@ def describe(
     os_release: Path | None,
     arch: str | None,
     rule_files: Sequence[Path],
-    rules_kind: str = "--rules",
+    rules_kind: rules.GivenKind = "--rules",
 ) -> rules.TagSet:
-    """`rules_kind` says where `rule_files` came from (--rules, WHEELFARM_RULES, project)."""
-    chosen_arch = _given_arch(arch) if arch else tags.running_arch()
+    """`rules_kind` says where `rule_files` came from (--rules, WHEELFARM_RULES, project): one
+    label for all, or one per file."""
+    # An empty --arch is a mistake, not a request for this machine's arch.
+    chosen_arch = _given_arch(arch) if arch is not None else tags.running_arch()
     if os_release is not None:
         fields = osrelease.read_file(os_release)
         sources = rules.image_sources(rule_files, given_kind=rules_kind)

@@ -156,20 +156,27 @@ def active_virtualenv() -> Path | None:
     return None
 
 
-def _given_sources(rule_files: Sequence[Path], kind: str) -> list[RulesSource]:
+GivenKind = str | Sequence[str]  # one label for every given file, or one per file
+
+
+def _given_sources(rule_files: Sequence[Path], kind: GivenKind) -> list[RulesSource]:
+    kinds = [kind] * len(rule_files) if isinstance(kind, str) else list(kind)
+    if len(kinds) != len(rule_files):
+        raise ValueError(f"rules: {len(rule_files)} rule files but {len(kinds)} labels")
     # The last file given has the highest precedence.
-    return [load_file(p, kind) for p in reversed(rule_files)]
+    return [load_file(p, k) for p, k in reversed(list(zip(rule_files, kinds, strict=True)))]
 
 
 def machine_sources(
     rule_files: Sequence[Path] = (),
     *,
-    given_kind: str = "--rules",
+    given_kind: GivenKind = "--rules",
     virtualenv: Path | None = None,
     system_path: Path = SYSTEM_PATH,
 ) -> list[RulesSource]:
     """Every source that applies to the running machine, highest precedence first. `given_kind`
-    labels the rule files given (--rules, WHEELFARM_RULES or the project's configuration)."""
+    labels the rule files given (--rules, WHEELFARM_RULES or the project's configuration), as one
+    label or one per file."""
     sources = _given_sources(rule_files, given_kind)
     venv = virtualenv if virtualenv is not None else active_virtualenv()
     for candidate in (
@@ -185,7 +192,7 @@ def machine_sources(
 def image_sources(
     rule_files: Sequence[Path] = (),
     *,
-    given_kind: str = "--rules",
+    given_kind: GivenKind = "--rules",
     image_rules: str | None = None,
     image_origin: str = "",
 ) -> list[RulesSource]:

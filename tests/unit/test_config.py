@@ -63,8 +63,6 @@ LEVEL_CASES = [
      Path("cli-wh"), Path("env-wh"), "out/wheels"),
     ("recipes", Path("cli-r"), "WHEELFARM_RECIPES", "env-r",
      Path("cli-r"), Path("env-r"), "my-recipes"),
-    ("rules", [Path("a.cfg"), Path("b.cfg")], "WHEELFARM_RULES", "c.cfg,d.cfg",
-     (Path("a.cfg"), Path("b.cfg")), (Path("c.cfg"), Path("d.cfg")), ("compat.cfg",)),
 ]  # fmt: skip
 
 
@@ -96,6 +94,30 @@ def test_each_level_beats_the_next(tmp_path: Path, case: tuple[object, ...]) -> 
     default = config.resolve({field: None}, env={}, config_file=write_project(tmp_path, ""))
     assert getattr(default, field) == getattr(config.Settings(), field)
     assert default.origins[field] == "default"
+
+
+def test_rule_files_of_every_level_stack_the_last_highest(tmp_path: Path) -> None:
+    """Rules are the exception to "the level that sets a key sets all of it": they are the top
+    tier of the rules' own precedence, project's, then WHEELFARM_RULES's, then --rules's."""
+    path = write_project(tmp_path, FULL)
+    env = {"WHEELFARM_RULES": "c.cfg,d.cfg"}
+    every = config.resolve({"rules": [Path("a.cfg"), Path("b.cfg")]}, env=env, config_file=path)
+    assert every.rules == (
+        tmp_path / "compat.cfg", Path("c.cfg"), Path("d.cfg"), Path("a.cfg"), Path("b.cfg")
+    )  # fmt: skip
+    assert every.rule_labels == ("project", *["WHEELFARM_RULES"] * 2, *["--rules"] * 2)
+    assert every.origins["rules"] == "--rules"
+
+    no_cli = config.resolve({"rules": None}, env=env, config_file=path)
+    assert no_cli.rules == (tmp_path / "compat.cfg", Path("c.cfg"), Path("d.cfg"))
+    assert no_cli.origins["rules"] == "WHEELFARM_RULES"
+
+    file_only = config.resolve({"rules": None}, env={}, config_file=path)
+    assert (file_only.rules, file_only.rule_labels) == ((tmp_path / "compat.cfg",), ("project",))
+    assert file_only.origins["rules"] == str(path)
+
+    default = config.resolve({}, env={}, config_file=write_project(tmp_path, ""))
+    assert (default.rules, default.rule_labels, default.origins["rules"]) == ((), (), "default")
 
 
 def test_empty_cli_lists_and_empty_env_values_mean_not_given(tmp_path: Path) -> None:
