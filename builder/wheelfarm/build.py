@@ -137,6 +137,8 @@ class Outcome:
     seconds: float = 0.0
     requires_external: tuple[str, ...] = ()
     note: str = ""
+    # Libraries Requires-External could not name (not found, or owned by no package).
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -154,6 +156,7 @@ class Outcome:
             "error": self.error,
             "seconds": round(self.seconds, 2),
             "note": self.note,
+            "warnings": list(self.warnings),
         }
 
 
@@ -256,6 +259,7 @@ class _Log(runner.StepLog):
     def __init__(self, run: _Run, name: str) -> None:
         super().__init__(run.wheelhouse, name, clock=True)
         self.errors: list[str] = []
+        self.cache_key: str | None = None  # set once the build is in the cache
 
     def line(self, text: str) -> None:
         super().line(text)
@@ -400,22 +404,41 @@ def _placement_note(placed: str, pure: bool) -> str:
 
 
 def _from_cache(run: _Run, key: str, target: str, spec: plan.Spec) -> Outcome | None:
-    from wheelfarm import cache
+    from wheelfarm import cache, elfdeps
 
     hit = cache.lookup(key)
     if hit is None or hit.provenance.get("sha256") != fsutil.file_sha256(hit.wheel):
         return None
-    placed = _install(run, hit.wheel, {**hit.provenance, "target": target})
+    log = _restore_log(run, key, hit.provenance.get("log"))
+    placed = _install(run, hit.wheel, {**hit.provenance, "target": target, "log": log})
     return Outcome(
         spec=spec.requirement,
         target=target,
         status="restored" if placed == "placed" else "up to date",
         wheel=hit.wheel.name,
         tag=hit.provenance.get("platform_tag"),
-        log=hit.provenance.get("log"),
+        log=log,
         requires_external=tuple(hit.provenance.get("requires_external", [])),
         note="from wheelfarm's cache" if placed == "placed" else _placement_note(placed, False),
+        warnings=tuple(elfdeps.gaps(hit.provenance.get("external"))),
     )
+
+
+def _restore_log(run: _Run, key: str, log: Any) -> str | None:
+    """The build log a cached wheel's record names, in this wheelhouse: copied from the cache
+    entry (atomically) when the wheelhouse lacks it; None when there is none to point at."""
+    from wheelfarm import cache
+
+    if not isinstance(log, str) or not log.startswith(f"{runner.META}/{LOGS_DIR}/"):
+        return None
+    here = run.wheelhouse / log
+    if here.is_file():
+        return log
+    kept = cache.log_of(key)
+    if kept is None:
+        return None
+    fsutil.place_copy(kept, here)
+    return log
 
 
 # ---------------------------------------------------------------- one target
@@ -633,12 +656,18 @@ class _Target:
         label = f"{source.name} {source.version or ''}".strip()
         log = _Log(self.run, f"{source.name}-{source.version or 'dev'}-{name}.log")
         try:
-            return self._build_logged(spec, source, started, label, log)
+            outcome = self._build_logged(spec, source, started, label, log)
         except _StepFailed as exc:
             exc.log = log.relative  # type: ignore[attr-defined]
             raise
         finally:
             log.close()
+        if log.cache_key is not None:
+            from wheelfarm import cache
+
+            # Kept with the wheel: a wheelhouse it is restored into gets the log its record names.
+            cache.store_log(log.cache_key, log.final)
+        return outcome
 
     def _exec(
         self,
@@ -827,6 +856,8 @@ class _Target:
                 for lib in analysis.libraries:
                     log.line(f"  {lib.elf}: {lib.soname} -> {lib.path} ({lib.package})")
                 log.line(f"  Requires-External: {', '.join(analysis.requires_external) or '-'}")
+                for gap in elfdeps.gaps(analysis.as_json()):
+                    log.line(f"  warning: Requires-External may be incomplete: {gap}")
 
             board.step(name, f"{label}: retagging")
             tag_set = tag_set_for(facts, facts["arch"], self.run.options.settings.rules)
@@ -888,6 +919,7 @@ class _Target:
                 **timestamps,
             }
             cache.store(key, final, provenance)
+            log.cache_key = key
             placed = _install(self.run, final, provenance)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -904,6 +936,7 @@ class _Target:
             seconds=time.monotonic() - started,
             requires_external=analysis.requires_external if analysis else (),
             note=_placement_note(placed, pure),
+            warnings=tuple(elfdeps.gaps(analysis.as_json())) if analysis else (),
         )
 
 
@@ -947,8 +980,32 @@ def _image_ids(targets: Sequence[Target], requested: bool) -> dict[str, str]:
     return found
 
 
+def check_wheelhouse(path: Path) -> None:
+    """A wheelhouse is a directory, or a path where one can be made: a file there (or in the way
+    of a parent) is bad input, said before anything runs."""
+    current = path
+    while not current.exists() and current != current.parent:
+        current = current.parent
+    if current.exists() and not current.is_dir():
+        where = "" if current == path else f" ({current} is a file)"
+        raise BadInput(
+            f"wheelhouse {path} is not a directory{where}",
+            hint="pass --wheelhouse DIR naming a directory (it is made when missing)",
+        )
+
+
+def _offered(targets: Sequence[Target]) -> str:
+    versions = sorted({p.version for t in targets for p in t.pythons}, key=_version_key)
+    return ", ".join(versions)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
+
+
 def _prepare(options: Options) -> tuple[list[plan.BuildJob], dict[str, str]]:
-    """Everything that can fail before a container starts: specs, recipes, rules, engine, images."""
+    """Everything that can fail before a container starts: specs, recipes, rules, the wheelhouse,
+    target names and Pythons (exit 2, with or without an engine), then engine and images."""
     from wheelfarm import container, recipes, rules
 
     settings = options.settings
@@ -956,24 +1013,40 @@ def _prepare(options: Options) -> tuple[list[plan.BuildJob], dict[str, str]]:
     for spec in specs:
         recipes.load(spec.name, settings.recipes)
     rules.image_sources(settings.rules)  # a malformed --rules file fails now, exit 2
-    container.check_engine()
+    check_wheelhouse(settings.wheelhouse)
     catalogue = settings.catalogue
+    python = settings.python
     if settings.targets:
-        chosen = plan.select_targets(settings.targets, (), settings.python, catalogue)
+        chosen = plan.select_targets(settings.targets, (), python, catalogue)  # unknown: exit 2
+        for target in chosen:
+            target.python_for(python)  # a target without that Python: exit 2
+    elif python is not None and not any(p.version == python for t in catalogue for p in t.pythons):
+        raise BadInput(
+            f"no target offers Python {python}",
+            hint=f"the targets offer Python {_offered(catalogue)}",
+        )
+    container.check_engine()
+    if settings.targets:
         image_ids = _image_ids(chosen, requested=True)
     else:
         image_ids = _image_ids(catalogue, requested=False)
-        chosen = plan.select_targets((), image_ids, settings.python, catalogue)
+        chosen = plan.select_targets((), image_ids, python, catalogue)
+        present = [t for t in catalogue if t.name in image_ids]
+        if not chosen and python is not None and present:
+            raise BadInput(
+                f"no target whose build image is present offers Python {python}",
+                hint=f"the present targets ({', '.join(t.name for t in present)}) offer Python "
+                f"{_offered(present)}; or name a target with --target",
+            )
         if not chosen:
             from wheelfarm import images
 
             debian = [t for t in catalogue if t.can_bootstrap]
             raise ImageMissing(
-                "no target's build image is present"
-                + (f" with Python {settings.python}" if settings.python else ""),
+                "no target's build image is present",
                 hint="make one, e.g.: " + "; ".join(images.make_command(t) for t in debian[:3]),
             )
-    jobs = plan.build_plan(specs, chosen, settings.python)
+    jobs = plan.build_plan(specs, chosen, python)
     if not jobs:
         raise BadInput(
             "nothing to build on the selected targets: every spec's marker excludes them",
@@ -1004,7 +1077,14 @@ def run(options: Options) -> Report:
     settings = options.settings
     jobs, image_ids = _prepare(options)
     wheelhouse = settings.wheelhouse.resolve()
-    wheelhouse.mkdir(parents=True, exist_ok=True)
+    try:
+        wheelhouse.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(
+            f"cannot make the wheelhouse {wheelhouse}: {exc.strerror or exc}",
+            hint="pass --wheelhouse DIR naming a directory you can write to",
+        ) from None
+    runner.note_host_settings()
     with runner.sigterm_as_interrupt():
         return _run(options, jobs, image_ids, wheelhouse, began)
 
@@ -1118,6 +1198,11 @@ def show(report: Report) -> None:
         title=f"wheelhouse {report.wheelhouse}",
         styles={"failed": "red", "built": "green", "up to date": "cyan", "restored": "cyan"},
     )
+    for outcome in report.outcomes:
+        for gap in outcome.warnings:
+            ui.warn(
+                f"{outcome.wheel} ({outcome.target}): Requires-External may be incomplete: {gap}"
+            )
     started = report.containers_started
     ui.detail(
         f"{len(report.outcomes)} result(s) in {report.seconds:.1f}s; "
@@ -1125,12 +1210,18 @@ def show(report: Report) -> None:
     )
 
 
-def finish(report: Report, json_output: bool) -> None:
-    """Print the result (table, or JSON on stdout) and fail the command when a build failed."""
+def finish(report: Report, json_output: bool, verification: dict[str, Any] | None = None) -> None:
+    """Print the result (table, or JSON on stdout) and fail the command when a build failed.
+    `verification` (what the build's verify step found, as JSON) goes into the JSON under
+    "verify", and "ok" then says whether the builds and the verification both passed."""
     from wheelfarm import ui
 
     if json_output:
-        ui.emit_json(report.as_json())
+        data = report.as_json()
+        if verification is not None:
+            data["ok"] = bool(data["ok"] and verification.get("ok"))
+            data["verify"] = verification
+        ui.emit_json(data)
     else:
         show(report)
     failed = report.failed
@@ -1142,13 +1233,6 @@ def finish(report: Report, json_output: bool) -> None:
         )
 
 
-AfterBuild = Callable[[Report], None]
-
-
-def command(options: Options, after: AfterBuild | None = None) -> None:
-    """`wheelfarm build`: run the builds, then `after` (verification plugs in here: it gets the
-    report of what was built, before the summary decides the exit code), then show the result."""
-    report = run(options)
-    if after is not None:
-        after(report)
-    finish(report, options.json_output)
+def command(options: Options) -> None:
+    """`wheelfarm build --no-verify`: run the builds, show the result."""
+    finish(run(options), options.json_output)

@@ -1,6 +1,7 @@
 """wheelfarm's own cache, in the user cache dir (platformdirs; honours XDG_CACHE_HOME).
 
-    <cache>/builds/<key>/          one finished build: the wheel and its provenance record
+    <cache>/builds/<key>/          one finished build: the wheel, its provenance record and
+                                   its build log (build.log), restored with the wheel
     <cache>/images/<image id>.json what a build image is (its os-release, its rules file), so an
                                    unchanged rerun can compute its cache key without a container
     <cache>/pip                    pip's cache dir (its downloads), shared by every target:
@@ -27,6 +28,7 @@ from wheelfarm import __version__, fsutil
 
 APP_NAME = "wheelfarm"
 PROVENANCE_NAME = "provenance.json"
+LOG_NAME = "build.log"
 
 
 def root() -> Path:
@@ -103,6 +105,19 @@ def store(key: str, wheel: Path, provenance: Mapping[str, Any]) -> CachedBuild:
     if found is None:  # pragma: no cover - just written
         raise OSError(f"cache entry {key} vanished")
     return found
+
+
+def store_log(key: str, log: Path) -> None:
+    """Keep a finished build's log in its entry (atomically), so that a wheelhouse the wheel is
+    restored into gets the log its record names."""
+    entry = _builds() / key
+    if entry.is_dir() and log.is_file():
+        fsutil.place_copy(log, entry / LOG_NAME)
+
+
+def log_of(key: str) -> Path | None:
+    path = _builds() / key / LOG_NAME
+    return path if path.is_file() else None
 
 
 def image_facts(image_id: str) -> dict[str, Any] | None:

@@ -125,6 +125,30 @@ def analyse(probe: Mapping[str, Any], family: str, owners: Mapping[str, str]) ->
     return Analysis(str(probe.get("method", "")), libraries, tuple(packages), tuple(unresolved))
 
 
+def gaps(external: Mapping[str, Any] | None) -> list[str]:
+    """What Requires-External cannot name, from an analysis' JSON (a fresh one or a provenance
+    record's "external"): each library the loader did not find, and each one found in a file no
+    package owns. One line each, for warnings; a wheel with none is complete."""
+    if not external:
+        return []
+    found: dict[str, str] = {}
+    for lib in external.get("libraries") or ():
+        if not isinstance(lib, Mapping):
+            continue
+        soname, path = str(lib.get("soname")), lib.get("path")
+        if path is None:
+            found.setdefault(
+                soname, f"{soname} (needed by {lib.get('elf')}): the loader found no file"
+            )
+        elif lib.get("package") is None:
+            found.setdefault(
+                soname, f"{soname} (needed by {lib.get('elf')}): {path} belongs to no package"
+            )
+    for soname in external.get("unresolved") or ():
+        found.setdefault(str(soname), f"{soname}: the loader found no file")
+    return list(found.values())
+
+
 def query_paths(probe: Mapping[str, Any]) -> list[str]:
     """Every path whose owner the analysis needs, with /usr-merge twins."""
     return all_candidates(

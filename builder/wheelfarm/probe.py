@@ -200,6 +200,7 @@ class ProbeReport:
             "targets": [t.as_json() for t in self.verify.targets],
             "wheels": [w.as_json() for w in self.verify.wheels],
             "results": [c.as_json() for c in self.verify.cells],
+            "skipped": [f.as_json() for f in self.verify.skipped],
         }
 
 
@@ -227,15 +228,17 @@ def markdown(report: ProbeReport) -> str:
 def run(request: verify.Request) -> ProbeReport:
     from dataclasses import replace
 
-    paths = request.wheels
-    if paths is None:
-        paths = tuple(w.path for w in verifyplan.find_wheels(request.wheelhouse.resolve()))
-    if not any(producer_tag(verifyplan.read_wheel(p)) for p in paths):
+    if request.wheels is None:
+        wheels, _ = verifyplan.find_wheels(request.wheelhouse.resolve())
+    else:
+        wheels, _ = verifyplan.read_wheels(request.wheels)
+    # The files left out are reported (warning and report) by verify.execute.
+    if not any(producer_tag(w) for w in wheels):
         raise BadInput(
             f"no distro-tagged wheel in {request.wheelhouse}: nothing to probe",
             hint="build wheels with wheelfarm build first; probe tries them across targets",
         )
-    report = verify.execute(replace(request, wheels=paths, ignore_rules=True), skip=_skip)
+    report = verify.execute(replace(request, ignore_rules=True), skip=_skip)
     found = tuple(pairs(report))
     return ProbeReport(report, found, propose(report))
 

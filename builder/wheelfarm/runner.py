@@ -9,7 +9,8 @@
 - `Background`: one step on a thread of its own, to overlap another (a venv made, an sdist
   unpacked while packages install);
 - `Slots`: N slots for CPU-heavy steps, each freed one given to the waiting step with the lowest
-  priority value (the caller's ranking)."""
+  priority value (the caller's ranking);
+- `note_host_settings`: once per run, which of the host's pip settings containers do not get."""
 
 from __future__ import annotations
 
@@ -33,6 +34,15 @@ LOGS = "logs"
 TAIL_LINES = 20
 
 T = TypeVar("T")
+
+
+def note_host_settings() -> None:
+    """Say (dim, through ui) which host settings are left out of every container: file://
+    indexes, find-links, constraints... name host paths (hostenv). URLs are already redacted."""
+    from wheelfarm import hostenv, ui
+
+    for item in hostenv.from_host().dropped:
+        ui.detail(f"note: not passed to containers (host-only): {item}")
 
 
 class Cancelled(Exception):

@@ -38,7 +38,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wheelfarm import __version__, fsutil, rules, runner, views
-from wheelfarm.errors import BadInput, ImageMissing, VerificationFailed, WheelfarmError
+from wheelfarm.errors import (
+    BadInput,
+    EnvironmentProblem,
+    ImageMissing,
+    VerificationFailed,
+    WheelfarmError,
+)
 from wheelfarm.runner import LOGS, META
 from wheelfarm.verifyplan import (
     FAIL,
@@ -56,12 +62,12 @@ from wheelfarm.verifyplan import (
     package_names,
     plan_cells,
     read_wheel,
+    read_wheels,
     target_view,
 )
 
 if TYPE_CHECKING:
     from wheelfarm.build import Options as BuildOptions
-    from wheelfarm.build import Report as BuildReport
     from wheelfarm.config import Settings
     from wheelfarm.container import Container
     from wheelfarm.recipes import Recipe
@@ -74,6 +80,8 @@ STAGE = f"{WORK}/stage"
 VENV = f"{WORK}/venv"
 EMPTY = f"{WORK}/empty"  # the imports' working directory: nothing there shadows the install
 CONTAINER_PREFIX = "wheelfarm-verify"
+# The kind of an n/a cell the build's verify step did not run (another wheel, nothing cached).
+NOT_RUN = "not run"
 # Quiet, non-interactive stock pip that never looks for a newer self.
 PIP_ENV = {
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
@@ -274,6 +282,28 @@ def _restore_log(wheelhouse: Path, cell: Cell, cached_log: Path | None) -> None:
 
 
 # ------------------------------------------------------------------------------- one cell
+
+
+def require_pip() -> None:
+    """Dependencies are staged with this Python's pip (`python -m pip download`); without it,
+    say so before any container starts."""
+    import importlib.util
+
+    if importlib.util.find_spec("pip") is None:
+        raise EnvironmentProblem(
+            f"pip is not installed for {sys.executable}: verify stages the wheels' dependencies "
+            "with `python -m pip download`",
+            hint=f"install it: {sys.executable} -m ensurepip --upgrade (or reinstall wheelfarm, "
+            "which depends on pip)",
+        )
+
+
+def _needs_dependencies(job: Job) -> bool:
+    return bool(
+        needed_requirements(
+            job.wheel.requires_dist, marker_environment(job.python, job.target.arch)
+        )
+    )
 
 
 def _host_pip(argv: Sequence[str], log: runner.StepLog, run: _Run) -> int:
@@ -696,6 +726,10 @@ class Request:
     jobs: int | None = None
     ignore_rules: bool = False  # probe
     board: bool = True
+    # Only these wheels' cells may start a container; the others' come from the cell cache, or
+    # are `n/a: not run` (the build's verify step: its report still covers the wheelhouse).
+    run_only: frozenset[str] | None = None
+    host_note: bool = True  # say which host settings containers do not get
 
 
 def execute(request: Request, skip: Callable[[WheelInfo], str | None] | None = None) -> Report:
@@ -712,13 +746,18 @@ def _execute(request: Request, skip: Callable[[WheelInfo], str | None] | None) -
     settings = request.settings
     wheelhouse = request.wheelhouse.resolve()
     rules.image_sources(settings.rules)  # a malformed --rules file fails now, exit 2
+    if request.host_note:
+        runner.note_host_settings()
     if request.wheels is None:
-        wheels = find_wheels(wheelhouse)
+        wheels, skipped = find_wheels(wheelhouse)
     else:
-        wheels = [read_wheel(p) for p in dict.fromkeys(request.wheels)]
+        wheels, skipped = read_wheels(dict.fromkeys(request.wheels))
+    for bad in skipped:
+        ui.warn(f"skipped {bad.file}: {bad.reason}")
     if not wheels:
+        left_out = f" ({len(skipped)} file(s) skipped)" if skipped else ""
         raise BadInput(
-            f"no wheels in {wheelhouse}",
+            f"no wheels in {wheelhouse}{left_out}",
             hint="build some first: wheelfarm build SPEC --wheelhouse DIR",
         )
     recipe_cache: dict[str, Recipe] = {}
@@ -759,6 +798,17 @@ def _execute(request: Request, skip: Callable[[WheelInfo], str | None] | None) -
     to_run: list[Job] = []
     for job in plan.jobs:
         hit = cached_cell(job.key)
+        others = request.run_only is not None and job.wheel.filename not in request.run_only
+        if hit is None and others:
+            results[(job.wheel.filename, job.target.name)] = Cell(
+                job.wheel.filename,
+                job.target.name,
+                NA,
+                kind=NOT_RUN,
+                reason="not verified by this build; `wheelfarm verify` runs it",
+                accepted=job.accepted,
+            )
+            continue
         if hit is None:
             to_run.append(job)
             continue
@@ -766,6 +816,8 @@ def _execute(request: Request, skip: Callable[[WheelInfo], str | None] | None) -
         cell = replace(cell, cached=True, accepted=job.accepted, seconds=0.0)
         _restore_log(wheelhouse, cell, log)
         results[(cell.wheel, cell.target)] = cell
+    if any(_needs_dependencies(job) for job in to_run):
+        require_pip()
     with ui.StepBoard([j.label for j in to_run], enabled=request.board and bool(to_run)) as board:
         run.board = board
         tasks = [functools.partial(_run_job, run, j) for j in to_run]
@@ -780,6 +832,7 @@ def _execute(request: Request, skip: Callable[[WheelInfo], str | None] | None) -
         cells,
         time.monotonic() - began,
         run.started,
+        skipped,
     )
 
 
@@ -846,10 +899,13 @@ def markdown(report: Report, title: str = "wheelfarm verify") -> str:
             lines.extend(f"  - `{line}`" for line in cell.error)
             if cell.hint:
                 lines.append(f"  - hint: {cell.hint}")
-    skipped = [c for c in report.cells if c.status == NA]
-    if skipped:
+    not_applicable = [c for c in report.cells if c.status == NA]
+    if not_applicable:
         lines += ["", "## Not applicable", ""]
-        lines.extend(f"- `{c.wheel}` on **{c.target}**: {c.reason}" for c in skipped)
+        lines.extend(f"- `{c.wheel}` on **{c.target}**: {c.reason}" for c in not_applicable)
+    if report.skipped:
+        lines += ["", "## Skipped files", ""]
+        lines.extend(f"- `{f.file}`: {f.reason}" for f in report.skipped)
     return "\n".join(lines) + "\n"
 
 
@@ -871,7 +927,7 @@ def show(report: Report, title: str = "verify") -> None:
         [w.filename, *(_cell_text(by_key[(w.filename, n)]) for n in names)] for w in report.wheels
     ]
     styles = {"pass": "green", "FAIL": "bold red"}
-    styles.update({f"n/a: {k}": "dim" for k in ("tag", "python", "arch", "skip")})
+    styles.update({f"n/a: {k}": "dim" for k in ("tag", "python", "arch", "skip", NOT_RUN)})
     ui.table(["wheel", *names], rows, title=f"{title}: {report.wheelhouse}", styles=styles)
     for cell in report.failed:
         ui.error(f"{cell.wheel} on {cell.target}: {cell.step} (log: {cell.log})")
@@ -921,41 +977,51 @@ def command(request: Request, json_output: bool) -> Report:
 
 def build_then_verify(options: BuildOptions, verify: bool) -> None:
     """`wheelfarm build`, then (unless --no-verify) verify what it built on the targets it built
-    for. The build's own summary comes first; a verification failure then fails the command."""
+    for. The build's own summary comes first; a verification failure then fails the command.
+
+    The reports written (.wheelfarm/verify.json, verify.md) cover every wheel of the wheelhouse
+    on those targets: the wheels just built are verified, the others show their cached result
+    (no container), or `n/a: not run` when none is cached. With --json, the build's JSON holds
+    what this build verified under "verify", and its "ok" covers both."""
     from wheelfarm import build as build_mod
     from wheelfarm import ui
 
     if not verify:
         build_mod.command(options)
         return
-    outcome: dict[str, Any] = {}
-
-    def after(built: BuildReport) -> None:
-        wheels = tuple(dict.fromkeys(built.wheels))
-        if not wheels:
-            return
-        names = tuple(dict.fromkeys(o.target for o in built.outcomes))
+    built = build_mod.run(options)
+    wheels = tuple(dict.fromkeys(built.wheels))
+    mine: Report | None = None
+    error: WheelfarmError | None = None
+    verification: dict[str, Any] | None = None
+    if wheels:
         request = Request(
             wheelhouse=built.wheelhouse,
-            wheels=wheels,
-            targets=names,
+            wheels=None,
+            targets=tuple(dict.fromkeys(o.target for o in built.outcomes)),
             settings=options.settings,
+            run_only=frozenset(w.name for w in wheels),
+            host_note=False,  # the build said it already
         )
         try:
-            report = execute(request)
-            write_reports(report)
-            outcome["report"] = report
+            whole = execute(request)
+            json_path, md_path = write_reports(whole)
+            mine = whole.only(request.run_only or frozenset())
+            verification = {
+                **mine.as_json(),
+                "reports": {"json": str(json_path), "markdown": str(md_path)},
+            }
         except WheelfarmError as exc:
-            outcome["error"] = exc
-
+            error = exc
+            verification = {"ok": False, "error": exc.message, "hint": exc.hint}
     try:
-        build_mod.command(options, after=after)
+        build_mod.finish(built, options.json_output, verification)
     finally:
         # After the build's own summary, also when a build failed (its error comes last).
-        if "report" in outcome and not options.json_output:
-            show(outcome["report"])
-    if "error" in outcome:
+        if mine is not None and not options.json_output:
+            show(mine)
+    if error is not None:
         ui.warn("the wheels were built, but verification could not run")
-        raise outcome["error"]
-    if "report" in outcome:
-        fail_if_failed(outcome["report"])
+        raise error
+    if mine is not None:
+        fail_if_failed(mine)

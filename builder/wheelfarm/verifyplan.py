@@ -9,8 +9,8 @@ rules."""
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -254,9 +254,13 @@ def default_imports(record_paths: Iterable[str], top_level: str | None) -> tuple
 
 
 def read_wheel(path: Path) -> WheelInfo:
-    """Name, hash, Requires-External, Requires-Dist and default import names of a wheel."""
+    """Name, hash, Requires-External, Requires-Dist and default import names of a wheel;
+    BadInput naming the file when it is misnamed, unreadable or not a wheel."""
     name = views.parse(path.name)
-    sha256 = fsutil.file_sha256(path)
+    try:
+        sha256 = fsutil.file_sha256(path)
+    except OSError as exc:
+        raise BadInput(f"{path.name} cannot be read ({exc.strerror or exc})") from None
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.namelist()
@@ -279,6 +283,29 @@ def read_wheel(path: Path) -> WheelInfo:
         requires_dist=_metadata_fields(metadata, "Requires-Dist"),
         top_level=default_imports(members, top_level),
     )
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A `.whl` file of the wheelhouse that was left out: misnamed, unreadable or not a wheel."""
+
+    file: str
+    reason: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"file": self.file, "reason": self.reason}
+
+
+def read_wheels(paths: Iterable[Path]) -> tuple[list[WheelInfo], tuple[SkippedFile, ...]]:
+    """Each wheel read, or left out with the reason: one bad file does not stop the others."""
+    wheels: list[WheelInfo] = []
+    skipped: list[SkippedFile] = []
+    for path in paths:
+        try:
+            wheels.append(read_wheel(path))
+        except BadInput as exc:
+            skipped.append(SkippedFile(path.name, exc.message))
+    return wheels, tuple(skipped)
 
 
 def package_names(requires_external: Iterable[str]) -> list[str]:
@@ -429,6 +456,7 @@ class Report:
     cells: tuple[Cell, ...]
     seconds: float
     containers_started: int
+    skipped: tuple[SkippedFile, ...] = ()  # .whl files left out, with why
 
     @property
     def failed(self) -> list[Cell]:
@@ -436,6 +464,14 @@ class Report:
 
     def counts(self) -> dict[str, int]:
         return {s: sum(c.status == s for c in self.cells) for s in (PASS, FAIL, NA)}
+
+    def only(self, filenames: Collection[str]) -> Report:
+        """The same report restricted to these wheels (what one build verified)."""
+        return replace(
+            self,
+            wheels=tuple(w for w in self.wheels if w.filename in filenames),
+            cells=tuple(c for c in self.cells if c.wheel in filenames),
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -449,6 +485,7 @@ class Report:
             "targets": [t.as_json() for t in self.targets],
             "wheels": [w.as_json() for w in self.wheels],
             "results": [c.as_json() for c in self.cells],
+            "skipped": [f.as_json() for f in self.skipped],
         }
 
 
@@ -549,10 +586,16 @@ def plan_cells(
     return Plan(tuple(jobs), tuple(decided), tuple(order))
 
 
-def find_wheels(wheelhouse: Path) -> list[WheelInfo]:
+def find_wheels(wheelhouse: Path) -> tuple[list[WheelInfo], tuple[SkippedFile, ...]]:
+    """Every wheel of the wheelhouse, and the `.whl` files left out (with why)."""
+    if wheelhouse.exists() and not wheelhouse.is_dir():
+        raise BadInput(
+            f"wheelhouse {wheelhouse} is not a directory",
+            hint="pass the directory the wheels are in (wheelfarm build --wheelhouse DIR)",
+        )
     if not wheelhouse.is_dir():
         raise BadInput(
             f"wheelhouse {wheelhouse} does not exist",
             hint="build wheels into it first: wheelfarm build SPEC --wheelhouse DIR",
         )
-    return [read_wheel(p) for p in sorted(wheelhouse.glob("*.whl")) if p.is_file()]
+    return read_wheels(p for p in sorted(wheelhouse.glob("*.whl")) if p.is_file())
