@@ -4,16 +4,74 @@ errors are WheelfarmError subclasses, caught once in `main` and mapped to exit c
 
 from __future__ import annotations
 
+import errno
+import inspect
+import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperGroup
 
 from wheelfarm import __version__
-from wheelfarm.errors import WheelfarmError
+from wheelfarm.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, WheelfarmError
+
+# rich reads "[word" as the start of a style tag and drops it ("[tool.wheelfarm]" vanished).
+_MARKUP_TAG_START = re.compile(r"\[(?=[a-z#/@])")
+
+
+def _literal(text: str) -> str:
+    return _MARKUP_TAG_START.sub(r"\\[", text)
+
+
+def _reflow(text: str) -> str:
+    """One line per paragraph: typer keeps a docstring's line breaks and then wraps again to the
+    terminal, which breaks lines mid-sentence. A paragraph with an indented line (an example
+    command) keeps its lines as written."""
+    paragraphs = []
+    for block in inspect.cleandoc(text).split("\n\n"):
+        lines = block.splitlines()
+        if any(line.startswith(" ") for line in lines):
+            paragraphs.append(block)
+        else:
+            paragraphs.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(paragraphs)
+
+
+class _NamedArgument(TyperArgument):
+    # Its metavar already says what it takes; typer would add a type such as <list[str]>.
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def _tidy(command: Any) -> None:  # typer's (vendored) click.Command
+    """Help that reads cleanly in typer's rich layout: paragraphs reflowed, text shown literally
+    (no markup), no type such as <list[str]> beside an argument that has a name."""
+    if command.help:
+        command.help = _literal(_reflow(command.help))
+    for param in command.params:
+        if isinstance(param, TyperArgument) and param.metavar:
+            param.__class__ = _NamedArgument
+        help_text = getattr(param, "help", None)
+        if help_text:
+            param.help = _literal(help_text)
+
+
+class _Group(TyperGroup):
+    """The command group: tidies its own help and its commands' (a sub-group tidies its own)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        if self.help:
+            self.help = _literal(_reflow(self.help))
+        for command in self.commands.values():
+            if not isinstance(command, TyperGroup):
+                _tidy(command)
+
 
 app = typer.Typer(
+    cls=_Group,
     name="wheelfarm",
     help="Build Python wheels inside real distro containers, tag them per distro "
     "(linux_x86_64_debian_12), verify them in sibling images and serve them from an index "
@@ -77,7 +135,10 @@ def tags(  # noqa: PLR0917  # typer passes every option as a parameter
     ] = None,
     arch: Annotated[
         str | None,
-        typer.Option(help="CPU architecture (default: this machine's; amd64/arm64 accepted)."),
+        typer.Option(
+            help="CPU architecture (default: this machine's; amd64/arm64 accepted).",
+            metavar="ARCH",
+        ),
     ] = None,
     rules: RulesOption = None,
     json_output: JsonOption = False,
@@ -125,7 +186,7 @@ def tags(  # noqa: PLR0917  # typer passes every option as a parameter
 
 @app.command()
 def retag(
-    wheels: Annotated[list[Path], typer.Argument(help="Wheels to retag.", metavar="WHEEL...")],
+    wheels: Annotated[list[Path], typer.Argument(help="Wheels to retag.", metavar="WHEEL")],
     *,
     platform: Annotated[
         str | None,
@@ -188,12 +249,15 @@ def retag(
 
 
 images_app = typer.Typer(
+    cls=_Group,
     help="Target images: list them, build them, or make Debian ones with no registry.\n\n"
     "Example: wheelfarm images list",
     no_args_is_help=True,
 )
 app.add_typer(images_app, name="images")
-TargetsArgument = Annotated[list[str], typer.Argument(help="Target names (see `images list`).")]
+TargetsArgument = Annotated[
+    list[str], typer.Argument(help="Target names (see `images list`).", metavar="TARGET")
+]
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Redo images that exist instead of reusing them.")
 ]
@@ -202,7 +266,8 @@ ForceOption = Annotated[
 @images_app.command("list")
 def images_list(
     names: Annotated[
-        list[str] | None, typer.Argument(help="Only these targets (default: all).")
+        list[str] | None,
+        typer.Argument(help="Only these targets (default: all).", metavar="TARGET"),
     ] = None,
     json_output: JsonOption = False,
     config_file: ConfigOption = None,
@@ -253,9 +318,10 @@ def images_bootstrap(
     json_output: JsonOption = False,
     config_file: ConfigOption = None,
 ) -> None:
-    """Make Debian target images with no registry: debootstrap a base from a Debian mirror,
-    `docker import` it as wheelfarm/base:TARGET, then build both stages on it. Images that exist
-    are reused.
+    """Make Debian target images with no registry, from a Debian mirror.
+
+    debootstrap a base from the mirror, `docker import` it as wheelfarm/base:TARGET, then build
+    both stages on it. Images that exist are reused.
 
     Example: wheelfarm images bootstrap debian-11 debian-12 debian-13
     """
@@ -279,7 +345,10 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
     ] = None,
     target: Annotated[
         list[str] | None,
-        typer.Option(help="A target to plan for; repeatable (default: every known target)."),
+        typer.Option(
+            help="A target to plan for; repeatable (default: every known target).",
+            metavar="TARGET",
+        ),
     ] = None,
     python: Annotated[
         str | None, typer.Option(help="Python X.Y (default: each target's own).", metavar="X.Y")
@@ -289,12 +358,14 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
         typer.Option(
             "--format",
             help="json: pretty JSON; github: one matrix=<compact JSON> line for $GITHUB_OUTPUT.",
+            metavar="FORMAT",
         ),
     ] = "json",
     config_file: ConfigOption = None,
 ) -> None:
-    """Print the build plan as a CI matrix: {"include": [{"target", "image", "python",
-    "specs"}, ...]}, one entry per target job `wheelfarm build` would run. Needs no image.
+    """Print the build plan as a CI matrix: one job per target `wheelfarm build` would run.
+
+    The matrix is {"include": [{"target", "image", "python", "specs"}, ...]}. Needs no image.
 
     Examples:
 
@@ -320,9 +391,7 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
 def build(  # noqa: PLR0917  # typer passes every option as a parameter
     specs: Annotated[
         list[str] | None,
-        typer.Argument(
-            help="NAME==VERSION, a local sdist or a source directory.", metavar="SPEC..."
-        ),
+        typer.Argument(help="NAME==VERSION, a local sdist or a source directory.", metavar="SPEC"),
     ] = None,
     requirements: Annotated[
         list[Path] | None,
@@ -338,7 +407,8 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
         list[str] | None,
         typer.Option(
             help="A target to build on; repeatable (default: every target whose build image is "
-            "present)."
+            "present).",
+            metavar="TARGET",
         ),
     ] = None,
     python: Annotated[
@@ -361,6 +431,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
             "its downloads) while others compile; a freed slot goes to the compile expected to "
             "take longest.",
             min=1,
+            metavar="N",
         ),
     ] = None,
     recipes: Annotated[
@@ -513,10 +584,17 @@ def index(
 
 @app.command()
 def serve(
-    site: Annotated[Path, typer.Argument(help="A site written by `wheelfarm index`.")],
+    site: Annotated[
+        Path, typer.Argument(help="A site written by `wheelfarm index`.", metavar="SITE")
+    ],
     *,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.", metavar="ADDR")] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option(
+            help="Port to listen on (0: any free port).", min=0, max=65535, metavar="PORT"
+        ),
+    ] = 8000,
 ) -> None:
     """Serve a site over HTTP (PEP 691: JSON or HTML by Accept header).
 
@@ -559,6 +637,7 @@ def install(
         ),
     ] = None,
     rules: RulesOption = None,
+    config_file: ConfigOption = None,
 ) -> None:
     """Install with pip from the index root made for this host.
 
@@ -573,16 +652,17 @@ def install(
 
       wheelfarm install wheelhouse/lxml-5.3.0-cp311-cp311-linux_x86_64_debian_12.whl
     """
-    import shlex
-
+    from wheelfarm import config
     from wheelfarm import install as install_mod
 
+    settings = config.resolve({"rules": rules}, config_file=config_file)
     install_mod.install(
         requirements,
         index_url=index_url,
         python=python,
-        pip_args=shlex.split(pip_args or ""),
-        rule_files=rules or [],
+        pip_args=install_mod.split_pip_args(pip_args or ""),
+        rule_files=settings.rules,
+        rule_labels=settings.rule_labels,
     )
 
 
@@ -601,7 +681,7 @@ def publish(
         typer.Option(
             help="Upload this target's (or consumer tag's) view, plain-named, instead of the "
             "distro-tagged wheels. Only to a repository that holds this view alone.",
-            metavar="T",
+            metavar="TARGET",
         ),
     ] = None,
     rules: RulesOption = None,
@@ -639,13 +719,17 @@ VerifyTargetOption = Annotated[
         "--target",
         help="A target to try the wheels on; repeatable (default: every target whose runtime "
         "image is present).",
-        metavar="T",
+        metavar="TARGET",
     ),
 ]
 VerifyJobsOption = Annotated[
     int | None,
     typer.Option(
-        "--jobs", "-j", help="Containers run in parallel (default: the number of cores).", min=1
+        "--jobs",
+        "-j",
+        help="Containers run in parallel (default: the number of cores).",
+        min=1,
+        metavar="N",
     ),
 ]
 VerifyRecipesOption = Annotated[
@@ -744,9 +828,25 @@ def probe(
     )
 
 
+def _os_error_message(exc: OSError) -> str:
+    where = ": ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    reason = exc.strerror or str(exc)
+    return f"{where}: {reason}" if where else reason
+
+
+# A path the user named that cannot be used as asked: bad input (exit 2), not a broken machine.
+_USER_PATH_ERRNOS = frozenset({
+    errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY, errno.ENAMETOOLONG,
+    errno.ELOOP, errno.EACCES, errno.EPERM, errno.EROFS,
+})  # fmt: skip
+
+
 def main() -> None:
     """Entry point: run the app and turn every expected error into a message and an exit code.
-    Usage errors, --help and --version are handled by typer itself (exit 2 and 0)."""
+    Usage errors, --help and --version are handled by typer itself (exit 2 and 0). The OSError
+    net catches a file-system refusal no module turned into a WheelfarmError (an output path
+    under a file, /proc, a full disk): `error: <file>: <reason>`, exit 2 when the path itself is
+    unusable (missing, not a directory, no permission, read-only), else 3."""
     try:
         app(prog_name="wheelfarm")
     except WheelfarmError as exc:
@@ -754,6 +854,12 @@ def main() -> None:
 
         ui.error(exc.message, exc.hint)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        from wheelfarm import ui
+
+        ui.error(_os_error_message(exc))
+        user_path = exc.filename is not None and exc.errno in _USER_PATH_ERRNOS
+        sys.exit(EXIT_BAD_INPUT if user_path else EXIT_ENVIRONMENT)
     except KeyboardInterrupt:
         from wheelfarm import ui
 

@@ -552,6 +552,33 @@ def _check_tools() -> None:
         )
 
 
+def pack_rootfs(rootfs: Path, tarball: Path) -> None:
+    """Pack a bootstrapped root file system for `docker import`, without the downloaded .debs and
+    package lists; a tar failure (a full disk, a vanished directory) is an EnvironmentProblem."""
+    packed = subprocess.run(
+        [
+            "tar",
+            "--numeric-owner",
+            "--exclude=./var/cache/apt/archives/*.deb",
+            "--exclude=./var/lib/apt/lists/*_Packages",
+            "-C",
+            str(rootfs),
+            "-cf",
+            str(tarball),
+            ".",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    if packed.returncode != 0:
+        raise EnvironmentProblem(
+            f"packing the root file system {rootfs} failed (tar exit {packed.returncode})",
+            hint="\n".join(packed.stderr.strip().splitlines()[-15:]) or None,
+        )
+
+
 def make_base(target: Target, mirror: str, progress: Progress = _no_progress) -> str:
     """debootstrap a minbase root file system and import it as wheelfarm/base:<target>."""
     from wheelfarm import container
@@ -576,21 +603,7 @@ def make_base(target: Target, mirror: str, progress: Progress = _no_progress) ->
             )
         progress(target.name, "docker import")
         tarball = work / "rootfs.tar"
-        subprocess.run(
-            [
-                "tar",
-                "--numeric-owner",
-                "--exclude=./var/cache/apt/archives/*.deb",
-                "--exclude=./var/lib/apt/lists/*_Packages",
-                "-C",
-                str(rootfs),
-                "-cf",
-                str(tarball),
-                ".",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        pack_rootfs(rootfs, tarball)
         repository, _, tag = bootstrap_base_ref(target).partition(":")
         return container.import_rootfs(tarball, repository, tag, IMPORT_CHANGES)
     finally:

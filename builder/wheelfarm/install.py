@@ -2,12 +2,15 @@
 
 The root is the first of this machine's host tag, default build tag and build tag (after the
 rules) that the site has; the site says which roots it has in its roots.json. A wheel file given
-directly is checked against the tags this machine accepts, and a distro-tagged one is handed to
-pip under its plain linux_<arch> name (same bytes), the only name stock pip accepts."""
+directly is checked against the tags this machine accepts (its platform tag against the install
+list, its python and abi tags against the interpreter that will install it), and a distro-tagged
+one is handed to pip under its plain linux_<arch> name (same bytes), the only name stock pip
+accepts."""
 
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -71,8 +74,62 @@ def choose_root(roots: Sequence[str], tagset: rules.TagSet) -> str:
     )  # fmt: skip
 
 
-def check_wheel(path: Path, tagset: rules.TagSet) -> str:
-    """The file name to give pip for this wheel; BadInput when this host does not accept it."""
+def split_pip_args(text: str) -> list[str]:
+    """--pip-args as a shell would split it; broken quoting is bad input."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise BadInput(
+            f"--pip-args {text!r} cannot be split: {exc}",
+            hint='quote it as a shell would, e.g. --pip-args "--no-deps -q"',
+        ) from None
+
+
+# Asks an interpreter which (python, abi) tag pairs it loads, with the packaging pip itself uses.
+_INTERPRETER_TAGS = """
+import json
+try:
+    from pip._vendor.packaging import tags
+except ImportError:
+    from packaging import tags
+print(json.dumps(list(dict.fromkeys((t.interpreter, t.abi) for t in tags.sys_tags()))))
+"""
+
+# Most preferred first, as packaging orders them.
+InterpreterTags = tuple[tuple[str, str], ...]
+
+
+def interpreter_tags(python: str | None) -> InterpreterTags:
+    """The (python, abi) tag pairs the interpreter that will install loads: this one's from
+    packaging, another's by asking it (through its pip's packaging)."""
+    if python is None:
+        from packaging import tags as packaging_tags
+
+        return tuple(dict.fromkeys((t.interpreter, t.abi) for t in packaging_tags.sys_tags()))
+    try:
+        result = subprocess.run(
+            [python, "-c", _INTERPRETER_TAGS], capture_output=True, text=True, check=False
+        )
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot run {python}: {exc.strerror}") from None
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.strip().splitlines()[-5:])
+        raise EnvironmentProblem(
+            f"cannot ask {python} which wheel tags it loads (exit {result.returncode})",
+            hint=tail or f"is {python} a Python with pip?",
+        )
+    try:
+        return tuple((str(i), str(a)) for i, a in json.loads(result.stdout))
+    except (ValueError, TypeError):
+        raise EnvironmentProblem(f"{python} gave no tag list: {result.stdout[:200]!r}") from None
+
+
+def check_wheel(
+    path: Path, tagset: rules.TagSet, interpreter: InterpreterTags | None = None
+) -> str:
+    """The file name to give pip for this wheel; BadInput when this host does not accept it: no
+    tag of the wheel has a platform the host accepts and (when `interpreter` is given) a python
+    and abi tag pair the installing interpreter loads."""
     if not path.is_file():
         raise BadInput(f"wheel file {path} does not exist")
     wheel = views.parse(path.name)
@@ -83,6 +140,17 @@ def check_wheel(path: Path, tagset: rules.TagSet) -> str:
             "not accept that platform",
             hint="this host accepts: " + ", ".join(tagset.install),
         )
+    if interpreter is not None and not any(
+        (t.interpreter, t.abi) in interpreter and t.platform in accepted for t in wheel.tags
+    ):
+        pairs = sorted({f"{t.interpreter}-{t.abi}" for t in wheel.tags})
+        loads = [f"{i}-{a}" for i, a in interpreter if a != "none"]
+        raise BadInput(
+            f"{path.name} is for {', '.join(pairs)}; the Python that installs does not load "
+            "that interpreter and ABI",
+            hint="it loads: " + ", ".join(loads[:5]) + (", ..." if len(loads) > 5 else "")
+            + "; build the wheel for this Python, or pass --python with one that matches",
+        )  # fmt: skip
     return views.plain_filename(path.name)
 
 
@@ -107,13 +175,16 @@ def install(
     python: str | None,
     pip_args: Sequence[str],
     rule_files: Sequence[Path],
+    rule_labels: rules.GivenKind = "--rules",
 ) -> None:
+    """`rule_labels` says where `rule_files` came from (--rules, WHEELFARM_RULES, project)."""
     from wheelfarm import describe, ui
 
-    tagset = describe.describe(None, None, rule_files)
+    tagset = describe.describe(None, None, rule_files, rule_labels)
     wheel_files = [r for r in requirements if r.endswith(".whl")]
     others = [r for r in requirements if not r.endswith(".whl")]
-    plain_names = {r: check_wheel(Path(r), tagset) for r in wheel_files}
+    loads = interpreter_tags(python) if wheel_files else None
+    plain_names = {r: check_wheel(Path(r), tagset, loads) for r in wheel_files}
     args = list(pip_args)
     if others:
         if index_url is None:

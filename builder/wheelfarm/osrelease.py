@@ -88,7 +88,8 @@ def parse(text: str) -> dict[str, str]:
 
 
 def read_file(path: Path) -> dict[str, str]:
-    """Read an os-release file the user named; a missing or unreadable file is bad input."""
+    """Read an os-release file the user named; a missing or unreadable file, or one with no
+    KEY=value line at all, is bad input."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
@@ -98,7 +99,16 @@ def read_file(path: Path) -> dict[str, str]:
         ) from None
     except OSError as exc:
         raise BadInput(f"cannot read os-release file {path}: {exc.strerror}") from None
-    return parse(text)
+    fields = parse(text)
+    # os-release(5) defaults a missing ID to "linux", but a file with no assignment at all (an
+    # empty file, a binary) is not an os-release file: tagging it linux_<arch>_linux_rolling
+    # would hide the mistake.
+    if not fields:
+        raise BadInput(
+            f"no os-release keys in {path}",
+            hint="pass an os-release file (KEY=value lines such as ID=debian, VERSION_ID=12)",
+        )
+    return fields
 
 
 def read_host(paths: tuple[Path, ...] | None = None) -> dict[str, str] | None:

@@ -1,7 +1,9 @@
 """All human-facing output. The only module that imports rich.
 
 Human output goes to stderr so stdout stays clean for `--json` and for piping; JSON goes to stdout
-as plain text, never through rich (rich wraps long lines)."""
+as plain text, never through rich (rich wraps long lines). Text from users and tools (messages,
+hints, log lines, cells) is shown literally: rich Text objects, never markup, and no emoji codes
+(a compiler's `_yaml.c:100:5:` or a `sha256:...` would be mangled)."""
 
 from __future__ import annotations
 
@@ -15,17 +17,17 @@ from types import TracebackType
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 
 def _make_console() -> Console:
     # Off a terminal (CI logs, pipes) rich assumes 80 columns and folds every wheel name in a
     # table; logs have no width, so give tables room unless the user set COLUMNS.
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(stderr=True, highlight=False, soft_wrap=True, width=160)
+        console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, width=160)
     return console
 
 
@@ -37,26 +39,30 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def _labelled(label: str, style: str, message: str) -> Text:
+    return Text.assemble((label, style), " ", message)
+
+
 def info(message: str) -> None:
-    console.print(escape(message))
+    console.print(Text(message))
 
 
 def detail(message: str) -> None:
-    console.print(escape(message), style="dim")
+    console.print(Text(message, style="dim"))
 
 
 def success(message: str) -> None:
-    console.print(f"[green]✓[/green] {escape(message)}")
+    console.print(_labelled("✓", "green", message))
 
 
 def warn(message: str) -> None:
-    console.print(f"[yellow]warning:[/yellow] {escape(message)}")
+    console.print(_labelled("warning:", "yellow", message))
 
 
 def error(message: str, hint: str | None = None) -> None:
-    console.print(f"[bold red]error:[/bold red] {escape(message)}")
+    console.print(_labelled("error:", "bold red", message))
     if hint:
-        console.print(f"[cyan]hint:[/cyan] {escape(hint)}")
+        console.print(_labelled("hint:", "cyan", hint))
 
 
 def table(
@@ -69,11 +75,11 @@ def table(
     """A table of plain strings; a cell's text is never interpreted as markup. `styles` maps a
     cell's exact text to a style (e.g. {"failed": "red"})."""
     styles = styles or {}
-    t = Table(title=title, title_justify="left", show_lines=False)
+    t = Table(title=Text(title) if title else None, title_justify="left", show_lines=False)
     for column in columns:
-        t.add_column(column, overflow="fold")
+        t.add_column(Text(column), overflow="fold")
     for row in rows:
-        t.add_row(*(f"[{styles[c]}]{escape(c)}[/]" if c in styles else escape(c) for c in row))
+        t.add_row(*(Text(c, style=styles.get(c, "")) for c in row))
     console.print(t)
 
 
@@ -93,7 +99,7 @@ def group(title: str) -> Iterator[None]:
             sys.stderr.write("::endgroup::\n")
             sys.stderr.flush()
     else:
-        console.rule(escape(title), align="left", style="dim")
+        console.rule(Text(title), align="left", style="dim")
         yield
 
 
@@ -116,8 +122,9 @@ class StepBoard:
         if self._live:
             self._progress = Progress(
                 SpinnerColumn(),
-                TextColumn("[bold]{task.fields[name]}[/bold]"),
-                TextColumn("{task.description}"),
+                TextColumn("{task.fields[mark]}"),  # only our own marks: ✓ or ✗
+                TextColumn("{task.fields[name]}", style="bold", markup=False),
+                TextColumn("{task.description}", markup=False),
                 TimeElapsedColumn(),
                 console=console,
                 transient=False,
@@ -125,7 +132,7 @@ class StepBoard:
             self._progress.start()
             for name in self._names:
                 self._tasks[name] = self._progress.add_task(
-                    "waiting", name=escape(name), total=None, start=False
+                    "waiting", name=name, mark="", total=None, start=False
                 )
         return self
 
@@ -145,23 +152,27 @@ class StepBoard:
         if self._progress is not None:
             task = self._tasks[name]
             self._progress.start_task(task)
-            self._progress.update(task, description=escape(description))
+            self._progress.update(task, description=description)
         else:
             elapsed = time.monotonic() - self._started[name]
             console.print(
-                f"[bold]{escape(name)}[/bold] {escape(description)} [dim]({elapsed:.1f}s)[/dim]"
+                Text.assemble((name, "bold"), " ", description, " ", (f"({elapsed:.1f}s)", "dim"))
             )
 
     def finish(self, name: str, ok: bool, description: str) -> None:
         if not self._enabled:
             return
-        mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
+        mark = ("✓", "green") if ok else ("✗", "red")
         if self._progress is not None:
             task = self._tasks[name]
             self._progress.start_task(task)
-            self._progress.update(task, description=f"{mark} {escape(description)}")
+            mark_markup = f"[{mark[1]}]{mark[0]}[/]"
+            self._progress.update(task, description=description, mark=mark_markup)
             self._progress.stop_task(task)
         else:
             elapsed = time.monotonic() - self._started.get(name, time.monotonic())
-            line = f"{mark} [bold]{escape(name)}[/bold] {escape(description)}"
-            console.print(f"{line} [dim]({elapsed:.1f}s)[/dim]")
+            console.print(
+                Text.assemble(
+                    mark, " ", (name, "bold"), " ", description, " ", (f"({elapsed:.1f}s)", "dim")
+                )
+            )

@@ -34,3 +34,40 @@ def test_help_has_an_example(
     assert "Usage: wheelfarm" in result.stdout
     assert "example" in result.stdout.lower(), f"`wheelfarm {' '.join(path)} --help` has no example"
     assert f"wheelfarm {' '.join(path)}".strip() in result.stdout.split("Usage:", 1)[1]
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[" ".join(p) or "wheelfarm" for p in PATHS])
+def test_help_reads_cleanly(
+    path: tuple[str, ...], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No text eaten as markup, no typer type names for a named value, no doubled "...", and
+    the command list one line per command."""
+    monkeypatch.setenv("COLUMNS", "100")
+    result = run_in_process(capsys, monkeypatch, *path, "--help")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "<list[" not in text
+    usage = next(line for line in text.splitlines() if "Usage:" in line)
+    assert "...}" not in usage and "...]" not in usage, usage
+    assert "whose  table" not in text
+    if "--config" in text:
+        assert "[tool.wheelfarm]" in text
+    if "Commands" in text:
+        panel = text.split("Commands", 1)[1]
+        rows = [line for line in panel.splitlines() if line.startswith("│")]
+        assert rows and all(not line.startswith("│  ") for line in rows), panel
+
+
+def test_docstring_paragraphs_are_reflowed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Line breaks in the source must not reach the terminal: at 200 columns the paragraph's
+    first 150-odd characters are on one line (they used to break after "virtualenv's")."""
+    monkeypatch.setenv("COLUMNS", "200")
+    result = run_in_process(capsys, monkeypatch, "tags", "--help")
+    assert (
+        "Without --os-release it describes this machine, applying --rules (or the project's "
+        "configured rules), the active virtualenv's binary-compatibility.cfg"
+    ) in result.stdout
+    usage = run_in_process(capsys, monkeypatch, "retag", "--help").stdout
+    assert "Usage: wheelfarm retag [OPTIONS] {WHEEL}..." in usage
