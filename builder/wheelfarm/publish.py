@@ -9,19 +9,28 @@ of its own: one devpi index or one pypiserver per root.
 
 Credentials come from the environment (TWINE_USERNAME / TWINE_PASSWORD) or the keyring, never
 from the command line; a repository URL with credentials in it is refused, so none reaches a
-log. A file the server already has is skipped, not an error."""
+log. A file the server already has under the same name is skipped when its sha256 (from the
+server's simple page) is the same, and refused (exit 2) when it differs: the repository then
+holds another file under that name, typically another distro's view."""
 
 from __future__ import annotations
 
+import base64
 import os
+import re
+import ssl
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
-from wheelfarm import index, rules, targets, views
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+
+from wheelfarm import fsutil, index, rules, targets, views
 from wheelfarm.errors import BadInput, WheelfarmError
 
 
@@ -100,6 +109,77 @@ def _already_there(exc: BaseException) -> bool:
     return status == 409 or (status == 400 and "already exist" in text)
 
 
+_NO_CREDENTIALS_HINT = (
+    "set TWINE_USERNAME and TWINE_PASSWORD (or store them in the keyring); a server that needs "
+    "none, such as `pypi-server run -a . -P .`, takes any values, e.g. TWINE_USERNAME=ci "
+    "TWINE_PASSWORD=none"
+)
+
+
+def _project_of(filename: str) -> str:
+    if filename.endswith(".whl"):
+        return canonicalize_name(parse_wheel_filename(filename)[0])
+    return canonicalize_name(parse_sdist_filename(filename)[0])
+
+
+def _simple_pages(repository_url: str, project: str) -> list[str]:
+    """Where the server lists a project: pypiserver serves /simple/ beside its upload URL, devpi
+    +simple/ under the index's."""
+    base = repository_url if repository_url.endswith("/") else repository_url + "/"
+    return [urljoin(base, f"simple/{project}/"), urljoin(base, f"+simple/{project}/")]
+
+
+def _get(url: str) -> str | None:
+    request = urllib.request.Request(url, headers={"Accept": "text/html"})
+    user, password = os.environ.get("TWINE_USERNAME"), os.environ.get("TWINE_PASSWORD")
+    if user and password:  # a server that guards reads too
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    context = None
+    if url.startswith("https:") and os.environ.get("TWINE_CERT"):
+        context = ssl.create_default_context(cafile=os.environ["TWINE_CERT"])
+    try:
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:
+            return str(response.read().decode("utf-8", "replace"))
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def server_sha256(repository_url: str, filename: str) -> str | None:
+    """The sha256 the server's simple page gives `filename` (its link's #sha256= fragment), or
+    None when no page could be read or it names no hash for that file."""
+    link = re.compile(
+        r'href="[^"#]*/' + re.escape(filename) + r'#sha256=([0-9a-fA-F]{64})"', re.IGNORECASE
+    )
+    for url in _simple_pages(repository_url, _project_of(filename)):
+        page = _get(url)
+        found = link.search(page) if page is not None else None
+        if found:
+            return found.group(1).lower()
+    return None
+
+
+def _check_same(repository_url: str, path: Path, uploaded: Sequence[str]) -> None:
+    """A file the server has already: the same bytes (skip it) or not (exit 2)."""
+    ours = fsutil.file_sha256(path)
+    theirs = server_sha256(repository_url, path.name)
+    done = f"; {len(uploaded)} file(s) uploaded before this one" if uploaded else ""
+    if theirs is None:
+        raise BadInput(
+            f"the server has a file named {path.name} already and its sha256 could not be read "
+            f"from the server's simple page, so it may hold another file under this name{done}",
+            hint="check the file on the server; publish to a repository that holds this "
+            "wheelhouse (or this view) alone",
+        )
+    if theirs != ours:
+        raise BadInput(
+            f"this repository holds another file under the name {path.name} (sha256 {theirs}, "
+            f"ours {ours}): another view, or another build{done}",
+            hint="each view (--target) needs a repository of its own, and a published file "
+            "is never replaced: publish to an empty repository",
+        )
+
+
 def _upload(repository_url: str, files: Sequence[Path]) -> tuple[list[str], list[str]]:
     """Upload with twine's Python API, one file at a time; returns (uploaded, skipped).
 
@@ -109,7 +189,7 @@ def _upload(repository_url: str, files: Sequence[Path]) -> tuple[list[str], list
     import logging
 
     from twine.commands.upload import upload
-    from twine.exceptions import TwineException
+    from twine.exceptions import NonInteractive, TwineException
     from twine.settings import Settings
 
     from wheelfarm import ui
@@ -135,6 +215,11 @@ def _upload(repository_url: str, files: Sequence[Path]) -> tuple[list[str], list
                 # twine prints progress on stdout; ours stays clean for machine output.
                 with contextlib.redirect_stdout(sys.stderr):
                     upload(settings, [str(path)])
+            except NonInteractive as exc:
+                raise BadInput(
+                    f"no credentials to upload {path.name} with: {exc}",
+                    hint=_NO_CREDENTIALS_HINT,
+                ) from None
             except TwineException as exc:
                 raise WheelfarmError(
                     f"twine refused {path.name}: {exc}",
@@ -143,7 +228,8 @@ def _upload(repository_url: str, files: Sequence[Path]) -> tuple[list[str], list
             except Exception as exc:
                 if not _already_there(exc):
                     raise WheelfarmError(f"uploading {path.name} failed: {exc}") from None
-                ui.detail(f"{path.name}: the server has it already, skipped")
+                _check_same(repository_url, path, uploaded)
+                ui.detail(f"{path.name}: the server has the same file already, skipped")
                 skipped.append(path.name)
             else:
                 ui.detail(f"{path.name}: uploaded")

@@ -316,6 +316,60 @@ def test_publish_a_view_and_install_from_it_with_stock_pip(
         assert installed_tag(box, "/tmp/v/bin/python") == "cp311-cp311-linux_x86_64_debian_12"
 
 
+def test_publishing_another_view_to_the_same_repository_is_refused(
+    wheelhouse: Path, pypiserver: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Two views share plain names: the second one's file is compared with the server's
+    (sha256 from its simple page) and refused, not silently skipped; the same view again is
+    skipped file by file."""
+    url, packages = pypiserver
+    view = ("--repository-url", f"{url}/", "--target", "debian-12")
+    first = wheelfarm("publish", str(wheelhouse), *view, env=TWINE_ENV)
+    assert first.returncode == 0, first.stderr
+    held = {p.name: p.read_bytes() for p in packages.iterdir()}
+    assert "wf_idx_hello-1.0-cp311-cp311-linux_x86_64.whl" in held
+
+    again = wheelfarm("publish", str(wheelhouse), *view, env=TWINE_ENV)
+    assert again.returncode == 0, again.stderr
+    assert "0 uploaded, 2 already there" in again.stderr
+
+    # Another distro's wheel of the same Python: the same plain name, other bytes.
+    other = tmp_path / "other"
+    source = wheelhouse / "wf_idx_hello-1.0-cp311-cp311-linux_x86_64_debian_12.whl"
+    made = wheelfarm("retag", str(source), "--platform", "linux_x86_64_ubuntu_22_04", "-o",
+                     str(other))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    refused = wheelfarm(
+        "publish", str(other), "--repository-url", f"{url}/", "--target",
+        "linux_x86_64_ubuntu_22_04", env=TWINE_ENV,
+    )  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert (
+        "this repository holds another file under the name "
+        "wf_idx_hello-1.0-cp311-cp311-linux_x86_64.whl" in refused.stderr
+    )
+    assert "Traceback" not in refused.stderr
+    assert {p.name: p.read_bytes() for p in packages.iterdir()} == held  # nothing replaced
+
+
+def test_publishing_without_credentials_says_how_to_give_them(
+    wheelhouse: Path, pypiserver: tuple[str, Path]
+) -> None:
+    url, packages = pypiserver
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHEELFARM_", "TWINE_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "wheelfarm", "publish", str(wheelhouse), "--repository-url",
+         f"{url}/"],
+        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "no credentials" in result.stderr
+    assert "TWINE_USERNAME" in result.stderr and "any values" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(packages.iterdir()) == []
+
+
 @pytest.fixture(scope="session")
 def host_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """wf-idx-hello compiled on this host by pip and retagged with this host's build tag."""

@@ -287,3 +287,169 @@ def test_ci_runs_the_reusable_workflow_and_the_action() -> None:
     targets = ci["jobs"]["targets"]["strategy"]["matrix"]["target"]
     families = {t.split("-")[0] for t in targets}
     assert {"alpine", "ubuntu", "centos", "rockylinux", "almalinux"} <= families
+
+
+# ------------------------------------------------------------------ the index job
+
+
+def wheelfarm_steps(document: dict[Any, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(job, step) for every step that runs wheelfarm (not the one that installs it)."""
+    jobs = document.get("jobs") or {"action": {"steps": document["runs"]["steps"]}}
+    for job in jobs.values():
+        for step in job.get("steps", []):
+            if re.search(
+                r"(^|[\s\"(])(wheelfarm|\"?\$WHEELFARM\"?) [a-z]", step.get("run", ""), re.M
+            ):
+                yield job, step
+
+
+@pytest.mark.parametrize("path", [REUSABLE, ACTION], ids=["workflow", "action"])
+def test_every_step_running_wheelfarm_reads_the_config_input(path: Path) -> None:
+    document = load(path)
+    steps = list(wheelfarm_steps(document))
+    assert len(steps) >= 4, [s.get("name") for _, s in steps]
+    for job, step in steps:
+        env = {**job.get("env", {}), **step.get("env", {})}
+        assert env.get("WHEELFARM_CONFIG") == "${{ inputs.config }}", step.get("name")
+
+
+def test_the_workflow_needs_to_be_told_how_to_install_wheelfarm() -> None:
+    """wheelfarm is not on PyPI and a called workflow cannot see its own repository and ref: no
+    default that would install something else (or nothing)."""
+    spec = triggers(load(REUSABLE))["workflow_call"]["inputs"]["wheelfarm"]
+    assert spec.get("required") is True and "default" not in spec
+    ci = load(ROOT / ".github" / "workflows" / "ci.yml")
+    assert ci["jobs"]["reusable-workflow"]["with"]["wheelfarm"] == "."
+    # The action installs itself from its own checkout.
+    install = next(s for s in load(ACTION)["runs"]["steps"] if s.get("name") == "Install wheelfarm")
+    assert '"$GITHUB_ACTION_PATH"' in install["run"]
+
+
+def test_the_index_job_runs_after_failed_targets_and_then_fails() -> None:
+    index_job = load(REUSABLE)["jobs"]["index"]
+    assert "build" in index_job["needs"] and "plan" in index_job["needs"]
+    assert "!cancelled()" in index_job["if"]
+    download = next(s for s in index_job["steps"] if "download-artifact" in s.get("uses", ""))
+    assert not download["with"].get("merge-multiple"), "artifacts must not overwrite each other"
+    last = index_job["steps"][-1]
+    assert last["if"] == "steps.merge.outputs.missing != ''" and "exit 1" in last["run"]
+    build = load(REUSABLE)["jobs"]["build"]
+    uploads = {
+        s["with"]["name"]: s.get("if") for s in build["steps"] if "upload" in s.get("uses", "")
+    }
+    assert uploads == {
+        "wheelhouse-${{ matrix.target }}": None,  # only after a successful build
+        "failed-${{ matrix.target }}": "failure()",
+    }
+
+
+@dataclass(frozen=True)
+class Merged:
+    code: int
+    stdout: str
+    stderr: str
+    wheelhouse: Path
+    output: str
+    summary: str
+
+
+def run_merge(tmp_path: Path, plan: list[str], artifacts: dict[str, dict[str, bytes]]) -> Merged:
+    """The index job's merge step, run by bash on downloaded-artifact directories as
+    actions/download-artifact leaves them (one directory per artifact)."""
+    step = next(s for s in load(REUSABLE)["jobs"]["index"]["steps"] if s.get("id") == "merge")
+    downloads = tmp_path / "wheelhouses"
+    for target, files in artifacts.items():
+        for name, data in files.items():
+            path = downloads / f"wheelhouse-{target}" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    output, summary = tmp_path / "output", tmp_path / "summary.md"
+    matrix = {"include": [{"target": t, "image": "", "python": "3.9", "specs": ""} for t in plan]}
+    env = {
+        "PATH": os.environ["PATH"],
+        "MATRIX": json.dumps(matrix),
+        "ARTIFACTS": str(downloads),
+        "WHEELHOUSE": str(tmp_path / "wheelhouse"),
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    done = subprocess.run(
+        ["bash", "-c", step["run"]], env=env, capture_output=True, text=True, check=False
+    )
+    written = [p.read_text() if p.exists() else "" for p in (output, summary)]
+    return Merged(done.returncode, done.stdout, done.stderr, tmp_path / "wheelhouse", *written)
+
+
+RHEL9_WHEEL = "demo-1.0-cp39-cp39-linux_x86_64_rhel_9.whl"
+
+
+def rhel_artifacts() -> dict[str, dict[str, bytes]]:
+    return {
+        "rockylinux-9": {
+            RHEL9_WHEEL: b"built on rocky",
+            "demo-1.0.tar.gz": b"the sdist",
+            f".wheelfarm/{RHEL9_WHEEL}.json": b'{"target": "rockylinux-9"}',
+            ".wheelfarm/verify.json": b'{"from": "rocky"}',
+        },
+        "almalinux-9": {
+            RHEL9_WHEEL: b"built on alma",
+            "demo-1.0.tar.gz": b"the sdist",
+            "other-2.0-cp39-cp39-linux_x86_64_rhel_9.whl": b"only alma",
+            f".wheelfarm/{RHEL9_WHEEL}.json": b'{"target": "almalinux-9"}',
+            ".wheelfarm/verify.json": b'{"from": "alma"}',
+        },
+    }
+
+
+@pytest.mark.parametrize("first", ["rockylinux-9", "almalinux-9"])
+def test_merge_keeps_the_first_planned_targets_file_and_every_targets_records(
+    tmp_path: Path, first: str
+) -> None:
+    plan = [first, *(t for t in ("rockylinux-9", "almalinux-9") if t != first), "alpine-3.20"]
+    merged = run_merge(tmp_path, plan, rhel_artifacts())
+    assert merged.code == 0, merged.stderr + merged.stdout
+    wh = merged.wheelhouse
+    later = plan[1]
+    # Plan order decides, not the order of the downloads.
+    assert (wh / RHEL9_WHEEL).read_bytes() == rhel_artifacts()[first][RHEL9_WHEEL]
+    assert (wh / "other-2.0-cp39-cp39-linux_x86_64_rhel_9.whl").read_bytes() == b"only alma"
+    assert (wh / "demo-1.0.tar.gz").read_bytes() == b"the sdist"
+    assert sorted(p.name for p in wh.iterdir()) == sorted(
+        [
+            ".wheelfarm",
+            RHEL9_WHEEL,
+            "demo-1.0.tar.gz",
+            "other-2.0-cp39-cp39-linux_x86_64_rhel_9.whl",
+        ]
+    )
+    # Each target's records stay whole and apart; none overwrote another.
+    for target in ("rockylinux-9", "almalinux-9"):
+        records = wh / ".wheelfarm" / "targets" / target
+        assert (records / "verify.json").read_bytes() == rhel_artifacts()[target][
+            ".wheelfarm/verify.json"
+        ]
+        assert json.loads((records / f"{RHEL9_WHEEL}.json").read_text())["target"] == target
+    record = json.loads((wh / ".wheelfarm" / "merged.json").read_text())
+    assert record["merged"] == plan[:2] and record["missing"] == ["alpine-3.20"]
+    assert record["files"][RHEL9_WHEEL] == first
+    # What the user sees: the left-out file, and the missing target, named.
+    assert f"::notice::{RHEL9_WHEEL}: kept the file of {first}" in merged.stdout
+    assert f"{RHEL9_WHEEL} from {later} (kept {first}'s)" in merged.summary
+    assert "| alpine-3.20 | **missing**" in merged.summary
+    assert "missing=alpine-3.20" in merged.output.splitlines()
+    assert "::warning::indexing without the targets that failed: alpine-3.20" in merged.stdout
+
+
+def test_merge_with_every_target_present_names_none_missing(tmp_path: Path) -> None:
+    merged = run_merge(tmp_path, ["rockylinux-9", "almalinux-9"], rhel_artifacts())
+    assert merged.code == 0, merged.stderr
+    assert "missing=" in merged.output.splitlines()
+    assert "::warning::" not in merged.stdout
+
+
+def test_merge_without_any_wheelhouse_fails(tmp_path: Path) -> None:
+    merged = run_merge(tmp_path, ["debian-12", "alpine-3.20"], {})
+    assert merged.code == 1
+    assert (
+        "::error::no target produced a wheelhouse; missing: debian-12,alpine-3.20" in merged.stdout
+    )
