@@ -18,6 +18,7 @@ import socket
 import tarfile
 import tempfile
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
@@ -257,6 +258,47 @@ def _container_name(image: str) -> str:
     return f"wheelfarm-{base}-{secrets.token_hex(4)}"
 
 
+def _force_remove(docker_client: docker.DockerClient, ref: str) -> bool:
+    """Remove container `ref` (id or name) and its anonymous volumes; False when there is no such
+    container. A second Ctrl-C while removing must not leave the container behind."""
+    import docker.errors
+
+    for _ in range(3):
+        try:
+            docker_client.api.remove_container(ref, force=True, v=True)
+            return True
+        except docker.errors.NotFound:
+            return False
+        except KeyboardInterrupt:
+            continue
+        except docker.errors.APIError as exc:
+            if "already in progress" in str(exc):
+                return True
+            raise
+    return True
+
+
+def _remove_after_failed_create(
+    docker_client: docker.DockerClient, name: str, attempts: int
+) -> None:
+    """Remove the container called `name` if a create that failed or was interrupted made it
+    anyway. An interrupted request may still be running in the engine, so a name not found yet
+    is looked for again (`attempts` times, 0.2 s apart). Never raises: the create's own error is
+    the one to report."""
+    import docker.errors
+
+    for attempt in range(attempts):
+        try:
+            if attempt:
+                time.sleep(0.2)
+            if _force_remove(docker_client, name):
+                return
+        except KeyboardInterrupt:
+            continue
+        except docker.errors.APIError:
+            return
+
+
 def _shell(argv: Sequence[str] | str) -> list[str]:
     return ["/bin/sh", "-c", argv] if isinstance(argv, str) else list(argv)
 
@@ -356,9 +398,17 @@ class Container:
         except docker.errors.ImageNotFound:
             raise EnvironmentProblem(f"image {self.image} is not present") from None
         except docker.errors.APIError as exc:
+            # A name already taken (409) belongs to someone else: leave it alone.
+            if exc.status_code != 409:
+                _remove_after_failed_create(docker_client, self.name, attempts=1)
             raise EnvironmentProblem(
                 f"cannot create a container from {self.image}: {exc}"
             ) from None
+        except BaseException:
+            # Ctrl-C (or a lost connection) while the engine creates it: the container may exist
+            # though we never got its handle; the request may still be running in the engine.
+            _remove_after_failed_create(docker_client, self.name, attempts=6)
+            raise
         try:
             self._container.start()
         except BaseException:
@@ -385,25 +435,10 @@ class Container:
     def remove(self) -> None:
         """Remove the container now (idempotent, thread-safe): a running exec in another thread
         then ends. __exit__ calls this; so may a main thread handling Ctrl-C."""
-        import docker.errors
-
         with self._lock:
             container, self._container = self._container, None
-        if container is None:
-            return
-        # A second Ctrl-C while removing must not leave the container behind.
-        for _ in range(3):
-            try:
-                container.remove(force=True, v=True)
-                return
-            except docker.errors.NotFound:
-                return
-            except KeyboardInterrupt:
-                continue
-            except docker.errors.APIError as exc:
-                if "already in progress" in str(exc):
-                    return
-                raise
+        if container is not None:
+            _force_remove(client(), str(container.id))
 
     @property
     def _live(self) -> _DockerContainer:

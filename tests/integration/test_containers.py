@@ -23,7 +23,7 @@ import pytest
 
 from wheelfarm import container, hostenv, images, osrelease, tags
 from wheelfarm.container import Container, ContainerCommandFailed
-from wheelfarm.errors import EXIT_ENVIRONMENT, ImageMissing
+from wheelfarm.errors import EXIT_ENVIRONMENT, EnvironmentProblem, ImageMissing
 from wheelfarm.targets import Python, Target
 
 
@@ -336,6 +336,47 @@ def test_no_container_is_left_after_a_block_that_raises(
         assert docker_names(name) == [name]
         box.run("true")
         raise error("boom")
+    assert docker_names(name) == []
+
+
+@pytest.mark.usefixtures("no_leftover_containers")
+def test_ctrl_c_as_the_engine_answers_create_leaves_no_container(
+    debian_targets: dict[str, Target], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worst moment for Ctrl-C: the engine made the container (and its scratch volume) but
+    its handle never reached us. The real create runs; the interrupt is injected after it."""
+    from docker.models.containers import ContainerCollection
+
+    real_create = ContainerCollection.create
+
+    def create_then_interrupt(self: ContainerCollection, *args: object, **kwargs: object) -> None:
+        real_create(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ContainerCollection, "create", create_then_interrupt)
+    name = unique("interrupted-create")
+    box = Container(
+        debian_targets["debian-12"].runtime_image, name=name, network=False, scratch=["/scratch"]
+    )
+    with pytest.raises(KeyboardInterrupt), box:
+        pytest.fail("the block must not run")
+    assert docker_names(name) == []
+    assert container.leftover_volumes(os.getpid()) == []
+
+
+@pytest.mark.usefixtures("no_leftover_containers")
+def test_a_name_already_taken_is_refused_and_the_other_container_kept(
+    debian_targets: dict[str, Target],
+) -> None:
+    image = debian_targets["debian-12"].runtime_image
+    name = unique("taken")
+    with Container(image, name=name, network=False):
+        with (
+            pytest.raises(EnvironmentProblem, match="cannot create a container"),
+            Container(image, name=name, network=False),
+        ):
+            pytest.fail("the block must not run")
+        assert docker_names(name) == [name]
     assert docker_names(name) == []
 
 
