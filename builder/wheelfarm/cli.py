@@ -643,8 +643,10 @@ def install(
 
     The root is this host's tag, else its default build tag, else its
     build tag (see `wheelfarm tags`); none there → exit 2 listing the
-    roots. A wheel file this host does not accept is refused (exit 2);
-    one it accepts is installed under its plain name.
+    roots. A wheel file is refused (exit 2) unless this host accepts its
+    platform tag (after the rules: --rules, WHEELFARM_RULES, the project's)
+    and the Python that installs (--python) loads its python and ABI tags;
+    one accepted is installed under its plain name.
 
     Examples:
 
@@ -697,8 +699,7 @@ def publish(
 
       wheelfarm publish wheelhouse --repository-url http://127.0.0.1:8080/
 
-      wheelfarm publish --target debian-12 \
-          --repository-url http://127.0.0.1:8081/
+      wheelfarm publish --target debian-12 --repository-url http://127.0.0.1:8081/
     """
     from wheelfarm import config
     from wheelfarm import publish as publish_mod
