@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import errno
 import inspect
+import os
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -842,6 +844,12 @@ _USER_PATH_ERRNOS = frozenset({
 })  # fmt: skip
 
 
+def ui_reader_gone() -> type[Exception]:
+    from wheelfarm import ui
+
+    return ui.ReaderGone
+
+
 def main() -> None:
     """Entry point: run the app and turn every expected error into a message and an exit code.
     Usage errors, --help and --version are handled by typer itself (exit 2 and 0). The OSError
@@ -855,6 +863,12 @@ def main() -> None:
 
         ui.error(exc.message, exc.hint)
         sys.exit(exc.exit_code)
+    except (BrokenPipeError, ui_reader_gone()):
+        # The reader went away (`wheelfarm tags --json | head -1`): nothing is wrong, so end
+        # quietly as a shell tool killed by SIGPIPE would, and keep the interpreter from writing
+        # to the closed pipe again while it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + signal.SIGPIPE)
     except OSError as exc:
         from wheelfarm import ui
 

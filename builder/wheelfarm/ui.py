@@ -35,8 +35,17 @@ console = _make_console()
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`| head -1`): its choice, not a failure. Raised on to the CLI,
+        # which ends quietly with the shell's SIGPIPE status (click would say exit 1).
+        raise ReaderGone from None
+
+
+class ReaderGone(Exception):
+    """stdout's reader closed the pipe before wheelfarm finished writing."""
 
 
 def _labelled(label: str, style: str, message: str) -> Text:

@@ -3,6 +3,10 @@ default debian-12, which scripts/setup bootstraps here). On GitHub, ci.yml runs 
 per Alpine, Ubuntu, CentOS and Rocky/Alma target after `wheelfarm images build <target>`. A
 missing image is a failure with the command that makes it, never a skip.
 
+What is built there is every shipped recipe: pyyaml and markupsafe, and lxml, psycopg2 and cffi,
+whose apk/dnf/yum package lists are otherwise never exercised; each wheel is verified by
+`wheelfarm build` in the target's runtime image (its recipe's system packages, import, test).
+
 Also: a project's extra target (declared in pyproject.toml, built from the generic Dockerfile
 of its package-manager family) is planned, imaged and built like a shipped one."""
 
@@ -16,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from wheelfarm import config, targets
 
@@ -23,6 +28,20 @@ pytestmark = pytest.mark.integration
 
 TEST_TARGETS = config.split_list(os.environ.get("WHEELFARM_TEST_TARGETS", "")) or ["debian-12"]
 SPECS = ("pyyaml==6.0.2", "markupsafe==3.0.2")
+# The recipes with system libraries: libxml2/libxslt, libpq, libffi.
+SYSTEM_LIBRARY_SPECS = ("lxml==5.3.0", "psycopg2==2.9.10")
+
+
+def cffi_spec(python: str) -> str:
+    """A current cffi where the target's Python allows it: 2.0 needs Python 3.9, and 1.17.1 is
+    the last release for 3.8 (CentOS 7)."""
+    return "cffi==1.17.1" if python == "3.8" else "cffi==2.0.0"
+
+
+def target_specs(python: str) -> tuple[str, ...]:
+    return (*SPECS, *SYSTEM_LIBRARY_SPECS, cffi_spec(python))
+
+
 EXTRA_NAME = "debian-12-extra"
 
 
@@ -68,14 +87,23 @@ def expected_build_tag(image: str, tmp_path: Path) -> str:
     return build_tag
 
 
-def check_wheels(wheelhouse: Path, python: str, platform_tag: str) -> None:
+def check_wheels(
+    wheelhouse: Path, python: str, platform_tag: str, specs: tuple[str, ...] = SPECS
+) -> None:
+    """One wheel per spec, of that version, for the target's CPython and build tag, with a
+    compiled extension in it."""
     cp = "cp" + python.replace(".", "")
-    for project in ("PyYAML", "MarkupSafe"):
-        wheels = sorted(wheelhouse.glob(f"{project.lower()}-*.whl")) + sorted(
-            wheelhouse.glob(f"{project}-*.whl")
-        )
-        assert len(wheels) == 1, f"{project}: {[p.name for p in wheelhouse.iterdir()]}"
-        wheel = wheels[0]
+    wheels = {}
+    for path in wheelhouse.glob("*.whl"):
+        name, version, _, _ = parse_wheel_filename(path.name)
+        assert name not in wheels, f"two wheels of {name}: {wheels.get(name)}, {path.name}"
+        wheels[name] = (str(version), path)
+    for spec in specs:
+        project, _, version = spec.partition("==")
+        found = wheels.get(canonicalize_name(project))
+        assert found is not None, f"{project}: {sorted(p.name for p in wheelhouse.iterdir())}"
+        assert found[0] == version, (spec, found[1].name)
+        wheel = found[1]
         assert wheel.name.endswith(f"-{cp}-{cp}-{platform_tag}.whl"), wheel.name
         with zipfile.ZipFile(wheel) as archive:
             names = archive.namelist()
@@ -88,16 +116,24 @@ def test_build_and_verify_on_target(name: str, tmp_path: Path) -> None:
     target = targets.get(name)
     require_images(name)
     wheelhouse = tmp_path / "wheelhouse"
+    specs = target_specs(target.python.version)
     result = wheelfarm(
-        "build", *SPECS, "--target", name, "--wheelhouse", str(wheelhouse), "--json"
+        "build", *specs, "--target", name, "--wheelhouse", str(wheelhouse), "--json"
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
     summary = json.loads(result.stdout)
     assert summary["ok"] is True
     assert {r["target"] for r in summary["results"]} == {name}
     check_wheels(
-        wheelhouse, target.python.version, expected_build_tag(target.build_image, tmp_path)
+        wheelhouse, target.python.version, expected_build_tag(target.build_image, tmp_path), specs
     )
+    # Each wheel passed on this target: installed with its recipe's system packages, imported,
+    # its recipe's test run.
+    passed = {
+        r["wheel"] for r in summary["verify"]["results"] if r["target"] == name
+        and r["status"] == "pass"
+    }  # fmt: skip
+    assert passed == {p.name for p in wheelhouse.glob("*.whl")}, summary["verify"]["results"]
 
 
 def local_base() -> str:

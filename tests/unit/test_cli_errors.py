@@ -3,6 +3,9 @@ code, never a traceback; and text from users and tools printed exactly as given.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +117,20 @@ def test_table_cells_and_step_lines_are_printed_verbatim(
     err = capsys.readouterr().err
     assert f"job [1] {VERBATIM[0]} (" in err
     assert f"✗ job [1] {VERBATIM[1]} (" in err
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`wheelfarm tags --json | head -c 1`: the closed pipe is the reader's choice, not an
+    error, so no message and no traceback, and the shell's SIGPIPE status."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    done = subprocess.run(
+        [sys.executable, "-m", "wheelfarm", "tags", "--json"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == ""
