@@ -369,7 +369,7 @@ def test_empty_wheelhouse_is_restored_from_the_cache(
         "--wheelhouse",
         str(tmp_path / "wh"),
         "--json",
-        env=environment(session_build.cache),
+        env={**environment(session_build.cache), "PIP_FIND_LINKS": "/wf-test/links"},
     )
     assert run.code == 0, run.stderr[-3000:]
     (result,) = run.summary["results"]
@@ -377,6 +377,17 @@ def test_empty_wheelhouse_is_restored_from_the_cache(
     assert run.summary["containers_started"] == 0
     original = session_build.wheelhouse / result["wheel"]
     assert (tmp_path / "wh" / result["wheel"]).read_bytes() == original.read_bytes()
+    # The record's log is in this wheelhouse too (copied from the cache), not a dangling path.
+    record = json.loads((tmp_path / "wh" / ".wheelfarm" / f"{result['wheel']}.json").read_text())
+    assert record["log"] == result["log"]
+    restored_log = tmp_path / "wh" / result["log"]
+    assert restored_log.read_text() == (session_build.wheelhouse / result["log"]).read_text()
+    assert "build the wheel" in restored_log.read_text()
+    assert not list((tmp_path / "wh").rglob(".tmp*"))
+    # Host-only pip settings are said once, redacted, not passed.
+    notes = [ln for ln in run.stderr.splitlines() if "not passed to containers (host-only)" in ln]
+    assert "note: not passed to containers (host-only): PIP_FIND_LINKS=/wf-test/links" in notes
+    assert len(notes) == len(set(notes))
 
 
 def test_requirement_file_with_hashes(session_build: SessionBuild, tmp_path: Path) -> None:
@@ -425,13 +436,14 @@ def test_requirement_file_with_hashes(session_build: SessionBuild, tmp_path: Pat
 
 
 def test_reproducible_bytes(session_build: SessionBuild, tmp_path: Path) -> None:
-    """pyyaml built again on the same image, from scratch (--force), gives the same bytes."""
+    """pyyaml built again on the same image, from scratch (--force), gives the same bytes, also
+    with a SOURCE_DATE_EPOCH on the host (not part of the cache key, so never used)."""
     run = run_wheelfarm(
         *build_args("pyyaml==6.0.2", "--target", "debian-12", "--force"),
         "--wheelhouse",
         str(tmp_path / "again"),
         "--json",
-        env=environment(session_build.cache),
+        env={**environment(session_build.cache), "SOURCE_DATE_EPOCH": "not-a-number"},
     )
     assert run.code == 0, run.stderr[-3000:]
     (result,) = run.summary["results"]
@@ -553,6 +565,10 @@ def test_bad_inputs_exit_2_before_any_container(
         (["pyyaml==6.0.2", "--target", "debian-99"], "known targets: "),
         (["pyyaml==6.0.2", "--recipes", str(recipes)], f"{recipes / 'pyyaml.toml'}: key "),
         (["no-such-project-wf-test==1.0", "--target", "debian-12"], "no project"),
+        # ubuntu-22.04's Python: no Debian image offers it.
+        (["pyyaml==6.0.2", "--python", "3.10"], "no target whose build image is present offers"),
+        (["pyyaml==6.0.2", "--python", "3.99"], "no target offers Python 3.99"),
+        (["pyyaml==6.0.2", "--target", "debain-12"], "unknown target: debain-12"),
     ]
     for args, expected in cases:
         run = run_wheelfarm(*build_args(*args), "--wheelhouse", str(tmp_path / "wh"), env=env)
@@ -560,6 +576,14 @@ def test_bad_inputs_exit_2_before_any_container(
         assert expected in run.stderr, (args, run.stderr)
         assert "Traceback" not in run.stderr
         assert run.created == ()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    run = run_wheelfarm(
+        *build_args("pyyaml==6.0.2", "--target", "debian-12"), "--wheelhouse", str(a_file), env=env
+    )
+    assert run.code == 2, run.stderr
+    assert f"wheelhouse {a_file} is not a directory" in run.stderr
+    assert "Traceback" not in run.stderr and run.created == ()
 
 
 def test_missing_image_exits_3_with_the_command(tmp_path: Path) -> None:

@@ -148,6 +148,80 @@ def test_build_verifies_each_wheel_on_its_own_target(session: Session) -> None:
     assert "yaml._yaml" in log
     markdown = (session.wheelhouse / ".wheelfarm" / "verify.md").read_text()
     assert f"| `{pyyaml}` | n/a (tag) | ✅ pass | n/a (tag) |" in markdown
+    # --json: one document, the build's results and what it verified; "ok" covers both.
+    printed = session.run.json()
+    assert printed["ok"] is True
+    verified = printed["verify"]
+    assert verified["ok"] is True
+    assert verified["counts"] == report["counts"] == {"pass": 6, "fail": 0, "n/a": 12}
+    assert verified["reports"]["json"] == str(session.wheelhouse / ".wheelfarm" / "verify.json")
+    assert cells(verified) == found
+
+
+def make_pure_wheel(directory: Path, name: str) -> Path:
+    module = name.replace("-", "_")
+    path = directory / f"{module}-1.0-py3-none-any.whl"
+    with WheelFile(path, "w") as wheel:
+        wheel.writestr(f"{module}/__init__.py", "VALUE = 1\n")
+        wheel.writestr(
+            f"{module}-1.0.dist-info/METADATA",
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        )
+        wheel.writestr(
+            f"{module}-1.0.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: wf-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+    return path
+
+
+def test_build_report_covers_the_wheelhouse_and_its_json_what_it_verified(
+    session: Session, tmp_path: Path
+) -> None:
+    """A build into a wheelhouse holding other wheels: verify.json still covers them all (cached
+    cells, or `not run`), a corrupt .whl is skipped and listed, the build's JSON holds only what
+    it verified; nothing runs again, no container starts."""
+    house = fresh_wheelhouse(tmp_path / "house", sorted(session.wheelhouse.glob("*.whl")))
+    for sdist in session.wheelhouse.glob("*.tar.gz"):
+        shutil.copy2(sdist, house / sdist.name)
+    other = make_pure_wheel(house, "wf-test-other")
+    (house / "wf_test_junk-1.0-py3-none-any.whl").write_bytes(b"not a zip")
+    run = wheelfarm(
+        "build", "pyyaml==6.0.2", "--target", "debian-12", "--wheelhouse", str(house), "--json",
+        cache=session.cache,
+    )  # fmt: skip
+    assert run.code == 0, run.stderr[-3000:]
+    printed = run.json()
+    assert printed["ok"] is True
+    assert printed["containers_started"] == 0
+    pyyaml = wheel_of(house, "pyyaml", "debian-12").name
+    abi3 = wheel_of(house, "wf_abi3_probe", "debian-12").name
+    verified = printed["verify"]
+    assert [w["file"] for w in verified["wheels"]] == [pyyaml]
+    assert [(c["wheel"], c["target"], c["status"]) for c in verified["results"]] == [
+        (pyyaml, "debian-12", "pass")
+    ]
+    assert verified["containers_started"] == 0
+    report = json.loads((house / ".wheelfarm" / "verify.json").read_text())
+    found = cells(report)
+    assert {w["file"] for w in report["wheels"]} == {p.name for p in house.glob("*.whl")} - {
+        "wf_test_junk-1.0-py3-none-any.whl"
+    }
+    assert found[(abi3, "debian-12")]["status"] == "pass"
+    assert found[(abi3, "debian-12")]["cached"] is True
+    assert (
+        found[(other.name, "debian-12")]["status"],
+        found[(other.name, "debian-12")]["kind"],
+    ) == (
+        "n/a",
+        "not run",
+    )
+    (skipped,) = report["skipped"]
+    assert skipped["file"] == "wf_test_junk-1.0-py3-none-any.whl"
+    assert "not a readable wheel" in skipped["reason"]
+    assert "warning: skipped wf_test_junk-1.0-py3-none-any.whl" in run.stderr
+    markdown = (house / ".wheelfarm" / "verify.md").read_text()
+    assert "## Skipped files" in markdown and "wf_test_junk" in markdown
+    assert f"| `{other.name}` | n/a (not run) |" in markdown
 
 
 def test_unchanged_build_rerun_verifies_nothing_again(session: Session) -> None:
