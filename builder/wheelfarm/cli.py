@@ -693,7 +693,8 @@ def publish(
 ) -> None:
     """Upload a wheelhouse to an index server (pypiserver, devpi) with twine.
 
-    Files the server has already are skipped. Credentials come from
+    A file the server already has with the same sha256 is skipped; other bytes under the
+    same name (another distro's view) are refused, nothing replaced. Credentials come from
     TWINE_USERNAME/TWINE_PASSWORD or the keyring, never from the
     command line.
 
