@@ -55,8 +55,10 @@ def engine_address() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
-@lru_cache(maxsize=1)
-def _client() -> docker.DockerClient:
+# Keyed by the engine's address: a process whose DOCKER_HOST changes (a test, an embedding tool)
+# must not keep talking to, or keep believing in, the engine it asked first.
+@lru_cache(maxsize=4)
+def _client(address: str) -> docker.DockerClient:
     import docker
     import docker.errors
 
@@ -88,8 +90,8 @@ def _unavailable(exc: BaseException) -> EngineUnavailable:
 
 
 def client() -> docker.DockerClient:
-    """The engine client, checked once per process."""
-    return _client()
+    """The engine client, checked once per process and engine address."""
+    return _client(engine_address())
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -126,9 +128,13 @@ def _quick_get(path: str) -> tuple[int, Any] | None:
         return response.status, None
 
 
-@lru_cache(maxsize=1)
 def check_engine() -> None:
     """Raise EngineUnavailable (exit 3, one-line hint) unless an engine answers."""
+    _check_engine(engine_address())
+
+
+@lru_cache(maxsize=4)
+def _check_engine(address: str) -> None:
     answer = _quick_get("/_ping")
     if answer is None or answer[0] != 200:
         client()  # the SDK says why, or finds the engine after all
