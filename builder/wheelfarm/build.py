@@ -983,11 +983,9 @@ def _image_ids(targets: Sequence[Target], requested: bool) -> dict[str, str]:
 def check_wheelhouse(path: Path) -> None:
     """A wheelhouse is a directory, or a path where one can be made: a file there (or in the way
     of a parent) is bad input, said before anything runs."""
-    current = path
-    while not current.exists() and current != current.parent:
-        current = current.parent
-    if current.exists() and not current.is_dir():
-        where = "" if current == path else f" ({current} is a file)"
+    blocker = fsutil.blocking_file(path)
+    if blocker is not None:
+        where = "" if blocker == path else f" ({blocker} is a file)"
         raise BadInput(
             f"wheelhouse {path} is not a directory{where}",
             hint="pass --wheelhouse DIR naming a directory (it is made when missing)",

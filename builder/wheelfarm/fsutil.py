@@ -81,6 +81,50 @@ def place_copy(source: Path, destination: Path, *, work_dir: Path | None = None)
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _missing_dirs(path: Path) -> tuple[list[Path], Path | None]:
+    """The directories missing from `path` upward, deepest first, and what stands where a
+    directory must be (a file, a dangling link), if anything."""
+    missing: list[Path] = []
+    for current in (path, *path.parents):
+        if current.is_dir():
+            return missing, None
+        if current.exists() or current.is_symlink():
+            return missing, current
+        missing.append(current)
+    return missing, None
+
+
+def blocking_file(path: Path) -> Path | None:
+    """What keeps `path` from being, or becoming, a directory: `path` itself or a parent that
+    exists and is not a directory. None when `path` is a directory or can be made one."""
+    return _missing_dirs(path)[1]
+
+
+def make_dirs(path: Path) -> list[Path]:
+    """Make `path` and its missing parents; return those made, deepest first, so a caller that
+    ends up writing nothing can remove them again. Nothing is made when a file stands in the way
+    (NotADirectoryError naming it); a failure part way removes what this call made, then raises."""
+    missing, blocker = _missing_dirs(path)
+    if blocker is not None:
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(blocker))
+    made: list[Path] = []
+    try:
+        for directory in reversed(missing):
+            directory.mkdir(exist_ok=True)
+            made.insert(0, directory)
+    except OSError:
+        remove_empty_dirs(made)
+        raise
+    return made
+
+
+def remove_empty_dirs(directories: Iterable[Path]) -> None:
+    """Remove each directory (deepest first) if it is still empty; others are left alone."""
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
 @contextlib.contextmanager
 def replacing_dir(destination: Path) -> Iterator[Path]:
     """A temp directory beside `destination` to fill; when the block ends without error it

@@ -963,24 +963,16 @@ def _unwritable(site: Path, where: Path, exc: OSError) -> BadInput:
 
 def _make_parent(site: Path) -> None:
     """The directory SITE goes in, made if missing; nothing is made when some part of the path
-    cannot be (a file on the way, no permission): every missing parent is checked first."""
-    missing = []
-    for parent in (site.parent, *site.parent.parents):
-        if parent.is_dir():
-            break
-        if parent.exists() or parent.is_symlink():
-            raise BadInput(
-                f"cannot write the index to {site}: {parent} is not a directory",
-                hint="name an output directory (-o SITE) whose parent is a directory",
-            )
-        missing.append(parent)
+    cannot be (a file on the way, no permission)."""
+    blocker = fsutil.blocking_file(site.parent)
+    if blocker is not None:
+        raise BadInput(
+            f"cannot write the index to {site}: {blocker} is not a directory",
+            hint="name an output directory (-o SITE) whose parent is a directory",
+        )
     try:
-        for parent in reversed(missing):
-            parent.mkdir(exist_ok=True)
+        fsutil.make_dirs(site.parent)
     except OSError as exc:
-        for made in missing:  # deepest first: only what this call made, only if still empty
-            with contextlib.suppress(OSError):
-                made.rmdir()
         raise _unwritable(site, site.parent, exc) from None
 
 

@@ -11,7 +11,6 @@ os.replace; nothing is left behind on failure or Ctrl-C."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import os
@@ -27,7 +26,7 @@ from typing import Any
 
 from wheel.wheelfile import MINIMUM_TIMESTAMP, WHEEL_INFO_RE, WheelError, WheelFile
 
-from wheelfarm import tags
+from wheelfarm import fsutil, tags
 from wheelfarm.errors import BadInput
 
 DateTime = tuple[int, int, int, int, int, int]
@@ -493,37 +492,24 @@ def run(
     try:
         return retag_wheels(jobs, out_dir, force=force, source_date_epoch=epoch)
     except BaseException:
-        for directory in created:  # deepest first
-            with contextlib.suppress(OSError):
-                directory.rmdir()
+        fsutil.remove_empty_dirs(created)
         raise
 
 
 def _make_out_dir(out_dir: Path) -> list[Path]:
     """Create -o DIR and its missing parents; return those created, deepest first (to remove
     them again when nothing is written). A path that cannot be a directory is bad input."""
-    missing: list[Path] = []
-    current = out_dir
-    while not current.exists() and current != current.parent:
-        missing.append(current)
-        current = current.parent
-    if current.exists() and not current.is_dir():
-        where = "" if current == out_dir else f": {current}"
+    blocker = fsutil.blocking_file(out_dir)
+    if blocker is not None:
+        where = "" if blocker == out_dir else f": {blocker}"
         raise BadInput(
             f"output directory {out_dir}{where} is not a directory",
             hint="choose another -o DIR",
         )
-    created: list[Path] = []
     try:
-        for directory in reversed(missing):
-            directory.mkdir()
-            created.insert(0, directory)
+        return fsutil.make_dirs(out_dir)
     except OSError as exc:
-        for directory in created:
-            with contextlib.suppress(OSError):
-                directory.rmdir()
         raise BadInput(
             f"cannot create output directory {out_dir}: {exc.strerror or exc}",
             hint="choose a directory you can write to with -o DIR",
         ) from None
-    return created

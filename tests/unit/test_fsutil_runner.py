@@ -65,6 +65,33 @@ def test_replacing_dir_is_all_or_nothing(tmp_path: Path) -> None:
     assert [p.name for p in entry.parent.iterdir()] == ["key"]
 
 
+def test_make_dirs_makes_the_missing_parents_and_says_which(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "c"
+    made = fsutil.make_dirs(target)
+    assert made == [target, tmp_path / "a" / "b", tmp_path / "a"]
+    assert target.is_dir()
+    assert fsutil.make_dirs(target) == []
+    fsutil.remove_empty_dirs(made)
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_file_in_the_way_is_named_and_nothing_is_made(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    blocker = tmp_path / "a" / "file"
+    blocker.write_text("x")
+    wanted = blocker / "sub" / "deeper"
+    assert fsutil.blocking_file(wanted) == blocker
+    assert fsutil.blocking_file(blocker) == blocker
+    assert fsutil.blocking_file(tmp_path / "a" / "new") is None
+    dangling = tmp_path / "link"
+    dangling.symlink_to(tmp_path / "nowhere")
+    assert fsutil.blocking_file(dangling / "x") == dangling
+    with pytest.raises(NotADirectoryError) as refused:
+        fsutil.make_dirs(wanted)
+    assert refused.value.filename == str(blocker)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["file"]
+
+
 def test_digest_ignores_key_order_but_not_values() -> None:
     assert fsutil.digest({"a": 1, "b": [1, 2]}) == fsutil.digest({"b": [1, 2], "a": 1})
     assert fsutil.digest({"a": 1}) != fsutil.digest({"a": 2})
