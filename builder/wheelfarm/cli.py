@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperArgument, TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from wheelfarm import __version__
 from wheelfarm.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, WheelfarmError
@@ -45,6 +45,21 @@ class _NamedArgument(TyperArgument):
     # Its metavar already says what it takes; typer would add a type such as <list[str]>.
     def display_type_rich(self, ctx: Any) -> str | None:
         return None
+
+
+def _no_type_for_flags() -> None:
+    """A flag takes no value, yet typer shows <bool> where the value goes. Patched on the class,
+    not per option, because typer makes --help (and a group's --version) lazily, out of reach of
+    _tidy."""
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_no_type_for_flags()
 
 
 def _tidy(command: Any) -> None:  # typer's (vendored) click.Command

@@ -47,6 +47,7 @@ def test_help_reads_cleanly(
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert "<list[" not in text
+    assert "<bool>" not in text, "a flag shows a value type"
     usage = next(line for line in text.splitlines() if "Usage:" in line)
     assert "...}" not in usage and "...]" not in usage, usage
     assert "whose  table" not in text
