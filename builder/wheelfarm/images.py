@@ -500,16 +500,26 @@ def _read(path: Path) -> str:
         return ""
 
 
+# Release suites that only a Debian archive serves: an apt source for another distro (Ubuntu's
+# jammy, a vendor's repository) is not a mirror debootstrap can make a Debian base from.
+_DEBIAN_SUITES = frozenset(
+    {t.suite for t in TARGETS if t.suite is not None}
+    | {"buster", "forky", "duke", "sid", "oldoldstable", "oldstable", "stable", "testing"}
+    | {"unstable"}
+)
+
+
 def default_mirror(apt_dir: Path = APT_SOURCES) -> str:
-    """The host's Debian mirror: the first apt source that serves a release suite (not
-    -security/-updates/-backports)."""
+    """The host's Debian mirror: the first apt source that serves a Debian release suite (not
+    -security/-updates/-backports, not another distro's suite)."""
     for source in host_apt_sources(apt_dir):
         if source.uri.startswith(("http://", "https://")) and any(
-            not _OVERLAY_SUITE.search(suite) for suite in source.suites
+            not _OVERLAY_SUITE.search(suite) and suite in _DEBIAN_SUITES for suite in source.suites
         ):
             return source.uri.rstrip("/")
     raise EnvironmentProblem(
-        f"no Debian mirror found in {apt_dir}/sources.list or {apt_dir}/sources.list.d/*.sources",
+        f"no Debian mirror found in {apt_dir}/sources.list or {apt_dir}/sources.list.d/*.sources"
+        " (a source serving a Debian suite such as bookworm)",
         hint="give one: wheelfarm images bootstrap TARGET --mirror URL",
     )
 

@@ -256,6 +256,23 @@ def test_default_mirror_from_sources_list(tmp_path: Path) -> None:
     assert images.default_mirror(tmp_path) == "https://mirror.example/debian"
 
 
+def test_another_distros_source_is_not_taken_for_a_debian_mirror(tmp_path: Path) -> None:
+    """An Ubuntu host's archive serves jammy, not a Debian suite: debootstrap of bookworm from it
+    would fail far later with less to say."""
+    (tmp_path / "sources.list").write_text(
+        "deb http://archive.example/ubuntu jammy main\n"
+        "deb http://vendor.example/repo stable-extras main\n"
+    )
+    with pytest.raises(EnvironmentProblem) as caught:
+        images.default_mirror(tmp_path)
+    assert "Debian suite" in caught.value.message
+    (tmp_path / "sources.list").write_text(
+        "deb http://archive.example/ubuntu jammy main\n"
+        "deb http://mirror.example/debian trixie main\n"
+    )
+    assert images.default_mirror(tmp_path) == "http://mirror.example/debian"
+
+
 def test_no_mirror_is_an_environment_problem_with_the_flag_in_the_hint(tmp_path: Path) -> None:
     with pytest.raises(EnvironmentProblem) as caught:
         images.default_mirror(tmp_path)
