@@ -993,12 +993,10 @@ def check_wheelhouse(path: Path) -> None:
 
 
 def _offered(targets: Sequence[Target]) -> str:
-    versions = sorted({p.version for t in targets for p in t.pythons}, key=_version_key)
+    from packaging.version import Version
+
+    versions = sorted({p.version for t in targets for p in t.pythons}, key=Version)
     return ", ".join(versions)
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
 
 
 def _prepare(options: Options) -> tuple[list[plan.BuildJob], dict[str, str]]:
