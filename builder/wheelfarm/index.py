@@ -964,14 +964,13 @@ def _unwritable(site: Path, where: Path, exc: OSError) -> BadInput:
 def _make_parent(site: Path) -> None:
     """The directory SITE goes in, made if missing; nothing is made when some part of the path
     cannot be (a file on the way, no permission)."""
-    blocker = fsutil.blocking_file(site.parent)
-    if blocker is not None:
-        raise BadInput(
-            f"cannot write the index to {site}: {blocker} is not a directory",
-            hint="name an output directory (-o SITE) whose parent is a directory",
-        )
     try:
         fsutil.make_dirs(site.parent)
+    except NotADirectoryError as exc:
+        raise BadInput(
+            f"cannot write the index to {site}: {exc.filename} is not a directory",
+            hint="name an output directory (-o SITE) whose parent is a directory",
+        ) from None
     except OSError as exc:
         raise _unwritable(site, site.parent, exc) from None
 

@@ -499,15 +499,14 @@ def run(
 def _make_out_dir(out_dir: Path) -> list[Path]:
     """Create -o DIR and its missing parents; return those created, deepest first (to remove
     them again when nothing is written). A path that cannot be a directory is bad input."""
-    blocker = fsutil.blocking_file(out_dir)
-    if blocker is not None:
-        where = "" if blocker == out_dir else f": {blocker}"
+    try:
+        return fsutil.make_dirs(out_dir)
+    except NotADirectoryError as exc:
+        where = "" if exc.filename == str(out_dir) else f": {exc.filename}"
         raise BadInput(
             f"output directory {out_dir}{where} is not a directory",
             hint="choose another -o DIR",
-        )
-    try:
-        return fsutil.make_dirs(out_dir)
+        ) from None
     except OSError as exc:
         raise BadInput(
             f"cannot create output directory {out_dir}: {exc.strerror or exc}",
