@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from wheelfarm import __version__
-from wheelfarm.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, WheelfarmError
+from wheelfarm.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, ReaderGone, WheelfarmError
 
 # rich reads "[word" as the start of a style tag and drops it ("[tool.wheelfarm]" vanished).
 _MARKUP_TAG_START = re.compile(r"\[(?=[a-z#/@])")
@@ -119,6 +119,15 @@ ConfigOption = Annotated[
         "else the nearest pyproject.toml with that table, up to the repository root).",
         metavar="FILE",
     ),
+]
+
+# What matrix and build both take: the same plan comes out of both.
+SpecsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(help="NAME==VERSION, a local sdist or a source directory.", metavar="SPEC"),
+]
+PythonOption = Annotated[
+    str | None, typer.Option(help="Python X.Y (default: each target's own).", metavar="X.Y")
 ]
 
 
@@ -350,10 +359,7 @@ def images_bootstrap(
 
 @app.command()
 def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
-    specs: Annotated[
-        list[str] | None,
-        typer.Argument(help="NAME==VERSION, a local sdist or a source directory.", metavar="SPEC"),
-    ] = None,
+    specs: SpecsArgument = None,
     requirements: Annotated[
         list[Path] | None,
         typer.Option(
@@ -367,9 +373,7 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
             metavar="TARGET",
         ),
     ] = None,
-    python: Annotated[
-        str | None, typer.Option(help="Python X.Y (default: each target's own).", metavar="X.Y")
-    ] = None,
+    python: PythonOption = None,
     output_format: Annotated[
         str,
         typer.Option(
@@ -406,10 +410,7 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
 
 @app.command()
 def build(  # noqa: PLR0917  # typer passes every option as a parameter
-    specs: Annotated[
-        list[str] | None,
-        typer.Argument(help="NAME==VERSION, a local sdist or a source directory.", metavar="SPEC"),
-    ] = None,
+    specs: SpecsArgument = None,
     requirements: Annotated[
         list[Path] | None,
         typer.Option(
@@ -428,9 +429,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
             metavar="TARGET",
         ),
     ] = None,
-    python: Annotated[
-        str | None, typer.Option(help="Python X.Y (default: each target's own).", metavar="X.Y")
-    ] = None,
+    python: PythonOption = None,
     wheelhouse: Annotated[
         Path | None,
         typer.Option(
@@ -860,12 +859,6 @@ _USER_PATH_ERRNOS = frozenset({
 })  # fmt: skip
 
 
-def ui_reader_gone() -> type[Exception]:
-    from wheelfarm import ui
-
-    return ui.ReaderGone
-
-
 def main() -> None:
     """Entry point: run the app and turn every expected error into a message and an exit code.
     Usage errors, --help and --version are handled by typer itself (exit 2 and 0). The OSError
@@ -879,7 +872,7 @@ def main() -> None:
 
         ui.error(exc.message, exc.hint)
         sys.exit(exc.exit_code)
-    except (BrokenPipeError, ui_reader_gone()):
+    except (BrokenPipeError, ReaderGone):
         # The reader went away (`wheelfarm tags --json | head -1`): nothing is wrong, so end
         # quietly as a shell tool killed by SIGPIPE would, and keep the interpreter from writing
         # to the closed pipe again while it flushes stdout at exit.

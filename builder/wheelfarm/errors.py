@@ -52,3 +52,9 @@ class EngineUnavailable(EnvironmentProblem):
 
 class ImageMissing(EnvironmentProblem):
     pass
+
+
+class ReaderGone(Exception):
+    """stdout's reader closed the pipe before wheelfarm finished writing (`| head -1`): the
+    reader's choice, not a failure, so deliberately outside WheelfarmError. The CLI ends quietly
+    with the shell's SIGPIPE status."""

@@ -21,6 +21,8 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 from rich.text import Text
 
+from wheelfarm.errors import ReaderGone
+
 
 def _make_console() -> Console:
     # Off a terminal (CI logs, pipes) rich assumes 80 columns and folds every wheel name in a
@@ -42,10 +44,6 @@ def emit_json(data: Any) -> None:
         # The reader stopped early (`| head -1`): its choice, not a failure. Raised on to the CLI,
         # which ends quietly with the shell's SIGPIPE status (click would say exit 1).
         raise ReaderGone from None
-
-
-class ReaderGone(Exception):
-    """stdout's reader closed the pipe before wheelfarm finished writing."""
 
 
 def _labelled(label: str, style: str, message: str) -> Text:
