@@ -839,6 +839,7 @@ class _Target:
             pure = wheel_name.endswith("-any.whl")
 
             analysis = None
+            gaps: tuple[str, ...] = ()
             if not pure:
                 board.step(name, f"{label}: analysing ELF files")
                 log.heading("ELF probe")
@@ -856,7 +857,8 @@ class _Target:
                 for lib in analysis.libraries:
                     log.line(f"  {lib.elf}: {lib.soname} -> {lib.path} ({lib.package})")
                 log.line(f"  Requires-External: {', '.join(analysis.requires_external) or '-'}")
-                for gap in elfdeps.gaps(analysis.as_json()):
+                gaps = tuple(elfdeps.gaps(analysis.as_json()))
+                for gap in gaps:
                     log.line(f"  warning: Requires-External may be incomplete: {gap}")
 
             board.step(name, f"{label}: retagging")
@@ -936,7 +938,7 @@ class _Target:
             seconds=time.monotonic() - started,
             requires_external=analysis.requires_external if analysis else (),
             note=_placement_note(placed, pure),
-            warnings=tuple(elfdeps.gaps(analysis.as_json())) if analysis else (),
+            warnings=gaps,
         )
 
 
