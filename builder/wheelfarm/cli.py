@@ -1,6 +1,11 @@
-"""The command line. Each command parses its options, calls one function, and shows the result;
-errors are WheelfarmError subclasses, caught once in `main` and mapped to exit codes:
-0 ok, 1 a build or verification failed, 2 bad input or config, 3 environment."""
+"""The command line. Every command has one shape: resolve its settings, call one domain function
+that returns data (reporting progress through `ui.ConsoleReporter`), then show that data through
+`render`/`ui`. Errors are WheelfarmError subclasses, caught once in `main` and mapped to exit
+codes: 0 ok, 1 a build or verification failed, 2 bad input or config, 3 environment.
+
+Help is typer's own rich layout, set up only through typer's settings: the help text of every
+command is given explicitly (`_command`), flags have an empty metavar, options without a default
+show none."""
 
 from __future__ import annotations
 
@@ -10,27 +15,33 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from wheelfarm import __version__
 from wheelfarm.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, ReaderGone, WheelfarmError
+
+if TYPE_CHECKING:
+    from wheelfarm.reporter import Reporter
+
+Command = TypeVar("Command", bound=Callable[..., None])
 
 # rich reads "[word" as the start of a style tag and drops it ("[tool.wheelfarm]" vanished).
 _MARKUP_TAG_START = re.compile(r"\[(?=[a-z#/@])")
 
 
 def _literal(text: str) -> str:
+    """Text shown as written under typer's "rich" markup mode: brackets escaped."""
     return _MARKUP_TAG_START.sub(r"\\[", text)
 
 
-def _reflow(text: str) -> str:
-    """One line per paragraph: typer keeps a docstring's line breaks and then wraps again to the
-    terminal, which breaks lines mid-sentence. A paragraph with an indented line (an example
-    command) keeps its lines as written."""
+def _help(text: str) -> str:
+    """A docstring as help: one line per paragraph, shown literally. typer's rich mode keeps a
+    paragraph's line breaks and then wraps again to the terminal, which breaks lines
+    mid-sentence. A paragraph with an indented line (an example command) keeps its lines."""
     paragraphs = []
     for block in inspect.cleandoc(text).split("\n\n"):
         lines = block.splitlines()
@@ -38,62 +49,41 @@ def _reflow(text: str) -> str:
             paragraphs.append(block)
         else:
             paragraphs.append(" ".join(line.strip() for line in lines))
-    return "\n\n".join(paragraphs)
+    return _literal("\n\n".join(paragraphs))
 
 
-class _NamedArgument(TyperArgument):
-    # Its metavar already says what it takes; typer would add a type such as <list[str]>.
-    def display_type_rich(self, ctx: Any) -> str | None:
-        return None
+def _command(group: typer.Typer, name: str | None = None) -> Callable[[Command], Command]:
+    """Register a command with its docstring, made readable by _help, as its help."""
+
+    def register(function: Command) -> Command:
+        group.command(name, help=_help(function.__doc__ or ""))(function)
+        return function
+
+    return register
 
 
-def _no_type_for_flags() -> None:
-    """A flag takes no value, yet typer shows <bool> where the value goes. Patched on the class,
-    not per option, because typer makes --help (and a group's --version) lazily, out of reach of
-    _tidy."""
-    shown = TyperOption.display_type_rich
-
-    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
-        return None if self.is_flag else shown(self, ctx)
-
-    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+def _flag(name: str, help_text: str) -> Any:  # typer.Option is typed Any
+    # A flag takes no value: an empty metavar keeps typer from showing a type (<bool>) there.
+    return typer.Option(name, help=help_text, metavar="")
 
 
-_no_type_for_flags()
+def _host_notes(reporter: Reporter) -> None:
+    """Once per run, before any container: which host settings containers do not get."""
+    from wheelfarm import runner
 
-
-def _tidy(command: Any) -> None:  # typer's (vendored) click.Command
-    """Help that reads cleanly in typer's rich layout: paragraphs reflowed, text shown literally
-    (no markup), no type such as <list[str]> beside an argument that has a name."""
-    if command.help:
-        command.help = _literal(_reflow(command.help))
-    for param in command.params:
-        if isinstance(param, TyperArgument) and param.metavar:
-            param.__class__ = _NamedArgument
-        help_text = getattr(param, "help", None)
-        if help_text:
-            param.help = _literal(help_text)
-
-
-class _Group(TyperGroup):
-    """The command group: tidies its own help and its commands' (a sub-group tidies its own)."""
-
-    def __init__(self, **attrs: Any) -> None:
-        super().__init__(**attrs)
-        if self.help:
-            self.help = _literal(_reflow(self.help))
-        for command in self.commands.values():
-            if not isinstance(command, TyperGroup):
-                _tidy(command)
+    for note in runner.note_host_settings():
+        reporter.note(note)
 
 
 app = typer.Typer(
-    cls=_Group,
     name="wheelfarm",
-    help="Build Python wheels inside real distro containers, tag them per distro "
-    "(linux_x86_64_debian_12), verify them in sibling images and serve them from an index "
-    "that stock pip and uv install from.\n\n"
-    "Example: wheelfarm build lxml==5.3.0 --target debian-12",
+    help=_help(
+        "Build Python wheels inside real distro containers, tag them per distro "
+        "(linux_x86_64_debian_12), verify them in sibling images and serve them from an index "
+        "that stock pip and uv install from.\n\n"
+        "Example: wheelfarm build lxml==5.3.0 --target debian-12"
+    ),
+    rich_markup_mode="rich",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -106,28 +96,38 @@ RulesOption = Annotated[
         "--rules",
         help="A binary-compatibility.cfg to apply; repeatable, the last given wins.",
         metavar="FILE",
+        show_default=False,
     ),
 ]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one machine-readable JSON object on stdout.")
-]
+JsonOption = Annotated[bool, _flag("--json", "Print one machine-readable JSON object on stdout.")]
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config",
-        help="The pyproject.toml whose [tool.wheelfarm] table to use (default: $WHEELFARM_CONFIG, "
-        "else the nearest pyproject.toml with that table, up to the repository root).",
+        help=_literal(
+            "The pyproject.toml whose [tool.wheelfarm] table to use (default: "
+            "$WHEELFARM_CONFIG, else the nearest pyproject.toml with that table, up to the "
+            "repository root)."
+        ),
         metavar="FILE",
+        show_default=False,
     ),
 ]
 
 # What matrix and build both take: the same plan comes out of both.
 SpecsArgument = Annotated[
     list[str] | None,
-    typer.Argument(help="NAME==VERSION, a local sdist or a source directory.", metavar="SPEC"),
+    typer.Argument(
+        help="NAME==VERSION, a local sdist or a source directory.",
+        metavar="SPEC",
+        show_default=False,
+    ),
 ]
 PythonOption = Annotated[
-    str | None, typer.Option(help="Python X.Y (default: each target's own).", metavar="X.Y")
+    str | None,
+    typer.Option(
+        help="Python X.Y (default: each target's own).", metavar="X.Y", show_default=False
+    ),
 ]
 
 
@@ -142,14 +142,18 @@ def _root(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version and exit.",
+            metavar="",
         ),
     ] = False,
 ) -> None:
     """Build, verify and serve distro-tagged Python wheels."""
 
 
-@app.command()
+@_command(app)
 def tags(  # noqa: PLR0917  # typer passes every option as a parameter
     os_release: Annotated[
         Path | None,
@@ -157,6 +161,7 @@ def tags(  # noqa: PLR0917  # typer passes every option as a parameter
             "--os-release",
             help="Describe the host this os-release file belongs to instead of this machine.",
             metavar="FILE",
+            show_default=False,
         ),
     ] = None,
     arch: Annotated[
@@ -164,15 +169,13 @@ def tags(  # noqa: PLR0917  # typer passes every option as a parameter
         typer.Option(
             help="CPU architecture (default: this machine's; amd64/arm64 accepted).",
             metavar="ARCH",
+            show_default=False,
         ),
     ] = None,
     rules: RulesOption = None,
     json_output: JsonOption = False,
     show_default_rules: Annotated[
-        bool,
-        typer.Option(
-            "--show-default-rules", help="Print the shipped binary-compatibility.cfg and exit."
-        ),
+        bool, _flag("--show-default-rules", "Print the shipped binary-compatibility.cfg and exit.")
     ] = False,
     config_file: ConfigOption = None,
 ) -> None:
@@ -189,35 +192,28 @@ def tags(  # noqa: PLR0917  # typer passes every option as a parameter
 
       wheelfarm tags --os-release rocky/etc/os-release --arch x86_64 --json
     """
-    from wheelfarm import config, describe, ui
+    from wheelfarm import config, hosttags, render
+    from wheelfarm.rules import DEFAULTS_PATH
 
     if show_default_rules:
-        from wheelfarm.rules import DEFAULTS_PATH
-
-        ui.detail(f"# {DEFAULTS_PATH}")
-        sys.stdout.write(DEFAULTS_PATH.read_text(encoding="utf-8"))
+        render.file_text(DEFAULTS_PATH, DEFAULTS_PATH.read_text(encoding="utf-8"))
         return
     settings = config.resolve({"rules": rules}, config_file=config_file)
-    result = describe.describe(os_release, arch, settings.rules, settings.rule_labels)
-    if not result.has_os_release:
-        ui.warn(
-            "no /etc/os-release or /usr/lib/os-release: this host is not a distro wheelfarm "
-            "can tag; using the plain linux_<arch> tag"
-        )
-    if json_output:
-        ui.emit_json(result.as_json())
-    else:
-        describe.show(result)
+    result = hosttags.describe(os_release, arch, settings.rules, settings.rule_labels)
+    render.tag_set(result, json_output)
 
 
-@app.command()
+@_command(app)
 def retag(
     wheels: Annotated[list[Path], typer.Argument(help="Wheels to retag.", metavar="WHEEL")],
     *,
     platform: Annotated[
         str | None,
         typer.Option(
-            "--platform", help="The distro tag to give, e.g. linux_x86_64_debian_12.", metavar="TAG"
+            "--platform",
+            help="The distro tag to give, e.g. linux_x86_64_debian_12.",
+            metavar="TAG",
+            show_default=False,
         ),
     ] = None,
     os_release: Annotated[
@@ -227,6 +223,7 @@ def retag(
             help="Give the build tag of the host this os-release file belongs to (after --rules "
             "and the shipped defaults) instead of --platform.",
             metavar="FILE",
+            show_default=False,
         ),
     ] = None,
     rules: RulesOption = None,
@@ -237,11 +234,12 @@ def retag(
             "--out-dir",
             help="Write the new wheels here (default: beside each input).",
             metavar="DIR",
+            show_default=False,
         ),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite an output wheel that already exists.")
-    ] = False,
+    force: Annotated[bool, _flag("--force", "Overwrite an output wheel that already exists.")] = (
+        False
+    ),
     config_file: ConfigOption = None,
 ) -> None:
     """Copy wheels under a distro platform tag (linux_x86_64_debian_12).
@@ -257,7 +255,7 @@ def retag(
 
       wheelfarm retag dist/*.whl --os-release rocky/etc/os-release -o wheelhouse/
     """
-    from wheelfarm import config, ui
+    from wheelfarm import config, render
     from wheelfarm import retag as retag_module
 
     settings = config.resolve({"rules": rules}, config_file=config_file)
@@ -269,31 +267,31 @@ def retag(
         out_dir=out_dir,
         force=force,
     )
-    for source, path in zip(wheels, written, strict=True):
-        ui.success(f"{source.name} → {path}")
-        sys.stdout.write(f"{path}\n")
+    render.retagged(wheels, written)
 
 
 images_app = typer.Typer(
-    cls=_Group,
-    help="Target images: list them, build them, or make Debian ones with no registry.\n\n"
-    "Example: wheelfarm images list",
+    help=_help(
+        "Target images: list them, build them, or make Debian ones with no registry.\n\n"
+        "Example: wheelfarm images list"
+    ),
+    rich_markup_mode="rich",
     no_args_is_help=True,
 )
 app.add_typer(images_app, name="images")
 TargetsArgument = Annotated[
     list[str], typer.Argument(help="Target names (see `images list`).", metavar="TARGET")
 ]
-ForceOption = Annotated[
-    bool, typer.Option("--force", help="Redo images that exist instead of reusing them.")
-]
+ForceOption = Annotated[bool, _flag("--force", "Redo images that exist instead of reusing them.")]
 
 
-@images_app.command("list")
+@_command(images_app, "list")
 def images_list(
     names: Annotated[
         list[str] | None,
-        typer.Argument(help="Only these targets (default: all).", metavar="TARGET"),
+        typer.Argument(
+            help="Only these targets (default: all).", metavar="TARGET", show_default=False
+        ),
     ] = None,
     json_output: JsonOption = False,
     config_file: ConfigOption = None,
@@ -302,13 +300,13 @@ def images_list(
 
     Example: wheelfarm images list --json
     """
-    from wheelfarm import config, images
+    from wheelfarm import config, images, render
 
     catalogue = config.resolve({}, config_file=config_file).catalogue
-    images.cli_list(names or [], json_output, catalogue)
+    render.image_list(images.list_named(names or [], catalogue), json_output)
 
 
-@images_app.command("build")
+@_command(images_app, "build")
 def images_build(
     names: TargetsArgument,
     base: Annotated[
@@ -317,6 +315,7 @@ def images_build(
             help="Base image to build on (default: a bootstrapped wheelfarm/base:TARGET when "
             "present, else the distro's registry image).",
             metavar="IMAGE",
+            show_default=False,
         ),
     ] = None,
     force: ForceOption = False,
@@ -327,18 +326,23 @@ def images_build(
 
     Example: wheelfarm images build alpine-3.20 rockylinux-9
     """
-    from wheelfarm import config, images
+    from wheelfarm import config, images, render, ui
 
     catalogue = config.resolve({}, config_file=config_file).catalogue
-    images.cli_build(names, base, force, json_output, catalogue)
+    built = images.build_named(names, base, force, ui.ConsoleReporter(), catalogue)
+    render.built_images(built, json_output)
 
 
-@images_app.command("bootstrap")
+@_command(images_app, "bootstrap")
 def images_bootstrap(
     names: TargetsArgument,
     mirror: Annotated[
         str | None,
-        typer.Option(help="Debian mirror URL (default: the host's apt sources).", metavar="URL"),
+        typer.Option(
+            help="Debian mirror URL (default: the host's apt sources).",
+            metavar="URL",
+            show_default=False,
+        ),
     ] = None,
     force: ForceOption = False,
     json_output: JsonOption = False,
@@ -351,19 +355,24 @@ def images_bootstrap(
 
     Example: wheelfarm images bootstrap debian-11 debian-12 debian-13
     """
-    from wheelfarm import config, images
+    from wheelfarm import config, images, render, ui
 
     catalogue = config.resolve({}, config_file=config_file).catalogue
-    images.cli_bootstrap(names, mirror, force, json_output, catalogue)
+    built = images.bootstrap_named(names, mirror, force, ui.ConsoleReporter(), catalogue)
+    render.built_images(built, json_output)
 
 
-@app.command()
+@_command(app)
 def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
     specs: SpecsArgument = None,
     requirements: Annotated[
         list[Path] | None,
         typer.Option(
-            "-r", "--requirement", help="A pinned requirements file; repeatable.", metavar="FILE"
+            "-r",
+            "--requirement",
+            help="A pinned requirements file; repeatable.",
+            metavar="FILE",
+            show_default=False,
         ),
     ] = None,
     target: Annotated[
@@ -371,6 +380,7 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
         typer.Option(
             help="A target to plan for; repeatable (default: every known target).",
             metavar="TARGET",
+            show_default=False,
         ),
     ] = None,
     python: PythonOption = None,
@@ -394,7 +404,7 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
 
       wheelfarm matrix -r requirements.txt --format github >> "$GITHUB_OUTPUT"
     """
-    from wheelfarm import config, ui
+    from wheelfarm import config, render
     from wheelfarm import matrix as matrix_mod
 
     matrix_mod.check_format(output_format)
@@ -403,82 +413,103 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
         config_file=config_file,
     )
     data = matrix_mod.build_matrix(settings)
-    text = matrix_mod.render(data, output_format)
-    ui.detail(f"{len(data['include'])} job(s): " + ", ".join(e["target"] for e in data["include"]))
-    sys.stdout.write(text)
+    render.matrix(data, matrix_mod.render(data, output_format))
 
 
-@app.command()
+# build's own options, named here so that its signature reads as a list of what it takes.
+RequirementsOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "-r",
+        "--requirement",
+        help="A pinned requirements file (pip-compile / pip freeze style, --hash checked); "
+        "repeatable.",
+        metavar="FILE",
+        show_default=False,
+    ),
+]
+BuildTargetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="A target to build on; repeatable (default: every target whose build image is "
+        "present).",
+        metavar="TARGET",
+        show_default=False,
+    ),
+]
+WheelhouseOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Where wheels, sdists and records go (default: ./wheelhouse).",
+        metavar="DIR",
+        show_default=False,
+    ),
+]
+BuildJobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        help="At most N compiles (the build backend's build_wheel) at once, across all "
+        "targets (default: the number of cores). Every target's container starts at once and "
+        "prepares up to N + 1 specs (system packages, sdist, isolated build environment and "
+        "its downloads) while others compile; a freed slot goes to the compile expected to "
+        "take longest.",
+        min=1,
+        metavar="N",
+        show_default=False,
+    ),
+]
+BuildRecipesOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="A directory of <project>.toml recipes, before the shipped ones.",
+        metavar="DIR",
+        show_default=False,
+    ),
+]
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Give up on one wheel's build after this many seconds.",
+        metavar="S",
+        show_default=False,
+    ),
+]
+KeepOnFailureOption = Annotated[
+    bool,
+    _flag(
+        "--keep-on-failure",
+        "Leave a failed target's container running and print the command to enter it.",
+    ),
+]
+RebuildOption = Annotated[
+    bool, _flag("--force", "Rebuild even when the cached wheel is up to date.")
+]
+NoVerifyOption = Annotated[
+    bool,
+    _flag(
+        "--no-verify",
+        "Skip verifying the wheels in fresh runtime containers (`wheelfarm verify`).",
+    ),
+]
+
+
+@_command(app)
 def build(  # noqa: PLR0917  # typer passes every option as a parameter
     specs: SpecsArgument = None,
-    requirements: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "-r",
-            "--requirement",
-            help="A pinned requirements file (pip-compile / pip freeze style, --hash checked); "
-            "repeatable.",
-            metavar="FILE",
-        ),
-    ] = None,
-    target: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A target to build on; repeatable (default: every target whose build image is "
-            "present).",
-            metavar="TARGET",
-        ),
-    ] = None,
+    requirements: RequirementsOption = None,
+    target: BuildTargetOption = None,
     python: PythonOption = None,
-    wheelhouse: Annotated[
-        Path | None,
-        typer.Option(
-            help="Where wheels, sdists and records go (default: ./wheelhouse).", metavar="DIR"
-        ),
-    ] = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option(
-            "--jobs",
-            "-j",
-            help="At most N compiles (the build backend's build_wheel) at once, across all "
-            "targets (default: the number of cores). Every target's container starts at once and "
-            "prepares up to N + 1 specs (system packages, sdist, isolated build environment and "
-            "its downloads) while others compile; a freed slot goes to the compile expected to "
-            "take longest.",
-            min=1,
-            metavar="N",
-        ),
-    ] = None,
-    recipes: Annotated[
-        Path | None,
-        typer.Option(
-            help="A directory of <project>.toml recipes, before the shipped ones.", metavar="DIR"
-        ),
-    ] = None,
+    wheelhouse: WheelhouseOption = None,
+    jobs: BuildJobsOption = None,
+    recipes: BuildRecipesOption = None,
     rules: RulesOption = None,
     json_output: JsonOption = False,
-    timeout: Annotated[
-        float | None,
-        typer.Option(help="Give up on one wheel's build after this many seconds.", metavar="S"),
-    ] = None,
-    keep_on_failure: Annotated[
-        bool,
-        typer.Option(
-            "--keep-on-failure",
-            help="Leave a failed target's container running and print the command to enter it.",
-        ),
-    ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Rebuild even when the cached wheel is up to date.")
-    ] = False,
-    no_verify: Annotated[
-        bool,
-        typer.Option(
-            "--no-verify",
-            help="Skip verifying the wheels in fresh runtime containers (`wheelfarm verify`).",
-        ),
-    ] = False,
+    timeout: TimeoutOption = None,
+    keep_on_failure: KeepOnFailureOption = False,
+    force: RebuildOption = False,
+    no_verify: NoVerifyOption = False,
     config_file: ConfigOption = None,
 ) -> None:
     """Build wheels from source in each target's build container and tag them per distro.
@@ -498,7 +529,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
       wheelfarm build -r requirements.txt --wheelhouse dist/ --json
     """
     from wheelfarm import build as build_mod
-    from wheelfarm import config
+    from wheelfarm import config, ui
     from wheelfarm import verify as verify_mod
 
     settings = config.resolve(
@@ -514,6 +545,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
         },
         config_file=config_file,
     )
+    _host_notes(ui.ConsoleReporter())
     verify_mod.build_then_verify(
         build_mod.Options(
             settings,
@@ -537,7 +569,7 @@ WheelhouseArgument = Annotated[
 ]
 
 
-@app.command()
+@_command(app)
 def index(
     wheelhouse: WheelhouseArgument = None,
     *,
@@ -557,6 +589,7 @@ def index(
             help="The URL the site will be served at; file links become absolute under it "
             "(default: relative links).",
             metavar="URL",
+            show_default=False,
         ),
     ] = None,
     rules: RulesOption = None,
@@ -576,7 +609,7 @@ def index(
 
       wheelfarm index wheelhouse -o site
     """
-    from wheelfarm import config, ui
+    from wheelfarm import config, render
     from wheelfarm import index as index_mod
 
     settings = config.resolve({"wheelhouse": wheelhouse, "rules": rules}, config_file=config_file)
@@ -587,18 +620,10 @@ def index(
         rule_files=settings.rules,
         catalogue=settings.catalogue,
     )
-    for problem in result.problems:
-        ui.warn(f"{problem.filename} left out: {problem.reason}")
-    if json_output:
-        ui.emit_json(result.as_json())
-        return
-    rows = [[str(s["path"]), str(s["projects"]), str(s["files"])] for s in result.summaries()]
-    ui.table(["root", "projects", "files"], rows)
-    state = "written" if result.changed else "unchanged"
-    ui.success(f"{output} {state} ({len(result.roots)} roots)")
+    render.site(result, json_output)
 
 
-@app.command()
+@_command(app)
 def serve(
     site: Annotated[
         Path, typer.Argument(help="A site written by `wheelfarm index`.", metavar="SITE")
@@ -622,11 +647,12 @@ def serve(
       wheelfarm serve site --port 8000
     """
     from wheelfarm import serve as serve_mod
+    from wheelfarm import ui
 
-    serve_mod.serve(site, host, port)
+    serve_mod.serve(site, host, port, ui.ConsoleReporter())
 
 
-@app.command()
+@_command(app)
 def install(
     requirements: Annotated[
         list[str], typer.Argument(help="Requirements for pip, or wheel files.", metavar="REQ")
@@ -638,11 +664,16 @@ def install(
             "--index",
             help="The site: its URL (as `wheelfarm serve` prints it) or its directory.",
             metavar="URL",
+            show_default=False,
         ),
     ] = None,
     python: Annotated[
         str | None,
-        typer.Option(help="The Python whose pip installs (default: this one).", metavar="PY"),
+        typer.Option(
+            help="The Python whose pip installs (default: this one).",
+            metavar="PY",
+            show_default=False,
+        ),
     ] = None,
     pip_args: Annotated[
         str | None,
@@ -650,6 +681,7 @@ def install(
             "--pip-args",
             help='More pip arguments, one string (e.g. "--no-deps -q").',
             metavar="ARGS",
+            show_default=False,
         ),
     ] = None,
     rules: RulesOption = None,
@@ -670,7 +702,7 @@ def install(
 
       wheelfarm install wheelhouse/lxml-5.3.0-cp311-cp311-linux_x86_64_debian_12.whl
     """
-    from wheelfarm import config
+    from wheelfarm import config, ui
     from wheelfarm import install as install_mod
 
     settings = config.resolve({"rules": rules}, config_file=config_file)
@@ -681,10 +713,11 @@ def install(
         pip_args=install_mod.split_pip_args(pip_args or ""),
         rule_files=settings.rules,
         rule_labels=settings.rule_labels,
+        reporter=ui.ConsoleReporter(),
     )
 
 
-@app.command()
+@_command(app)
 def publish(
     wheelhouse: WheelhouseArgument = None,
     *,
@@ -700,6 +733,7 @@ def publish(
             help="Upload this target's (or consumer tag's) view, plain-named, instead of the "
             "distro-tagged wheels. Only to a repository that holds this view alone.",
             metavar="TARGET",
+            show_default=False,
         ),
     ] = None,
     rules: RulesOption = None,
@@ -718,17 +752,19 @@ def publish(
 
       wheelfarm publish --target debian-12 --repository-url http://127.0.0.1:8081/
     """
-    from wheelfarm import config
+    from wheelfarm import config, render, ui
     from wheelfarm import publish as publish_mod
 
     settings = config.resolve({"wheelhouse": wheelhouse, "rules": rules}, config_file=config_file)
-    publish_mod.publish(
+    result = publish_mod.publish(
         settings.wheelhouse,
         repository_url,
         target=target,
         rule_files=settings.rules,
         catalogue=settings.catalogue,
+        reporter=ui.ConsoleReporter(),
     )
+    render.published(result)
 
 
 VerifyTargetOption = Annotated[
@@ -738,6 +774,7 @@ VerifyTargetOption = Annotated[
         help="A target to try the wheels on; repeatable (default: every target whose runtime "
         "image is present).",
         metavar="TARGET",
+        show_default=False,
     ),
 ]
 VerifyJobsOption = Annotated[
@@ -748,6 +785,7 @@ VerifyJobsOption = Annotated[
         help="Containers run in parallel (default: the number of cores).",
         min=1,
         metavar="N",
+        show_default=False,
     ),
 ]
 VerifyRecipesOption = Annotated[
@@ -756,11 +794,12 @@ VerifyRecipesOption = Annotated[
         help="A directory of <project>.toml recipes (their verify imports and test), before "
         "the shipped ones.",
         metavar="DIR",
+        show_default=False,
     ),
 ]
 
 
-@app.command()
+@_command(app)
 def verify(
     wheelhouse: WheelhouseArgument = None,
     *,
@@ -790,27 +829,34 @@ def verify(
 
       wheelfarm verify wheelhouse --target debian-12 --target debian-13 --json
     """
-    from wheelfarm import config
+    from wheelfarm import config, render, ui
     from wheelfarm import verify as verify_mod
 
     settings = config.resolve(
         {"wheelhouse": wheelhouse, "rules": rules, "jobs": jobs, "recipes": recipes},
         config_file=config_file,
     )
-    verify_mod.command(
-        verify_mod.Request(settings.wheelhouse, None, tuple(target or ()), settings),
-        json_output,
+    _host_notes(ui.ConsoleReporter())
+    report = verify_mod.run_matrix(
+        verify_mod.Request(settings.wheelhouse, None, tuple(target or ()), settings)
     )
+    render.verification(report, json_output)
+    verify_mod.fail_if_failed(report)
 
 
-@app.command()
+@_command(app)
 def probe(
     wheelhouse: WheelhouseArgument = None,
     *,
     target: VerifyTargetOption = None,
     write: Annotated[
         Path | None,
-        typer.Option("--write", help="Also save the proposed rules to this file.", metavar="FILE"),
+        typer.Option(
+            "--write",
+            help="Also save the proposed rules to this file.",
+            metavar="FILE",
+            show_default=False,
+        ),
     ] = None,
     rules: RulesOption = None,
     jobs: VerifyJobsOption = None,
@@ -833,7 +879,7 @@ def probe(
 
       wheelfarm probe wheelhouse --write binary-compatibility.cfg
     """
-    from wheelfarm import config
+    from wheelfarm import config, render, ui
     from wheelfarm import probe as probe_mod
     from wheelfarm import verify as verify_mod
 
@@ -841,9 +887,9 @@ def probe(
         {"wheelhouse": wheelhouse, "rules": rules, "jobs": jobs, "recipes": recipes},
         config_file=config_file,
     )
-    probe_mod.command(
-        verify_mod.Request(settings.wheelhouse, None, tuple(target or ()), settings), write
-    )
+    _host_notes(ui.ConsoleReporter())
+    request = verify_mod.Request(settings.wheelhouse, None, tuple(target or ()), settings)
+    render.probe(probe_mod.propose_rules(request, write), write)
 
 
 def _os_error_message(exc: OSError) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from wheelfarm import tags
 from wheelfarm.errors import BadInput, EnvironmentProblem, ImageMissing, WheelfarmError
+from wheelfarm.reporter import Reporter
 from wheelfarm.resources import images_dir
 from wheelfarm.targets import IMAGE_REPOSITORY, LABEL_PREFIX, TARGETS, Target, select
 
@@ -286,32 +287,6 @@ def list_images(targets: Sequence[Target]) -> list[dict[str, object]]:
             row[stage] = {"image": ref, "present": found is not None, "id": found}
         rows.append(row)
     return rows
-
-
-def show_list(rows: Sequence[dict[str, object]]) -> None:
-    from wheelfarm import ui
-
-    def cell(value: object) -> str:
-        if isinstance(value, dict) and value.get("present"):
-            return str(value["id"] or "")[7:19]
-        return "missing"
-
-    ui.table(
-        ["target", "base", "python", "build", "runtime", "make with"],
-        [
-            [
-                str(r["target"]),
-                str(r["base"]),
-                ", ".join(str(p) for p in r["pythons"]),  # type: ignore[attr-defined]
-                cell(r["build"]),
-                cell(r["runtime"]),
-                f"wheelfarm images {'bootstrap' if r['bootstrap'] else 'build'} {r['target']}",
-            ]
-            for r in rows
-        ],
-        title="target images",
-        styles={"missing": "yellow"},
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -660,49 +635,55 @@ def bootstrap(
 
 
 # ---------------------------------------------------------------------------------------------
-# The commands
+# The commands: targets named by the user, progress through a reporter, the images as data
 
 
-def _report(results: Sequence[BuiltImage], json_output: bool) -> None:
-    from wheelfarm import ui
+def list_named(
+    names: Sequence[str], catalogue: Sequence[Target] = TARGETS
+) -> list[dict[str, object]]:
+    """`wheelfarm images list`: the named targets (default: all) and their images."""
+    return list_images(select(names, catalogue) if names else list(catalogue))
 
-    if json_output:
-        ui.emit_json(
-            [
-                {
-                    "target": r.target,
-                    "stage": r.stage,
-                    "image": r.ref,
-                    "id": r.id,
-                    "reused": r.reused,
-                    "seconds": round(r.seconds, 1),
-                }
-                for r in results
-            ]
-        )
-        return
-    ui.table(
-        ["target", "stage", "image", "id", "result"],
-        [
-            [
-                r.target,
-                r.stage,
-                r.ref,
-                r.id[7:19],
-                "reused" if r.reused else f"built in {r.seconds:.0f}s",
-            ]
-            for r in results
-        ],
-        title="images",
+
+def build_named(
+    names: Sequence[str],
+    base: str | None,
+    force: bool,
+    reporter: Reporter,
+    catalogue: Sequence[Target] = TARGETS,
+) -> list[BuiltImage]:
+    """`wheelfarm images build`: both stages of each named target."""
+    chosen = select(names, catalogue)
+    if base and len(chosen) > 1:
+        raise BadInput("--base applies to one target at a time", hint="build targets one by one")
+    return _on_board(
+        reporter,
+        [t.name for t in chosen],
+        lambda step: build(chosen, base=base, force=force, progress=step),
     )
 
 
-def _run_with_board(
-    names: Sequence[str], work: Callable[[Progress], list[BuiltImage]]
+def bootstrap_named(
+    names: Sequence[str],
+    mirror: str | None,
+    force: bool,
+    reporter: Reporter,
+    catalogue: Sequence[Target] = TARGETS,
 ) -> list[BuiltImage]:
-    from wheelfarm import ui
+    """`wheelfarm images bootstrap`: a base from a Debian mirror, then both stages."""
+    chosen = select(names, catalogue)
+    check_bootstrappable(chosen, catalogue)
+    return _on_board(
+        reporter,
+        [t.name for t in chosen],
+        lambda step: bootstrap(chosen, catalogue, mirror=mirror, force=force, progress=step),
+    )
 
-    with ui.StepBoard(names) as board:
+
+def _on_board(
+    reporter: Reporter, names: Sequence[str], work: Callable[[Progress], list[BuiltImage]]
+) -> list[BuiltImage]:
+    with reporter.board(names) as board:
         try:
             results = work(board.step)
         except WheelfarmError:
@@ -714,49 +695,3 @@ def _run_with_board(
             done = "reused" if all(r.reused for r in mine) else "built"
             board.finish(name, True, done)
     return results
-
-
-def cli_list(
-    names: Sequence[str], json_output: bool, catalogue: Sequence[Target] = TARGETS
-) -> None:
-    from wheelfarm import ui
-
-    chosen = select(names, catalogue) if names else list(catalogue)
-    rows = list_images(chosen)
-    if json_output:
-        ui.emit_json(rows)
-    else:
-        show_list(rows)
-
-
-def cli_build(
-    names: Sequence[str],
-    base: str | None,
-    force: bool,
-    json_output: bool,
-    catalogue: Sequence[Target] = TARGETS,
-) -> None:
-    chosen = select(names, catalogue)
-    if base and len(chosen) > 1:
-        raise BadInput("--base applies to one target at a time", hint="build targets one by one")
-    results = _run_with_board(
-        [t.name for t in chosen],
-        lambda step: build(chosen, base=base, force=force, progress=step),
-    )
-    _report(results, json_output)
-
-
-def cli_bootstrap(
-    names: Sequence[str],
-    mirror: str | None,
-    force: bool,
-    json_output: bool,
-    catalogue: Sequence[Target] = TARGETS,
-) -> None:
-    chosen = select(names, catalogue)
-    check_bootstrappable(chosen, catalogue)
-    results = _run_with_board(
-        [t.name for t in chosen],
-        lambda step: bootstrap(chosen, catalogue, mirror=mirror, force=force, progress=step),
-    )
-    _report(results, json_output)

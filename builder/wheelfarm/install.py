@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from wheelfarm import index, rules, tags, views
 from wheelfarm.errors import BadInput, EnvironmentProblem, WheelfarmError
+from wheelfarm.reporter import Reporter
 
 
 def _site_url(index_url: str) -> str:
@@ -154,11 +155,9 @@ def check_wheel(
     return views.plain_filename(path.name)
 
 
-def _pip(python: str, args: Sequence[str]) -> None:
-    from wheelfarm import ui
-
+def _pip(python: str, args: Sequence[str], reporter: Reporter) -> None:
     command = [python, "-m", "pip", "install", *args]
-    ui.detail("$ " + " ".join(command))
+    reporter.note("$ " + " ".join(command))
     try:
         # pip's own output is human output: it goes to stderr like the rest of ours.
         code = subprocess.call(command, stdout=sys.stderr)
@@ -176,11 +175,12 @@ def install(
     pip_args: Sequence[str],
     rule_files: Sequence[Path],
     rule_labels: rules.GivenKind = "--rules",
+    reporter: Reporter,
 ) -> None:
     """`rule_labels` says where `rule_files` came from (--rules, WHEELFARM_RULES, project)."""
-    from wheelfarm import describe, ui
+    from wheelfarm import hosttags
 
-    tagset = describe.describe(None, None, rule_files, rule_labels)
+    tagset = hosttags.describe(None, None, rule_files, rule_labels)
     wheel_files = [r for r in requirements if r.endswith(".whl")]
     others = [r for r in requirements if not r.endswith(".whl")]
     loads = interpreter_tags(python) if wheel_files else None
@@ -194,7 +194,7 @@ def install(
         site = _site_url(index_url)
         root = choose_root(read_roots(site), tagset)
         root_url = f"{site}{root}/{index.CANONICAL}/"
-        ui.info(f"this host is {tagset.host}: installing from root {root} ({root_url})")
+        reporter.info(f"this host is {tagset.host}: installing from root {root} ({root_url})")
         args = ["--index-url", root_url, *args]
     with tempfile.TemporaryDirectory(prefix="wheelfarm-install-") as tmp:
         given = []
@@ -211,6 +211,6 @@ def install(
                 plain.hardlink_to(source)
             except OSError:
                 plain.write_bytes(source.read_bytes())
-            ui.detail(f"{source.name} → {plain.name} (same bytes, the name stock pip accepts)")
+            reporter.note(f"{source.name} → {plain.name} (same bytes, the name stock pip accepts)")
             given.append(str(plain))
-        _pip(python or sys.executable, [*args, *given])
+        _pip(python or sys.executable, [*args, *given], reporter)

@@ -243,45 +243,19 @@ def run(request: verify.Request) -> ProbeReport:
     return ProbeReport(report, found, propose(report))
 
 
-def show(report: ProbeReport) -> None:
-    from wheelfarm import ui
-
-    verify.show(report.verify, title="probe")
-    rows = [
-        [p.consumer, p.producer, p.verdict, str(len(p.passed)), str(len(p.failed))]
-        for p in report.pairs
-    ]
-    ui.table(
-        ["consumer key", "producer tag", "verdict", "passed", "failed"],
-        rows,
-        title="pairs",
-        styles={"proposed": "green", "rejected": "red", "own tag": "dim"},
-    )
-    ui.detail(
-        f"{report.attempts} attempt(s), {report.cross_attempts} across tags, "
-        f"{report.outside_rules} outside the rules in force"
-    )
-    if report.cross_attempts == 0:
-        ui.warn(
-            "no attempt crossed tags, so nothing was measured: probe needs wheels built on one "
-            "target and a second target whose Python loads them"
-        )
+def report_paths(wheelhouse: Path) -> tuple[Path, Path]:
+    """Where a wheelhouse's probe reports are: (probe.json, probe.md)."""
+    meta = wheelhouse / runner.META
+    return meta / REPORT_JSON, meta / REPORT_MD
 
 
-def command(request: verify.Request, write: Path | None) -> ProbeReport:
-    """`wheelfarm probe`: run the attempts, write .wheelfarm/probe.json and probe.md, show the
-    matrix, print the proposed rules on stdout and save them with --write."""
-    from wheelfarm import ui
-
+def propose_rules(request: verify.Request, write: Path | None) -> ProbeReport:
+    """`wheelfarm probe`: run the attempts, write .wheelfarm/probe.json and probe.md, and save
+    the proposed rules to `write` when given."""
     report = run(request)
-    meta = report.verify.wheelhouse / runner.META
-    fsutil.write_text_atomic(meta / REPORT_JSON, json.dumps(report.as_json(), indent=2) + "\n")
-    fsutil.write_text_atomic(meta / REPORT_MD, markdown(report))
-    show(report)
-    text = json.dumps(report.proposal, indent=2) + "\n"
+    json_path, md_path = report_paths(report.verify.wheelhouse)
+    fsutil.write_text_atomic(json_path, json.dumps(report.as_json(), indent=2) + "\n")
+    fsutil.write_text_atomic(md_path, markdown(report))
     if write is not None:
-        fsutil.write_text_atomic(write, text)
-        ui.success(f"proposed rules written to {write}")
-    ui.detail(f"reports: {meta / REPORT_JSON}, {meta / REPORT_MD}")
-    ui.emit_json(report.proposal)
+        fsutil.write_text_atomic(write, json.dumps(report.proposal, indent=2) + "\n")
     return report

@@ -32,6 +32,7 @@ from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel
 
 from wheelfarm import fsutil, index, rules, targets, views
 from wheelfarm.errors import BadInput, WheelfarmError
+from wheelfarm.reporter import Reporter
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,16 @@ class Upload:
     consumer: str | None  # None: the canonical, distro-tagged files
     files: tuple[tuple[Path, str], ...]
     problems: tuple[index.Problem, ...]
+
+
+@dataclass(frozen=True)
+class Published:
+    """What an upload did: the files sent, and those the server already had (same sha256)."""
+
+    upload: Upload
+    uploaded: tuple[str, ...]
+    skipped: tuple[str, ...]
+    repository_url: str
 
 
 def check_repository_url(url: str) -> str:
@@ -180,7 +191,9 @@ def _check_same(repository_url: str, path: Path, uploaded: Sequence[str]) -> Non
         )
 
 
-def _upload(repository_url: str, files: Sequence[Path]) -> tuple[list[str], list[str]]:
+def _upload(
+    repository_url: str, files: Sequence[Path], reporter: Reporter
+) -> tuple[list[str], list[str]]:
     """Upload with twine's Python API, one file at a time; returns (uploaded, skipped).
 
     twine's own --skip-existing is refused for servers other than PyPI since twine 6, so a
@@ -191,8 +204,6 @@ def _upload(repository_url: str, files: Sequence[Path]) -> tuple[list[str], list
     from twine.commands.upload import upload
     from twine.exceptions import NonInteractive, TwineException
     from twine.settings import Settings
-
-    from wheelfarm import ui
 
     settings = Settings(
         repository_url=repository_url,
@@ -229,10 +240,10 @@ def _upload(repository_url: str, files: Sequence[Path]) -> tuple[list[str], list
                 if not _already_there(exc):
                     raise WheelfarmError(f"uploading {path.name} failed: {exc}") from None
                 _check_same(repository_url, path, uploaded)
-                ui.detail(f"{path.name}: the server has the same file already, skipped")
+                reporter.note(f"{path.name}: the server has the same file already, skipped")
                 skipped.append(path.name)
             else:
-                ui.detail(f"{path.name}: uploaded")
+                reporter.note(f"{path.name}: uploaded")
                 uploaded.append(path.name)
     finally:
         twine_log.setLevel(level)
@@ -246,19 +257,18 @@ def publish(
     target: str | None,
     rule_files: Sequence[Path],
     catalogue: Sequence[targets.Target] = targets.TARGETS,
-) -> Upload:
-    from wheelfarm import ui
-
+    reporter: Reporter,
+) -> Published:
     check_repository_url(repository_url)
     upload = plan_upload(wheelhouse, target=target, rule_files=rule_files, catalogue=catalogue)
     for problem in upload.problems:
-        ui.warn(f"{problem.filename} left out: {problem.reason}")
+        reporter.warn(f"{problem.filename} left out: {problem.reason}")
     if not upload.files:
         raise BadInput(f"nothing to publish from {wheelhouse}" + (
             f" for {upload.consumer}" if upload.consumer else ""
         ))  # fmt: skip
     if upload.consumer is not None:
-        ui.info(
+        reporter.info(
             f"publishing the view of {upload.consumer} (plain linux_<arch> names): this "
             "repository must hold this root only"
         )
@@ -274,6 +284,5 @@ def publish(
             except OSError:
                 renamed.write_bytes(path.read_bytes())
             files.append(renamed)
-        uploaded, skipped = _upload(repository_url, files)
-    ui.success(f"{len(uploaded)} uploaded, {len(skipped)} already there, to {repository_url}")
-    return upload
+        uploaded, skipped = _upload(repository_url, files, reporter)
+    return Published(upload, tuple(uploaded), tuple(skipped), repository_url)

@@ -10,7 +10,7 @@
   unpacked while packages install);
 - `Slots`: N slots for CPU-heavy steps, each freed one given to the waiting step with the lowest
   priority value (the caller's ranking);
-- `note_host_settings`: once per run, which of the host's pip settings containers do not get."""
+- `note_host_settings`: which of the host's pip settings containers do not get, to say once."""
 
 from __future__ import annotations
 
@@ -36,13 +36,16 @@ TAIL_LINES = 20
 T = TypeVar("T")
 
 
-def note_host_settings() -> None:
-    """Say (dim, through ui) which host settings are left out of every container: file://
-    indexes, find-links, constraints... name host paths (hostenv). URLs are already redacted."""
-    from wheelfarm import hostenv, ui
+def note_host_settings() -> tuple[str, ...]:
+    """The notes to show once per run on which host settings are left out of every container:
+    file:// indexes, find-links, constraints... name host paths (hostenv). URLs are already
+    redacted. Data, not output: the command shows them (`Reporter.note`)."""
+    from wheelfarm import hostenv
 
-    for item in hostenv.from_host().dropped:
-        ui.detail(f"note: not passed to containers (host-only): {item}")
+    return tuple(
+        f"note: not passed to containers (host-only): {item}"
+        for item in hostenv.from_host().dropped
+    )
 
 
 class Cancelled(Exception):

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from wheelfarm import index
 from wheelfarm.errors import BadInput, EnvironmentProblem
+from wheelfarm.reporter import Reporter
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
@@ -118,6 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "wheelfarm"
     protocol_version = "HTTP/1.1"  # keep-alive: pip fetches many pages and files per install
     site: Path  # set on the subclass made by make_server
+    reporter: Reporter | None = None  # where each request's log line goes; None: nowhere
 
     def do_GET(self) -> None:
         self._respond(body=True)
@@ -126,9 +128,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._respond(body=False)
 
     def log_message(self, format: str, *args: object) -> None:
-        from wheelfarm import ui
-
-        ui.detail(f"{self.address_string()} {format % args}")
+        if self.reporter is not None:
+            self.reporter.note(f"{self.address_string()} {format % args}")
 
     def _error(self, status: HTTPStatus, message: str, body: bool) -> None:
         data = f"{status.value} {status.phrase}: {message}\n".encode()
@@ -227,14 +228,17 @@ class _Handler(BaseHTTPRequestHandler):
         return int(mtime) <= parsed.timestamp()
 
 
-def make_server(site: Path, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    """A ready, not yet running server for SITE (port 0: any free port)."""
+def make_server(
+    site: Path, host: str = "127.0.0.1", port: int = 0, *, reporter: Reporter | None = None
+) -> ThreadingHTTPServer:
+    """A ready, not yet running server for SITE (port 0: any free port), logging each request
+    to `reporter`."""
     if not site.exists():
         raise BadInput(
             f"{site} does not exist",
             hint="write a site first: wheelfarm index WHEELHOUSE -o SITE",
         )
-    handler = type("Handler", (_Handler,), {"site": site.absolute()})
+    handler = type("Handler", (_Handler,), {"site": site.absolute(), "reporter": reporter})
     try:
         server = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
@@ -260,19 +264,17 @@ def root_urls(site: Path, base: str) -> list[tuple[str, str]]:
     return [(str(r.get("tag") or "all wheels"), f"{base}/{r['path']}") for r in roots]
 
 
-def serve(site: Path, host: str, port: int) -> None:
-    """Serve until Ctrl-C, printing the URL of every root first."""
-    from wheelfarm import ui
-
-    server = make_server(site, host, port)
+def serve(site: Path, host: str, port: int, reporter: Reporter) -> None:
+    """Serve until Ctrl-C, saying the URL of every root first."""
+    server = make_server(site, host, port, reporter=reporter)
     base = server_url(server)
-    ui.info(f"serving {site} at {base}/ (Ctrl-C to stop); roots (pip/uv --index-url):")
+    reporter.info(f"serving {site} at {base}/ (Ctrl-C to stop); roots (pip/uv --index-url):")
     width = max((len(label) for label, _ in root_urls(site, base)), default=0)
     for label, url in root_urls(site, base):
-        ui.info(f"  {label:<{width}}  {url}")
+        reporter.info(f"  {label:<{width}}  {url}")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        ui.info("stopped")
+        reporter.info("stopped")
     finally:
         server.server_close()

@@ -37,8 +37,13 @@ console = _make_console()
 
 
 def emit_json(data: Any) -> None:
+    emit_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def emit_text(text: str) -> None:
+    """Machine output (paths, a matrix, a rules file) on stdout, exactly as given."""
     try:
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+        sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader stopped early (`| head -1`): its choice, not a failure. Raised on to the CLI,
@@ -183,3 +188,20 @@ class StepBoard:
                     mark, " ", (name, "bold"), " ", description, " ", (f"({elapsed:.1f}s)", "dim")
                 )
             )
+
+
+class ConsoleReporter:
+    """The `wheelfarm.reporter.Reporter` that draws on the terminal (stderr): boards are
+    StepBoards, notes dim, warnings labelled."""
+
+    def board(self, names: Sequence[str]) -> StepBoard:
+        return StepBoard(names)
+
+    def note(self, message: str) -> None:
+        detail(message)
+
+    def warn(self, message: str) -> None:
+        warn(message)
+
+    def info(self, message: str) -> None:
+        info(message)

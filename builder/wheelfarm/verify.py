@@ -848,12 +848,6 @@ def _run_job(run: _Run, job: Job) -> Cell:
 # ------------------------------------------------------------------------------- reports
 
 
-def _cell_text(cell: Cell) -> str:
-    if cell.status == NA:
-        return f"n/a: {cell.kind}" if cell.kind else "n/a"
-    return "pass" if cell.status == PASS else "FAIL"
-
-
 def markdown(report: Report, title: str = "wheelfarm verify") -> str:
     """The matrix as Markdown: one row per wheel, one column per target, then every failure with
     its first error lines and log, then why cells did not apply."""
@@ -909,40 +903,17 @@ def markdown(report: Report, title: str = "wheelfarm verify") -> str:
     return "\n".join(lines) + "\n"
 
 
+def report_paths(wheelhouse: Path) -> tuple[Path, Path]:
+    """Where a wheelhouse's verify reports are: (verify.json, verify.md)."""
+    meta = wheelhouse / META
+    return meta / REPORT_JSON, meta / REPORT_MD
+
+
 def write_reports(report: Report) -> tuple[Path, Path]:
-    meta = report.wheelhouse / META
-    json_path, md_path = meta / REPORT_JSON, meta / REPORT_MD
+    json_path, md_path = report_paths(report.wheelhouse)
     fsutil.write_text_atomic(json_path, json.dumps(report.as_json(), indent=2) + "\n")
     fsutil.write_text_atomic(md_path, markdown(report))
     return json_path, md_path
-
-
-def show(report: Report, title: str = "verify") -> None:
-    """The matrix as a rich table (stderr), then each failure with its error lines and log."""
-    from wheelfarm import ui
-
-    names = [t.name for t in report.targets]
-    by_key = {(c.wheel, c.target): c for c in report.cells}
-    rows = [
-        [w.filename, *(_cell_text(by_key[(w.filename, n)]) for n in names)] for w in report.wheels
-    ]
-    styles = {"pass": "green", "FAIL": "bold red"}
-    styles.update({f"n/a: {k}": "dim" for k in ("tag", "python", "arch", "skip", NOT_RUN)})
-    ui.table(["wheel", *names], rows, title=f"{title}: {report.wheelhouse}", styles=styles)
-    for cell in report.failed:
-        ui.error(f"{cell.wheel} on {cell.target}: {cell.step} (log: {cell.log})")
-        for line in cell.error:
-            ui.detail(f"    {line}")
-        if cell.hint:
-            ui.detail(f"    hint: {cell.hint}")
-    counts = report.counts()
-    cached = sum(c.cached for c in report.cells)
-    started = report.containers_started
-    ui.detail(
-        f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[NA]} not applicable; "
-        f"{cached} from the cache; {started} container{'s' if started != 1 else ''} started; "
-        f"{report.seconds:.1f}s"
-    )
 
 
 def fail_if_failed(report: Report) -> None:
@@ -959,19 +930,11 @@ def fail_if_failed(report: Report) -> None:
 # ------------------------------------------------------------------------------- commands
 
 
-def command(request: Request, json_output: bool) -> Report:
-    """`wheelfarm verify`: run the matrix, write the reports, show or print them; exit 1 when an
-    applicable cell failed."""
-    from wheelfarm import ui
-
+def run_matrix(request: Request) -> Report:
+    """`wheelfarm verify`: run the matrix and write its reports (`report_paths`). A failed cell
+    is in the report; `fail_if_failed` turns it into exit 1 once the report is shown."""
     report = execute(request)
-    json_path, md_path = write_reports(report)
-    if json_output:
-        ui.emit_json(report.as_json())
-    else:
-        show(report)
-        ui.detail(f"reports: {json_path}, {md_path}")
-    fail_if_failed(report)
+    write_reports(report)
     return report
 
 
@@ -984,7 +947,7 @@ def build_then_verify(options: BuildOptions, verify: bool) -> None:
     (no container), or `n/a: not run` when none is cached. With --json, the build's JSON holds
     what this build verified under "verify", and its "ok" covers both."""
     from wheelfarm import build as build_mod
-    from wheelfarm import ui
+    from wheelfarm import render, ui
 
     if not verify:
         build_mod.command(options)
@@ -1019,7 +982,7 @@ def build_then_verify(options: BuildOptions, verify: bool) -> None:
     finally:
         # After the build's own summary, also when a build failed (its error comes last).
         if mine is not None and not options.json_output:
-            show(mine)
+            render.verify_table(mine)
     if error is not None:
         ui.warn("the wheels were built, but verification could not run")
         raise error

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from wheelfarm import container, describe
+from wheelfarm import container, hosttags
 from wheelfarm.targets import Target
 
 pytestmark = pytest.mark.integration
@@ -384,7 +384,7 @@ def host_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
     (plain,) = out.glob("*.whl")
-    tagset = describe.describe(None, None, [])
+    tagset = hosttags.describe(None, None, [])
     wheelhouse = tmp_path_factory.mktemp("host-wheelhouse")
     retagged = wheelfarm("retag", str(plain), "--platform", tagset.build, "-o", str(wheelhouse))
     assert retagged.returncode == 0, retagged.stderr
@@ -404,7 +404,7 @@ def test_wheelfarm_install_picks_this_hosts_root(
     site = tmp_path / "site"
     made = wheelfarm("index", str(host_wheel.parent), "-o", str(site))
     assert made.returncode == 0, made.stderr
-    tagset = describe.describe(None, None, [])
+    tagset = hosttags.describe(None, None, [])
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "wheelfarm", "serve", str(site), "--port", str(port)],

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from wf_cli import OS_RELEASE, run
 
-from wheelfarm import describe
+from wheelfarm import hosttags
 
 # file → (host tag, default build tag, build tag, rules' install list), for x86_64 with only the
 # shipped defaults. The install order is host → default build → build → install list → plain.
@@ -56,7 +56,7 @@ def test_every_data_file_is_in_the_table() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_tags_of_real_os_release_files(name: str, arch: str) -> None:
     host, default, build, extra = EXPECTED[name]
-    result = describe.describe(OS_RELEASE / name, arch, [])
+    result = hosttags.describe(OS_RELEASE / name, arch, [])
     assert result.host == f"linux_{arch}_{host}"
     assert result.default_build == f"linux_{arch}_{default}"
     assert result.build == f"linux_{arch}_{build}"

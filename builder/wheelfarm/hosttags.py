@@ -1,11 +1,12 @@
-"""`wheelfarm tags`: describe the running machine or an os-release file as a TagSet."""
+"""A host's platform tags: the running machine, or the host an os-release file belongs to, as a
+TagSet (what `wheelfarm tags` shows and `wheelfarm install` picks its index root with)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from wheelfarm import osrelease, rules, tags, ui
+from wheelfarm import osrelease, rules, tags
 from wheelfarm.errors import BadInput
 
 
@@ -39,24 +40,4 @@ def describe(
         chosen_arch,
         rules.machine_sources(rule_files, given_kind=rules_kind),
         machine_tags=machine_tags,
-    )
-
-
-def show(result: rules.TagSet) -> None:
-    decided = "no rule applies"
-    if result.decision is not None:
-        decided = f"{result.decision.source.label}, entry {result.decision.key}"
-        if result.decision.rule.why:
-            decided += f": {result.decision.rule.why}"
-    ui.table(
-        ["", "value"],
-        [
-            ["host tag", result.host],
-            ["default build tag", result.default_build],
-            ["build tag", result.build],
-            ["decided by", decided],
-            ["rules read", "\n".join(result.consulted) or "none"],
-            ["installs", "\n".join(result.install)],
-        ],
-        title="platform tags",
     )
