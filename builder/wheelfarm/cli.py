@@ -62,7 +62,13 @@ def _command(group: typer.Typer, name: str | None = None) -> Callable[[Command],
     return register
 
 
-def _flag(name: str, help_text: str) -> Any:  # typer.Option is typed Any
+def _option(*names: str, **settings: Any) -> Any:  # typer.Option is typed Any
+    """An option that takes a value and has no default to show (typer would say [default:
+    None] beside it)."""
+    return typer.Option(*names, show_default=False, **settings)
+
+
+def _flag(name: str, help_text: str) -> Any:
     # A flag takes no value: an empty metavar keeps typer from showing a type (<bool>) there.
     return typer.Option(name, help=help_text, metavar="")
 
@@ -92,17 +98,16 @@ app = typer.Typer(
 
 RulesOption = Annotated[
     list[Path] | None,
-    typer.Option(
+    _option(
         "--rules",
         help="A binary-compatibility.cfg to apply; repeatable, the last given wins.",
         metavar="FILE",
-        show_default=False,
     ),
 ]
 JsonOption = Annotated[bool, _flag("--json", "Print one machine-readable JSON object on stdout.")]
 ConfigOption = Annotated[
     Path | None,
-    typer.Option(
+    _option(
         "--config",
         help=_literal(
             "The pyproject.toml whose [tool.wheelfarm] table to use (default: "
@@ -110,7 +115,6 @@ ConfigOption = Annotated[
             "repository root)."
         ),
         metavar="FILE",
-        show_default=False,
     ),
 ]
 
@@ -125,9 +129,7 @@ SpecsArgument = Annotated[
 ]
 PythonOption = Annotated[
     str | None,
-    typer.Option(
-        help="Python X.Y (default: each target's own).", metavar="X.Y", show_default=False
-    ),
+    _option(help="Python X.Y (default: each target's own).", metavar="X.Y"),
 ]
 
 
@@ -157,19 +159,17 @@ def _root(
 def tags(  # noqa: PLR0917  # typer passes every option as a parameter
     os_release: Annotated[
         Path | None,
-        typer.Option(
+        _option(
             "--os-release",
             help="Describe the host this os-release file belongs to instead of this machine.",
             metavar="FILE",
-            show_default=False,
         ),
     ] = None,
     arch: Annotated[
         str | None,
-        typer.Option(
+        _option(
             help="CPU architecture (default: this machine's; amd64/arm64 accepted).",
             metavar="ARCH",
-            show_default=False,
         ),
     ] = None,
     rules: RulesOption = None,
@@ -209,32 +209,29 @@ def retag(
     *,
     platform: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--platform",
             help="The distro tag to give, e.g. linux_x86_64_debian_12.",
             metavar="TAG",
-            show_default=False,
         ),
     ] = None,
     os_release: Annotated[
         Path | None,
-        typer.Option(
+        _option(
             "--os-release",
             help="Give the build tag of the host this os-release file belongs to (after --rules "
             "and the shipped defaults) instead of --platform.",
             metavar="FILE",
-            show_default=False,
         ),
     ] = None,
     rules: RulesOption = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option(
+        _option(
             "-o",
             "--out-dir",
             help="Write the new wheels here (default: beside each input).",
             metavar="DIR",
-            show_default=False,
         ),
     ] = None,
     force: Annotated[bool, _flag("--force", "Overwrite an output wheel that already exists.")] = (
@@ -311,11 +308,10 @@ def images_build(
     names: TargetsArgument,
     base: Annotated[
         str | None,
-        typer.Option(
+        _option(
             help="Base image to build on (default: a bootstrapped wheelfarm/base:TARGET when "
             "present, else the distro's registry image).",
             metavar="IMAGE",
-            show_default=False,
         ),
     ] = None,
     force: ForceOption = False,
@@ -338,10 +334,9 @@ def images_bootstrap(
     names: TargetsArgument,
     mirror: Annotated[
         str | None,
-        typer.Option(
+        _option(
             help="Debian mirror URL (default: the host's apt sources).",
             metavar="URL",
-            show_default=False,
         ),
     ] = None,
     force: ForceOption = False,
@@ -367,20 +362,18 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
     specs: SpecsArgument = None,
     requirements: Annotated[
         list[Path] | None,
-        typer.Option(
+        _option(
             "-r",
             "--requirement",
             help="A pinned requirements file; repeatable.",
             metavar="FILE",
-            show_default=False,
         ),
     ] = None,
     target: Annotated[
         list[str] | None,
-        typer.Option(
+        _option(
             help="A target to plan for; repeatable (default: every known target).",
             metavar="TARGET",
-            show_default=False,
         ),
     ] = None,
     python: PythonOption = None,
@@ -419,35 +412,32 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
 # build's own options, named here so that its signature reads as a list of what it takes.
 RequirementsOption = Annotated[
     list[Path] | None,
-    typer.Option(
+    _option(
         "-r",
         "--requirement",
         help="A pinned requirements file (pip-compile / pip freeze style, --hash checked); "
         "repeatable.",
         metavar="FILE",
-        show_default=False,
     ),
 ]
 BuildTargetOption = Annotated[
     list[str] | None,
-    typer.Option(
+    _option(
         help="A target to build on; repeatable (default: every target whose build image is "
         "present).",
         metavar="TARGET",
-        show_default=False,
     ),
 ]
 WheelhouseOption = Annotated[
     Path | None,
-    typer.Option(
+    _option(
         help="Where wheels, sdists and records go (default: ./wheelhouse).",
         metavar="DIR",
-        show_default=False,
     ),
 ]
 BuildJobsOption = Annotated[
     int | None,
-    typer.Option(
+    _option(
         "--jobs",
         "-j",
         help="At most N compiles (the build backend's build_wheel) at once, across all "
@@ -457,23 +447,20 @@ BuildJobsOption = Annotated[
         "take longest.",
         min=1,
         metavar="N",
-        show_default=False,
     ),
 ]
 BuildRecipesOption = Annotated[
     Path | None,
-    typer.Option(
+    _option(
         help="A directory of <project>.toml recipes, before the shipped ones.",
         metavar="DIR",
-        show_default=False,
     ),
 ]
 TimeoutOption = Annotated[
     float | None,
-    typer.Option(
+    _option(
         help="Give up on one wheel's build after this many seconds.",
         metavar="S",
-        show_default=False,
     ),
 ]
 KeepOnFailureOption = Annotated[
@@ -584,12 +571,11 @@ def index(
     ],
     base_url: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--base-url",
             help="The URL the site will be served at; file links become absolute under it "
             "(default: relative links).",
             metavar="URL",
-            show_default=False,
         ),
     ] = None,
     rules: RulesOption = None,
@@ -660,28 +646,25 @@ def install(
     *,
     index_url: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--index",
             help="The site: its URL (as `wheelfarm serve` prints it) or its directory.",
             metavar="URL",
-            show_default=False,
         ),
     ] = None,
     python: Annotated[
         str | None,
-        typer.Option(
+        _option(
             help="The Python whose pip installs (default: this one).",
             metavar="PY",
-            show_default=False,
         ),
     ] = None,
     pip_args: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--pip-args",
             help='More pip arguments, one string (e.g. "--no-deps -q").',
             metavar="ARGS",
-            show_default=False,
         ),
     ] = None,
     rules: RulesOption = None,
@@ -729,11 +712,10 @@ def publish(
     ],
     target: Annotated[
         str | None,
-        typer.Option(
+        _option(
             help="Upload this target's (or consumer tag's) view, plain-named, instead of the "
             "distro-tagged wheels. Only to a repository that holds this view alone.",
             metavar="TARGET",
-            show_default=False,
         ),
     ] = None,
     rules: RulesOption = None,
@@ -769,32 +751,29 @@ def publish(
 
 VerifyTargetOption = Annotated[
     list[str] | None,
-    typer.Option(
+    _option(
         "--target",
         help="A target to try the wheels on; repeatable (default: every target whose runtime "
         "image is present).",
         metavar="TARGET",
-        show_default=False,
     ),
 ]
 VerifyJobsOption = Annotated[
     int | None,
-    typer.Option(
+    _option(
         "--jobs",
         "-j",
         help="Containers run in parallel (default: the number of cores).",
         min=1,
         metavar="N",
-        show_default=False,
     ),
 ]
 VerifyRecipesOption = Annotated[
     Path | None,
-    typer.Option(
+    _option(
         help="A directory of <project>.toml recipes (their verify imports and test), before "
         "the shipped ones.",
         metavar="DIR",
-        show_default=False,
     ),
 ]
 
@@ -851,11 +830,10 @@ def probe(
     target: VerifyTargetOption = None,
     write: Annotated[
         Path | None,
-        typer.Option(
+        _option(
             "--write",
             help="Also save the proposed rules to this file.",
             metavar="FILE",
-            show_default=False,
         ),
     ] = None,
     rules: RulesOption = None,

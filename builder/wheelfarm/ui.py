@@ -182,7 +182,8 @@ class StepBoard:
             self._progress.update(task, description=description, mark=mark_markup)
             self._progress.stop_task(task)
         else:
-            elapsed = time.monotonic() - self._started.get(name, time.monotonic())
+            now = time.monotonic()  # one reading: a job that never stepped shows 0.0s, not -0.0s
+            elapsed = now - self._started.get(name, now)
             console.print(
                 Text.assemble(
                     mark, " ", (name, "bold"), " ", description, " ", (f"({elapsed:.1f}s)", "dim")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -100,3 +103,47 @@ def test_docstring_paragraphs_are_reflowed(
     # The argument by its metavar, as typer writes a repeatable one: {WHEEL}... (0.29), WHEEL
     # (the lowest typer pyproject.toml allows).
     assert re.search(r"Usage: wheelfarm retag \[OPTIONS\] (\{WHEEL\}\.\.\.|WHEEL)\s", usage), usage
+
+
+_SNAPSHOT = """
+import inspect, json, sys
+import typer, typer.core, typer.main
+
+# click itself, or the copy newer typer releases vendor: the module typer's Command extends
+click_core = sys.modules[typer.core.TyperCommand.__mro__[1].__module__]
+
+def classes():
+    for module in (typer.core, click_core):
+        for name, cls in vars(module).items():
+            if inspect.isclass(cls) and cls.__module__ == module.__name__:
+                yield f"{module.__name__}.{name}", cls
+
+def snapshot():
+    return {key: sorted((k, id(v)) for k, v in vars(cls).items()) for key, cls in classes()}
+
+before = snapshot()
+from wheelfarm import cli
+command = typer.main.get_command(cli.app)
+with click_core.Context(command) as ctx:
+    command.get_help(ctx)
+    subcommands = [command.get_command(ctx, n) for n in command.list_commands(ctx)]
+params = [p for c in [command, *subcommands] for p in c.get_params(ctx)]
+print(json.dumps({
+    "changed": sorted(k for k, v in snapshot().items() if before.get(k) != v),
+    "foreign": sorted(
+        m for m in {type(p).__module__ for p in params}
+        if not m.startswith(("typer.", click_core.__name__.rpartition(".")[0] + "."))
+    ),
+}))
+"""
+
+
+def test_the_cli_changes_nothing_in_typer_or_click() -> None:
+    """Importing the CLI and drawing its help leaves typer's and click's classes as they were,
+    and every parameter is one of theirs (no method replaced, no class swapped on an object)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _SNAPSHOT], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout.splitlines()[-1])
+    assert found == {"changed": [], "foreign": []}
