@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from wheelfarm import index, rules, tags, views
+from wheelfarm import index, rules, tags, wheelname
 from wheelfarm.errors import BadInput, EnvironmentProblem, WheelfarmError
 
 
@@ -132,7 +132,7 @@ def check_wheel(
     and abi tag pair the installing interpreter loads."""
     if not path.is_file():
         raise BadInput(f"wheel file {path} does not exist")
-    wheel = views.parse(path.name)
+    wheel = wheelname.parse(path.name)
     accepted = [p for p in wheel.platforms if p == "any" or tagset.accepts(p)]
     if not accepted:
         raise BadInput(
@@ -151,7 +151,7 @@ def check_wheel(
             hint="it loads: " + ", ".join(loads[:5]) + (", ..." if len(loads) > 5 else "")
             + "; build the wheel for this Python, or pass --python with one that matches",
         )  # fmt: skip
-    return views.plain_filename(path.name)
+    return wheel.plain_filename
 
 
 def _pip(python: str, args: Sequence[str]) -> None:

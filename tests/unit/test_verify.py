@@ -14,7 +14,7 @@ import pytest
 from wf_cli import OS_RELEASE, run_in_process
 from wf_wheels import make_wheel
 
-from wheelfarm import probe, rules, targets, verify, verifyplan, views
+from wheelfarm import probe, rules, targets, verify, verifyplan, wheelname
 from wheelfarm.recipes import Recipe
 
 GLIBC = {"debian-11": "2.31", "debian-12": "2.36", "debian-13": "2.41", "rockylinux-9": "2.34"}
@@ -46,8 +46,8 @@ def view(name: str, rule_files: list[Path] | None = None, **kw: Any) -> verifypl
     )
 
 
-def wheel(filename: str) -> views.WheelName:
-    return views.parse(filename)
+def wheel(filename: str) -> wheelname.WheelName:
+    return wheelname.parse(filename)
 
 
 # ------------------------------------------------------------------ applicability
@@ -295,7 +295,7 @@ def test_cell_json_round_trip() -> None:
 
 
 def _wheel_info(filename: str) -> verifyplan.WheelInfo:
-    return verifyplan.WheelInfo(Path(filename), views.parse(filename), "0" * 64, (), (), ("x",))
+    return verifyplan.WheelInfo(Path(filename), wheelname.parse(filename), "0" * 64, (), (), ("x",))
 
 
 def _report(
