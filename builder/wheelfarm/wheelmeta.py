@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from packaging.metadata import parse_email
 
@@ -60,29 +61,32 @@ def field_value(field: bytes) -> str:
 
 
 def _unfold(value: str) -> str:
-    return _FOLD.sub("", value).strip()
+    return (_FOLD.sub("", value) if "\n" in value else value).strip()
 
 
 def parse(data: bytes) -> Metadata:
     """What a METADATA or PKG-INFO file says. Never fails: what it lacks comes back empty."""
     fields, _ = header_fields(data)
     raw, unparsed = parse_email(b"".join(fields) + b"\n")
-    found: dict[str, list[str]] = {}
-    for key, value in raw.items():
-        if isinstance(value, str):
-            found[key] = [value]
-        elif isinstance(value, list):
-            found[key] = [str(v) for v in value]
-    # Fields parse_email would not judge (given twice, not UTF-8) still count, as for pip.
-    for header, values in unparsed.items():
-        found.setdefault(header.replace("-", "_"), values)
+
+    fields_found = cast("dict[str, object]", raw)
+
+    def values(key: str) -> list[str]:
+        found = fields_found.get(key)
+        if isinstance(found, str):
+            return [found]
+        if isinstance(found, list):
+            return [str(v) for v in found]
+        # What parse_email would not judge (a single field given twice, bytes that are not UTF-8)
+        # still counts, as it does for pip.
+        return unparsed.get(key.replace("_", "-"), [])
 
     def first(key: str) -> str | None:
-        values = found.get(key)
-        return _unfold(values[0]) if values else None
+        found = values(key)
+        return _unfold(found[0]) if found else None
 
     def every(key: str) -> tuple[str, ...]:
-        return tuple(_unfold(v) for v in found.get(key, ()))
+        return tuple(_unfold(v) for v in values(key))
 
     return Metadata(
         name=first("name"),
