@@ -672,20 +672,16 @@ def render_site(roots: Sequence[Root], base_url: str | None) -> dict[str, Entry]
     return out
 
 
-def digest(tree: Mapping[str, Entry]) -> str:
-    return _digest(tree, sorted(tree))
-
-
 def _digest(tree: Mapping[str, Entry], paths: Iterable[str]) -> str:
-    h = hashlib.sha256()
-    sha256 = hashlib.sha256
+    """What names a tree: every path with the sha256 of its content."""
     lines = []
     for path in paths:
         content = tree[path]
-        value = sha256(content).hexdigest() if isinstance(content, bytes) else content.sha256
+        value = (
+            hashlib.sha256(content).hexdigest() if isinstance(content, bytes) else content.sha256
+        )
         lines.append(f"{path}\0{value}\n")
-    h.update("".join(lines).encode())
-    return h.hexdigest()
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 # --- writing and swapping -------------------------------------------------------------------

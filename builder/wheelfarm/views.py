@@ -25,13 +25,6 @@ def plain_filename(wheel_filename: str) -> str:
     return wheelname.parse(wheel_filename).plain_filename
 
 
-def platform_rank(wheel: WheelName, tagset: TagSet) -> int | None:
-    """How much the consumer likes this wheel's platform: the index of its best platform tag in
-    the consumer's install list (0 = most specific); `any` ranks after every platform tag; None
-    when the consumer accepts none of them."""
-    return _rank(wheel, _ranks(tagset))
-
-
 def _ranks(tagset: TagSet) -> dict[str, int]:
     ranks = {tag: i for i, tag in reversed(list(enumerate(tagset.install)))}
     ranks.setdefault(_ANY, len(tagset.install))
