@@ -43,7 +43,6 @@ from wheelfarm.errors import (
     EnvironmentProblem,
     ImageMissing,
     VerificationFailed,
-    WheelfarmError,
 )
 from wheelfarm.runner import LOGS, META
 from wheelfarm.verifyplan import (
@@ -67,7 +66,6 @@ from wheelfarm.verifyplan import (
 )
 
 if TYPE_CHECKING:
-    from wheelfarm.build import Options as BuildOptions
     from wheelfarm.config import Settings
     from wheelfarm.container import Container
     from wheelfarm.recipes import Recipe
@@ -973,55 +971,3 @@ def command(request: Request, json_output: bool) -> Report:
         ui.detail(f"reports: {json_path}, {md_path}")
     fail_if_failed(report)
     return report
-
-
-def build_then_verify(options: BuildOptions, verify: bool) -> None:
-    """`wheelfarm build`, then (unless --no-verify) verify what it built on the targets it built
-    for. The build's own summary comes first; a verification failure then fails the command.
-
-    The reports written (.wheelfarm/verify.json, verify.md) cover every wheel of the wheelhouse
-    on those targets: the wheels just built are verified, the others show their cached result
-    (no container), or `n/a: not run` when none is cached. With --json, the build's JSON holds
-    what this build verified under "verify", and its "ok" covers both."""
-    from wheelfarm import build as build_mod
-    from wheelfarm import ui
-
-    if not verify:
-        build_mod.command(options)
-        return
-    built = build_mod.run(options)
-    wheels = tuple(dict.fromkeys(built.wheels))
-    mine: Report | None = None
-    error: WheelfarmError | None = None
-    verification: dict[str, Any] | None = None
-    if wheels:
-        request = Request(
-            wheelhouse=built.wheelhouse,
-            wheels=None,
-            targets=tuple(dict.fromkeys(o.target for o in built.outcomes)),
-            settings=options.settings,
-            run_only=frozenset(w.name for w in wheels),
-            host_note=False,  # the build said it already
-        )
-        try:
-            whole = execute(request)
-            json_path, md_path = write_reports(whole)
-            mine = whole.only(request.run_only or frozenset())
-            verification = {
-                **mine.as_json(),
-                "reports": {"json": str(json_path), "markdown": str(md_path)},
-            }
-        except WheelfarmError as exc:
-            error = exc
-            verification = {"ok": False, "error": exc.message, "hint": exc.hint}
-    try:
-        build_mod.finish(built, options.json_output, verification)
-    finally:
-        # After the build's own summary, also when a build failed (its error comes last).
-        if mine is not None and not options.json_output:
-            show(mine)
-    if error is not None:
-        ui.warn("the wheels were built, but verification could not run")
-        raise error
-    if mine is not None:
-        fail_if_failed(mine)
