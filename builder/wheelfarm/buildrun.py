@@ -104,7 +104,6 @@ class _TargetBox:
         self.facts: ImageFacts | None = None
         self.leftovers: list[str] = []
         self.lock = threading.Lock()
-        self.packages = threading.Lock()  # one package manager at a time in the container
 
     def get(self) -> Container:
         with self.lock:
@@ -155,9 +154,16 @@ class _TargetBox:
                 self._run.board.step(self._target.name, "reading the image's os-release")
                 venv_python = f"{self._target.python_for(python).build_venv}/bin/python"
                 image_id = self._run.image_ids[self._target.name]
-                self.facts = imagefacts.read(
+                facts = imagefacts.read(
                     c, self._target.build_image, image_id, {python: venv_python}
                 )
+                if facts.os_release is None or python not in facts.pythons:
+                    raise buildsteps.StepFailed(
+                        f"{self._target.build_image} has no os-release file"
+                        if facts.os_release is None
+                        else f"{venv_python} in {self._target.build_image} could not run"
+                    )
+                self.facts = facts
             return self.facts
 
     def take_leftovers(self, *mine: str) -> tuple[str, ...]:
@@ -173,10 +179,8 @@ class _TargetBox:
 class _Schedule:
     """The buildsteps.Scheduler of one spec's build on one target."""
 
-    def __init__(
-        self, run: BuildRun, box: _TargetBox, name: str, label: str, rank: tuple[float, ...]
-    ):
-        self._run, self._box, self._name, self._label, self._rank = run, box, name, label, rank
+    def __init__(self, run: BuildRun, name: str, label: str, rank: tuple[float, ...]) -> None:
+        self._run, self._name, self._label, self._rank = run, name, label, rank
 
     def check(self) -> None:
         self._run.check()
@@ -186,7 +190,7 @@ class _Schedule:
 
     @contextlib.contextmanager
     def packages(self) -> Iterator[None]:
-        with self._box.packages:
+        with self._run.package_lock(f"build {self._name}"):
             yield
 
     def build_slot(self, waiting: Callable[[], None]) -> contextlib.AbstractContextManager[None]:
@@ -347,7 +351,7 @@ class TargetWorker:
             self.job.specs.index(spec),
             self.run.order.index(name),
         )
-        return _Schedule(self.run, self.box, name, ctx.label, rank)
+        return _Schedule(self.run, name, ctx.label, rank)
 
     def _build(self, spec: plan.Spec, started: float) -> Outcome:
         assert self.box is not None

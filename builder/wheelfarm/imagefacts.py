@@ -16,14 +16,9 @@ from typing import Any, Protocol
 
 from wheelfarm import __version__, cache, osrelease, tags
 from wheelfarm import rules as compat
-from wheelfarm.errors import BuildFailed
 
 SCRIPT = Path(__file__).parent / "data" / "image_facts.py"
 TOOLS_DIR = "/wf/tools"
-
-
-class FactsUnreadable(BuildFailed):
-    """An image without an os-release file, or whose Python cannot run the facts script."""
 
 
 class _Runs(Protocol):
@@ -63,7 +58,7 @@ class PythonFacts:
 class ImageFacts:
     image: str
     image_id: str
-    os_release: str
+    os_release: str | None  # None: the image has no os-release file
     rules: str | None
     arch: str
     # Keyed by the target's Python version ("3.11"), as targets.Python.version names it.
@@ -79,7 +74,8 @@ class ImageFacts:
         sources = compat.image_sources(
             rule_files, image_rules=self.rules, image_origin=self.rules_origin
         )
-        return compat.tag_set(osrelease.parse(self.os_release), self.arch, sources)
+        fields = osrelease.parse(self.os_release) if self.os_release is not None else None
+        return compat.tag_set(fields, self.arch, sources)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -97,7 +93,7 @@ class ImageFacts:
         return cls(
             image=str(data["image"]),
             image_id=str(data["image_id"]),
-            os_release=str(data["os_release"]),
+            os_release=None if data.get("os_release") is None else str(data["os_release"]),
             rules=None if data.get("rules") is None else str(data["rules"]),
             arch=str(data["arch"]),
             pythons={str(v): PythonFacts.from_json(p) for v, p in data["pythons"].items()},
@@ -118,7 +114,8 @@ def cached(image_id: str, versions: tuple[str, ...] | list[str] = ()) -> ImageFa
 
 def read(c: _Runs, image: str, image_id: str, executables: Mapping[str, str]) -> ImageFacts:
     """Run the facts script with each Python (version → executable) in a running container of
-    the image, and cache the result. A Python that cannot run it is left out."""
+    the image, and cache the result. A Python that cannot run it is left out (verify shows its
+    cells as not applicable)."""
     script = c.copy_in(SCRIPT, TOOLS_DIR)
     found: dict[str, dict[str, Any]] = {}
     for version, executable in executables.items():
@@ -127,18 +124,13 @@ def read(c: _Runs, image: str, image_id: str, executables: Mapping[str, str]) ->
             found[version] = json.loads(text.splitlines()[-1] if text else "")
         except ValueError:
             continue
-    first = next(iter(found.values()), None)
-    if first is None or not first.get("os_release"):
-        raise FactsUnreadable(
-            f"{image} has no os-release file, or none of its Pythons "
-            f"({', '.join(executables.values())}) could say what it is",
-            hint="wheelfarm tags a wheel from the image's /etc/os-release; use an image of a "
-            "distribution that has one",
-        )
+    # Every Python reads the same files: the first that answered says what the image is. With
+    # none (no usable Python) the image is untagged, as a host without os-release is.
+    first = next(iter(found.values()), {})
     facts = ImageFacts(
         image=image,
         image_id=image_id,
-        os_release=str(first["os_release"]),
+        os_release=first.get("os_release"),
         rules=first.get("rules"),
         arch=tags.normalise_arch(str(first.get("machine") or "")),
         pythons={

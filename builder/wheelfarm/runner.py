@@ -59,6 +59,7 @@ class RunState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     live: set[Container] = field(default_factory=set)
     started: int = 0  # containers started in this run
+    package_locks: dict[str, threading.Lock] = field(default_factory=dict)
 
     def check(self) -> None:
         if self.cancel.is_set():
@@ -68,6 +69,12 @@ class RunState:
         with self.lock:
             self.live.add(c)
             self.started += 1
+
+    def package_lock(self, key: str) -> threading.Lock:
+        """One package manager at a time per key (a container, or the runtime image whose
+        download cache its cells share)."""
+        with self.lock:
+            return self.package_locks.setdefault(key, threading.Lock())
 
     def left(self, c: Container) -> None:
         with self.lock:
