@@ -39,6 +39,7 @@ from wheelfarm.rules import TagSet
 from wheelfarm.targets import Python, Target
 
 _T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
 WORK = "/wf"  # everything a build writes inside the container lives under here
 SRC = f"{WORK}/src"
 PIP_CACHE = f"{WORK}/pip-cache"
@@ -100,13 +101,19 @@ class Exec(Protocol):
     def copy_out(self, container_path: str, host_dir: Path) -> Path: ...
 
 
+class Pending(Protocol[_T_co]):
+    """A step started beside others (runner.Background)."""
+
+    def join(self) -> _T_co: ...
+
+
 class Scheduler(Protocol):
     """Where the scheduling layer (buildrun.py) takes part in one build."""
 
     def check(self) -> None:
         """Raise runner.Cancelled once the run is stopping."""
 
-    def beside(self, call: Callable[[], _T]) -> runner.Background[_T]:
+    def beside(self, call: Callable[[], _T]) -> Pending[_T]:
         """Start `call` beside the steps that follow (it joins before its result is used)."""
         ...
 
