@@ -80,6 +80,7 @@ class Recorder:
         workdir: str | None = None,
         on_output: Callable[[str], None] | None = None,
         timeout: float | None = None,
+        user: str = "",
     ) -> int:
         lines: list[str] = []
 
@@ -88,13 +89,16 @@ class Recorder:
             if on_output is not None:
                 on_output(line)
 
-        code = int(self._c.run(argv, env=env, workdir=workdir, on_output=both, timeout=timeout))
+        code = int(
+            self._c.run(argv, env=env, workdir=workdir, on_output=both, timeout=timeout, user=user)
+        )
         self.calls.append(
             {
                 "verb": "run",
                 "argv": _argv(argv),
                 "env": dict(env or {}),
                 "workdir": workdir,
+                "user": user,
                 "code": code,
                 "lines": lines,
             }
@@ -153,8 +157,9 @@ class Replay:
         workdir: str | None = None,
         on_output: Callable[[str], None] | None = None,
         timeout: float | None = None,
+        user: str = "",
     ) -> int:
-        call = self._next("run", argv=_argv(argv), env=dict(env or {}), workdir=workdir)
+        call = self._next("run", argv=_argv(argv), env=dict(env or {}), workdir=workdir, user=user)
         for line in call["lines"]:
             if on_output is not None:
                 on_output(line)
@@ -232,7 +237,9 @@ def context(
         tag_set=tag_set,
         key=case["key"],
         paths=buildsteps.BuildPaths.of(source, case["key"], case["tools"]),
-        env=buildsteps.build_env(source, recipe),
+        env=buildsteps.build_env(source, recipe, case["installer"]),
         log=log,
         budget=buildsteps.Budget(None),
+        installer=case["installer"],
+        installer_env=case["installer_env"],
     )

@@ -81,6 +81,7 @@ class Options:
     timeout: float | None = None
     keep_on_failure: bool = False
     force: bool = False
+    installer: str = "uv"  # what makes the isolated build environments: "uv" or "pip"
 
     @property
     def limits(self) -> Limits:
@@ -89,10 +90,8 @@ class Options:
             timeout=self.timeout,
             keep_on_failure=self.keep_on_failure,
             force=self.force,
+            installer=self.installer,
         )
-
-
-# ---------------------------------------------------------------- the whole run
 
 
 def _image_ids(targets: Sequence[Target], requested: bool) -> dict[str, str]:
@@ -259,6 +258,7 @@ def _run(
     with reporter.board(names) as board:
         state = BuildRun(
             limits=options.limits,
+            reporter=reporter,
             wheelhouse=Wheelhouse(wheelhouse, names),
             work=_spec_work(options, jobs, sources),
             image_ids=image_ids,

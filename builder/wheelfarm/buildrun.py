@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
 import shutil
 import threading
 import time
@@ -23,14 +24,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
-from wheelfarm import buildsteps, cache, elfdeps, imagefacts, plan, runner
-from wheelfarm.container import Container
+from wheelfarm import buildsteps, cache, elfdeps, hostenv, imagefacts, plan, runner, tags, uvtool
+from wheelfarm.container import Container, engine_arch, image_arch
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.fetch import Source
 from wheelfarm.imagefacts import ImageFacts
 from wheelfarm.recipes import Recipe
-from wheelfarm.reporter import Board
+from wheelfarm.reporter import Board, Reporter
 from wheelfarm.targets import Target
 from wheelfarm.wheelhouse import Outcome, Wheelhouse, placement_note
 
@@ -46,6 +48,7 @@ class Limits:
     timeout: float | None = None
     keep_on_failure: bool = False
     force: bool = False
+    installer: str = "uv"  # what makes the build environments: "uv" or "pip"
 
 
 @dataclass
@@ -71,6 +74,7 @@ class BuildRun(runner.RunState):
     """Shared by every target's thread of one run."""
 
     limits: Limits
+    reporter: Reporter
     wheelhouse: Wheelhouse
     work: dict[SpecKey, SpecWork]
     image_ids: dict[str, str]
@@ -82,9 +86,40 @@ class BuildRun(runner.RunState):
     background: frozenset[plan.CostKey] = frozenset()
     compile_times: dict[plan.CostKey, float] = field(default_factory=dict)
 
+    said: set[str] = field(default_factory=set)
+
+    def warn_once(self, message: str) -> None:
+        with self.lock:
+            if message in self.said:
+                return
+            self.said.add(message)
+        self.reporter.warn(message)
+
+    def installer(self, arch: str) -> str:
+        """The installer for an image of this architecture: pip where uv has no build."""
+        if self.limits.installer == "uv" and not uvtool.available(arch):
+            self.warn_once(f"uv has no build for {arch}: its build environments are made by pip")
+            return "pip"
+        return self.limits.installer
+
     def note_compile(self, project: str, target: str, seconds: float) -> None:
         with self.lock:
             self.compile_times[(project, target)] = seconds
+
+
+def hostenv_on_loopback() -> bool:
+    """Whether an index the containers are given is on the host's loopback (127.0.0.0/8, ::1,
+    localhost): a bridged container cannot reach it there."""
+    env = hostenv.from_host().as_env()
+    urls = [env.get("PIP_INDEX_URL", ""), *env.get("PIP_EXTRA_INDEX_URL", "").split()]
+    for url in filter(None, urls):
+        host = urlsplit(url).hostname or ""
+        if host == "localhost":
+            return True
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(host).is_loopback:
+                return True
+    return False
 
 
 class _KeepContainer(Exception):
@@ -116,15 +151,28 @@ class _TargetBox:
         self._run.board.step(self._target.name, "starting container")
         pip_wheels = cache.pip_wheels_dir(self._target.name)
         pip_wheels.mkdir(parents=True, exist_ok=True)
+        mounts = {
+            # pip's downloads are shared by every target; the wheels pip builds locally (build
+            # dependencies from sdists) stay with the target that built them.
+            str(cache.pip_dir()): buildsteps.PIP_CACHE,
+            str(pip_wheels): f"{buildsteps.PIP_CACHE}/wheels",
+        }
+        readonly = {}
+        arch = tags.normalise_arch(image_arch(self._target.build_image) or engine_arch())
+        if self._run.installer(arch) == "uv":
+            # uv's cache holds wheels it built from sdists too: one per target, never shared.
+            uv_cache = cache.uv_dir(self._target.name)
+            uv_cache.mkdir(parents=True, exist_ok=True)
+            mounts[str(uv_cache)] = buildsteps.UV_CACHE
+            # The image's own architecture's build, downloaded on the host, never in here.
+            readonly[str(uvtool.binary_dir(arch))] = uvtool.MOUNT
         c = Container(
             self._target.build_image,
             env={"PIP_CACHE_DIR": buildsteps.PIP_CACHE},
-            # pip's downloads are shared by every target; the wheels pip builds locally (build
-            # dependencies from sdists) stay with the target that built them.
-            mounts={
-                str(cache.pip_dir()): buildsteps.PIP_CACHE,
-                str(pip_wheels): f"{buildsteps.PIP_CACHE}/wheels",
-            },
+            mounts=mounts,
+            readonly=readonly,
+            # An index on the host's loopback (a local mirror) is reached on the host's network.
+            host_network=hostenv_on_loopback(),
             # Sources, build environments and object files: many small files, written ~5x
             # faster (in system time) to a volume than to the container's overlay.
             scratch=(buildsteps.WORK,),
@@ -305,6 +353,7 @@ class TargetWorker:
             self.target,
             tag_set=tag_set,
             python=self.python.version,
+            installer=self.run.installer(facts.arch),
         )
 
     def _cached(self, spec: plan.Spec) -> Outcome | None:
@@ -335,13 +384,26 @@ class TargetWorker:
             tag_set=facts.tag_set(list(self.run.limits.rules)),
             key=key,
             paths=paths,
-            env=buildsteps.build_env(work.source, work.recipe),
+            env=buildsteps.build_env(work.source, work.recipe, self.run.installer(facts.arch)),
             log=log,
             budget=buildsteps.Budget(self.run.limits.timeout),
+            installer=self.run.installer(facts.arch),
+            installer_env=self._installer_env(c, facts.arch),
             nice=(work.source.name, self.target.name) in self.run.background,
             # Also frees the folders of specs done with: one exec fewer than a clean-up.
             stale=self.box.take_leftovers(paths.src, paths.out, paths.env),
         )
+
+    def _installer_env(self, c: Container, arch: str) -> dict[str, str]:
+        """What the installing steps get: uv's own index settings, its cache and binary."""
+        if self.run.installer(arch) != "uv":
+            return {}
+        host = c.host_settings.as_env() if c.host_settings is not None else {}
+        return {
+            **uvtool.uv_environment(host),
+            "UV_CACHE_DIR": buildsteps.UV_CACHE,
+            "WHEELFARM_UV": uvtool.BINARY,
+        }
 
     def _schedule(self, spec: plan.Spec, ctx: buildsteps.BuildContext) -> _Schedule:
         assert self.box is not None

@@ -22,7 +22,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -43,13 +43,19 @@ _T_co = TypeVar("_T_co", covariant=True)
 WORK = "/wf"  # everything a build writes inside the container lives under here
 SRC = f"{WORK}/src"
 PIP_CACHE = f"{WORK}/pip-cache"
+UV_CACHE = f"{WORK}/uv-cache"
 TOOLS = f"{WORK}/tools"
 DATA = Path(__file__).parent / "data"
 # The in-container helpers, copied into TOOLS when the container starts.
 STEPS_SCRIPT = DATA / "pep517_steps.py"
 EXTRACT_SCRIPT = DATA / "extract_sdist.py"
-# The line pep517_steps.py reports the isolated environment's contents on.
+# The lines pep517_steps.py reports the isolated environment's contents and path on, and what
+# the backend asked for.
 STEPS_ENV_LINE = "wheelfarm-build-env: "
+STEPS_ENV_PATH_LINE = "wheelfarm-build-env-path: "
+STEPS_REQUIRES_LINE = "wheelfarm-backend-requires: "
+# The project's own code (its backend's hooks, its setup.py) runs as this unprivileged user.
+BUILDER = "65534:65534"
 NICE = ("nice", "-n", "10")  # coreutils and busybox both have it
 TIMED_OUT = 124  # what Container.run returns when its timeout ran out
 # Steady build environment: no prompts, no version nags, plain logs, stable hashing. Not
@@ -92,6 +98,7 @@ class Exec(Protocol):
         workdir: str | None = None,
         on_output: Callable[[str], None] | None = None,
         timeout: float | None = None,
+        user: str = "",
     ) -> int: ...
 
     def output(self, argv: Sequence[str] | str, *, check: bool = True) -> str: ...
@@ -195,8 +202,10 @@ class BuildPaths:
     """Where one build's files are inside the container."""
 
     src: str  # the extracted sdist, /wf/src/<top>
-    env: str  # its isolated build environment, /wf/env/<top>
+    env: str  # pip's environment for it, /wf/env/<top> (uv's live under envs, by content)
+    envs: str  # uv's environments, /wf/envs/<hash of the packages in it>
     out: str  # where the wheel is written, /wf/out/<key prefix>
+    home: str  # HOME of the project's own code, /wf/home/<top>
     steps: str  # the PEP 517 driver, copied into /wf/tools
     extract: str  # the sdist extractor, copied there too
     probe: str  # the ELF probe
@@ -206,7 +215,9 @@ class BuildPaths:
         return cls(
             src=f"{SRC}/{source.top}",
             env=f"{WORK}/env/{source.top}",
+            envs=f"{WORK}/envs",
             out=f"{WORK}/out/{key[:16]}",
+            home=f"{WORK}/home/{source.top}",
             steps=tools["steps"],
             extract=tools["extract"],
             probe=tools["probe"],
@@ -225,9 +236,12 @@ class BuildContext:
     tag_set: TagSet
     key: str
     paths: BuildPaths
-    env: Mapping[str, str]
+    env: Mapping[str, str]  # what the build sees (part of the cache key and the record)
     log: BuildLog
     budget: Budget
+    installer: str = "uv"  # what makes the environments: "uv" or "pip"
+    # Added for the steps that install (never the project's code): uv's index settings...
+    installer_env: Mapping[str, str] = field(default_factory=dict)
     nice: bool = False  # a short build beside longer ones: its steps run at a lower priority
     stale: tuple[str, ...] = ()  # folders of earlier builds, removed while extracting
 
@@ -240,27 +254,44 @@ class BuildContext:
         return [*(NICE if self.nice else ()), f"{self.python.build_venv}/bin/python"]
 
     @property
-    def steps_argv(self) -> list[str]:
-        return [*self.python_argv, self.paths.steps, self.paths.src, self.paths.env]
-
-    @property
     def packages(self) -> tuple[str, ...]:
         return self.recipe.packages_for(self.target)
 
+    def driver(self, step: str, env: str | None = None, *extra: str) -> list[str]:
+        """The PEP 517 driver's command line for one step."""
+        argv = [*self.python_argv, self.paths.steps, self.paths.src, self.paths.envs]
+        argv += ["--installer", self.installer, "--env", env or self.paths.env]
+        if step == "wheel":
+            argv += ["--out", self.paths.out]
+        return [*argv, step, *extra]
 
-def build_env(source: Source, recipe: Recipe) -> dict[str, str]:
-    return {**BASE_ENV, **recipe.env, "SOURCE_DATE_EPOCH": str(source.source_date_epoch)}
+
+def build_env(source: Source, recipe: Recipe, installer: str = "uv") -> dict[str, str]:
+    return {
+        **BASE_ENV,
+        **recipe.env,
+        "SOURCE_DATE_EPOCH": str(source.source_date_epoch),
+        "HOME": f"{WORK}/home/{source.top}",
+        "WHEELFARM_INSTALLER": installer,
+    }
 
 
 def cache_key(
-    image_id: str, source: Source, recipe: Recipe, target: Target, *, tag_set: TagSet, python: str
+    image_id: str,
+    source: Source,
+    recipe: Recipe,
+    target: Target,
+    *,
+    tag_set: TagSet,
+    python: str,
+    installer: str = "uv",
 ) -> str:
     return cache.build_key(
         image_id=image_id,
         sdist_sha256=source.sha256,
         recipe_digest=recipe.build_digest(target),
         rules=provenance.rules_applied(tag_set),
-        build_env=build_env(source, recipe),
+        build_env=build_env(source, recipe, installer),
         python=python,
     )
 
@@ -268,18 +299,53 @@ def cache_key(
 # ---------------------------------------------------------------- results of the steps
 
 
-@dataclass(frozen=True)
-class Captured:
-    """An exec whose output was kept aside (it ran beside another step) for the log."""
+class Buffer:
+    """A log for steps that run beside another (their lines would interleave): kept, then
+    written into the build's log in one piece."""
 
+    def __init__(self) -> None:
+        self.entries: list[tuple[bool, str]] = []
+
+    def heading(self, text: str) -> None:
+        self.entries.append((True, text))
+
+    def line(self, text: str) -> None:
+        self.entries.append((False, text))
+
+    def into(self, log: BuildLog) -> None:
+        for is_heading, text in self.entries:
+            (log.heading if is_heading else log.line)(text)
+
+
+class Sink(Protocol):
+    def heading(self, text: str) -> None: ...
+
+    def line(self, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The isolated build environment a step left: where it is, and what it holds."""
+
+    path: str
+    contents: dict[str, str]
+    extra: tuple[str, ...] = ()  # what the backend asked for, when it was asked
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A step that ran beside another failed: how, said once its output is in the log."""
+
+    what: str
     code: int
-    lines: tuple[str, ...]
+    timed: bool  # within the budget (a timeout is said as such)
 
 
 @dataclass(frozen=True)
 class Prepared:
-    extract: Captured
-    env: Captured | None  # None when the extraction failed
+    output: Buffer
+    environment: Environment | None
+    failed: Failed | None = None
 
 
 @dataclass(frozen=True)
@@ -302,53 +368,88 @@ class Built:
 # ---------------------------------------------------------------- the steps
 
 
-def run_step(ctx: BuildContext, sched: Scheduler, argv: Sequence[str], what: str) -> None:
-    """One exec of the PEP 517 driver, in the source folder with the build's environment, within
-    the budget."""
+def run_step(
+    ctx: BuildContext,
+    sink: Sink,
+    argv: Sequence[str],
+    what: str,
+    *,
+    project_code: bool,
+) -> tuple[int, list[str]]:
+    """One exec of the PEP 517 driver within the budget, its output into `sink` under the heading
+    `what`. The project's own code (its backend's hooks) runs as the unprivileged BUILDER, who
+    can write only to its source, output and home folders: never to a cache or to an environment
+    another build uses. The installing steps run as root with the installer's settings."""
+    env = dict(ctx.env) if project_code else {**ctx.env, **ctx.installer_env}
+    sink.heading(what)
+    lines: list[str] = []
+
+    def both(line: str) -> None:
+        lines.append(line)
+        sink.line(line)
+
     began = time.monotonic()
-    try:
-        runner.exec_step(
-            ctx.container,
-            ctx.log,
-            argv,
-            what,
-            check=sched.check,
-            fail=lambda code: ctx.budget.failure(what, code, ctx.log),
-            env=ctx.env,
-            workdir=ctx.paths.src,
-            timeout=ctx.budget.left(),
-        )
-    finally:
-        ctx.budget.spend(time.monotonic() - began)
+    code = ctx.container.run(
+        argv,
+        env=env,
+        workdir=ctx.paths.src,
+        on_output=both,
+        timeout=ctx.budget.left(),
+        user=BUILDER if project_code else "",
+    )
+    ctx.budget.spend(time.monotonic() - began)
+    return code, lines
 
 
-def hooks_before_packages(ctx: BuildContext) -> tuple[str, ...]:
-    """The backend's own requirements come from a hook that runs project code (setup.py), so
-    that waits for the system packages; with none to wait for, it goes in the same exec."""
-    return ("env",) if ctx.packages else ("env", "requires")
+def make_environment(ctx: BuildContext, sink: Sink) -> tuple[int, Environment | None]:
+    """The environment with the project's build-system requires (no project code runs)."""
+    code, lines = run_step(ctx, sink, ctx.driver("env"), "build environment", project_code=False)
+    return code, (_environment(lines) if code == 0 else None)
+
+
+def ask_backend(
+    ctx: BuildContext, sink: Sink, env: Environment
+) -> tuple[int, Environment | None, str]:
+    """What the backend also needs (its get_requires_for_build_wheel hook, as BUILDER), then an
+    environment that holds it too. Returns the exit code, the environment and the failed step."""
+    what = "build environment: the backend's requirements"
+    code, lines = run_step(ctx, sink, ctx.driver("requires", env.path), what, project_code=True)
+    if code != 0:
+        return code, None, what
+    extra = _requires(lines)
+    if not extra:
+        return 0, Environment(env.path, env.contents, ()), what
+    what = "build environment: " + ", ".join(extra)
+    argv = ctx.driver("extend", env.path, *extra)
+    code, lines = run_step(ctx, sink, argv, what, project_code=False)
+    if code != 0:
+        return code, None, what
+    extended = _environment(lines)
+    return 0, Environment(extended.path, extended.contents, extra), what
 
 
 def prepare(ctx: BuildContext) -> Prepared:
-    """Unpack the sdist, then make the isolated build environment and install the build-system
-    requires: downloads and unpacking, which run while the system packages install."""
+    """Unpack the sdist (its folders owned by BUILDER), then make the isolated build environment
+    — and, when no system packages are to be waited for, ask the backend what else it needs:
+    downloads and unpacking, which run while the system packages install."""
+    out = Buffer()
     inside = ctx.container.copy_in(ctx.source.path, f"{WORK}/in")
-    lines: list[str] = []
-    argv = [*ctx.python_argv, ctx.paths.extract, inside, SRC, *ctx.stale]
-    code = ctx.container.run(argv, on_output=lines.append)
-    extract = Captured(code, tuple(lines))
+    what = f"extract the sdist at {ctx.paths.src}"
+    out.heading(what)
+    own = [ctx.paths.src, ctx.paths.out, ctx.paths.home]
+    argv = [*ctx.python_argv, ctx.paths.extract, inside, SRC, "--owner", BUILDER]
+    argv += [arg for path in own for arg in ("--own", path)]
+    argv += [arg for path in ctx.stale for arg in ("--remove", path)]
+    code = ctx.container.run(argv, on_output=out.line)
     if code != 0:
-        return Prepared(extract, None)
-    lines = []
-    began = time.monotonic()
-    code = ctx.container.run(
-        [*ctx.steps_argv, *hooks_before_packages(ctx)],
-        env=ctx.env,
-        workdir=ctx.paths.src,
-        on_output=lines.append,
-        timeout=ctx.budget.left(),
-    )
-    ctx.budget.spend(time.monotonic() - began)
-    return Prepared(extract, Captured(code, tuple(lines)))
+        return Prepared(out, None, Failed(what, code, timed=False))
+    code, env = make_environment(ctx, out)
+    if env is None:
+        return Prepared(out, None, Failed("build environment", code, timed=True))
+    if ctx.packages:
+        return Prepared(out, env)
+    code, asked, what = ask_backend(ctx, out, env)
+    return Prepared(out, asked, None if asked else Failed(what, code, timed=True))
 
 
 def install_system_packages(ctx: BuildContext, sched: Scheduler) -> None:
@@ -371,36 +472,35 @@ def install_system_packages(ctx: BuildContext, sched: Scheduler) -> None:
         )
 
 
-def record_prepared(ctx: BuildContext, prepared: Prepared) -> dict[str, str]:
-    """Write what ran beside the package install into the log; fail as it failed; return what
-    the build environment holds."""
-    beside = " (while the packages installed)" if ctx.packages else ""
-    what = f"extract the sdist at {ctx.paths.src}"
-    ctx.log.heading(what + beside)
-    for line in prepared.extract.lines:
-        ctx.log.line(line)
-    if prepared.env is None:
-        raise ctx.log.failure(what, prepared.extract.code)
-    hooks = ", ".join(hooks_before_packages(ctx))
-    timing = f"{ctx.budget.spent:.1f}s{', while the packages installed' if ctx.packages else ''}"
-    ctx.log.heading(f"build environment at {ctx.paths.env}: {hooks} ({timing})")
-    for line in prepared.env.lines:
-        ctx.log.line(line)
-    ctx.budget.check(prepared.env.code, "build environment", ctx.log)
-    return env_report(prepared.env.lines)
+def record_prepared(ctx: BuildContext, prepared: Prepared) -> Environment:
+    """Write what ran beside the package install into the log; fail as it failed."""
+    if ctx.packages:
+        ctx.log.heading(f"(while the packages installed, {ctx.budget.spent:.1f}s:)")
+    prepared.output.into(ctx.log)
+    failed = prepared.failed
+    if failed is not None:
+        if failed.timed:
+            ctx.budget.check(failed.code, failed.what, ctx.log)
+        raise ctx.log.failure(failed.what, failed.code)
+    assert prepared.environment is not None
+    ctx.log.line(f"build environment at {prepared.environment.path}")
+    return prepared.environment
 
 
-def backend_requirements(ctx: BuildContext, sched: Scheduler) -> dict[str, str]:
-    """get_requires_for_build_wheel, once the system packages are in (when there were any)."""
+def backend_requirements(ctx: BuildContext, sched: Scheduler, env: Environment) -> Environment:
+    """get_requires_for_build_wheel, once the system packages are in."""
     sched.status("the backend's build requirements")
-    run_step(
-        ctx, sched, [*ctx.steps_argv, "requires"], "build environment: the backend's requirements"
-    )
-    return env_report(ctx.log.section)
+    sched.check()
+    code, asked, what = ask_backend(ctx, ctx.log, env)
+    sched.check()
+    if asked is None:
+        raise ctx.budget.failure(what, code, ctx.log)
+    ctx.log.line(f"build environment at {asked.path}")
+    return asked
 
 
-def compile_wheel(ctx: BuildContext, sched: Scheduler) -> float:
-    """The backend's build_wheel, in a build slot; returns how long it took."""
+def compile_wheel(ctx: BuildContext, sched: Scheduler, env: Environment) -> float:
+    """The backend's build_wheel, as BUILDER, in a build slot; returns how long it took."""
 
     def waiting() -> None:
         sched.status("waiting for a free build slot (--jobs)")
@@ -408,8 +508,13 @@ def compile_wheel(ctx: BuildContext, sched: Scheduler) -> float:
 
     with sched.build_slot(waiting):
         sched.status("building")
+        sched.check()
         began = time.monotonic()
-        run_step(ctx, sched, [*ctx.steps_argv, "--out", ctx.paths.out, "wheel"], "build the wheel")
+        code, _ = run_step(
+            ctx, ctx.log, ctx.driver("wheel", env.path), "build the wheel", project_code=True
+        )
+        sched.check()
+        ctx.budget.check(code, "build the wheel", ctx.log)
         return round(time.monotonic() - began, 2)
 
 
@@ -472,6 +577,25 @@ def check_wheel(path: Path) -> None:
         raise StepFailed(f"{path.name} is not a valid wheel: {exc}") from None
 
 
+def _environment(lines: Sequence[str]) -> Environment:
+    path = ""
+    for line in reversed(lines):
+        if line.startswith(STEPS_ENV_PATH_LINE):
+            path = line[len(STEPS_ENV_PATH_LINE) :].strip()
+            break
+    return Environment(path, env_report(lines))
+
+
+def _requires(lines: Sequence[str]) -> tuple[str, ...]:
+    for line in reversed(lines):
+        if line.startswith(STEPS_REQUIRES_LINE):
+            with contextlib.suppress(ValueError):
+                found = json.loads(line[len(STEPS_REQUIRES_LINE) :])
+                if isinstance(found, list):
+                    return tuple(str(item) for item in found)
+    return ()
+
+
 def env_report(lines: Sequence[str]) -> dict[str, str]:
     """What the isolated build environment holds (name → version), from the steps' last report."""
     for line in reversed(lines):
@@ -509,11 +633,11 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
         raise
     prepared = preparing.join()
     sched.check()
-    build_requires = record_prepared(ctx, prepared)
+    env = record_prepared(ctx, prepared)
     if ctx.packages:
-        build_requires = backend_requirements(ctx, sched) or build_requires
+        env = backend_requirements(ctx, sched, env)
     durations = {"environment": round(ctx.budget.spent, 2)}
-    durations["compile"] = compile_wheel(ctx, sched)
+    durations["compile"] = compile_wheel(ctx, sched, env)
     wheel = collect_wheel(ctx, staging)
     analysis = None
     if not wheel.name.endswith("-any.whl"):
@@ -540,7 +664,7 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
             platform_tag=retagged.platform_tag,
             pure=retagged.pure,
             analysis=retagged.analysis,
-            build_requires=build_requires,
+            build_requires=env.contents,
             durations=durations,
             started_at=started_at,
             finished_at=now(),

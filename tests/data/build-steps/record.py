@@ -21,7 +21,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # tests/, for replay.py
 
 from replay import Inline, Recorder, context, save  # noqa: E402
-from wheelfarm import buildsteps, elfdeps, fetch, imagefacts, plan, recipes, targets  # noqa: E402
+from wheelfarm import (  # noqa: E402
+    buildsteps,
+    elfdeps,
+    fetch,
+    imagefacts,
+    plan,
+    recipes,
+    targets,
+    uvtool,
+)
 from wheelfarm.container import Container, image_id  # noqa: E402
 
 BROKEN_SETUP = """from setuptools import Extension, setup
@@ -58,7 +67,14 @@ def record(name: str, spec_text: str | None, recipe: str, scratch: Path) -> None
     out = HERE / name
     shutil.rmtree(out, ignore_errors=True)
     (out / "files").mkdir(parents=True)
-    with Container(target.build_image, scratch=(buildsteps.WORK,)) as c:
+    uv_cache = scratch / "uv-cache"
+    uv_cache.mkdir(exist_ok=True)
+    with Container(
+        target.build_image,
+        scratch=(buildsteps.WORK,),
+        mounts={str(uv_cache): buildsteps.UV_CACHE},
+        readonly={str(uvtool.binary_dir("x86_64")): uvtool.MOUNT},
+    ) as c:
         tools = {
             "probe": c.copy_in(buildsteps.DATA / elfdeps.PROBE_NAME, buildsteps.TOOLS),
             "steps": c.copy_in(buildsteps.STEPS_SCRIPT, buildsteps.TOOLS),
@@ -75,11 +91,18 @@ def record(name: str, spec_text: str | None, recipe: str, scratch: Path) -> None
             "recipe": recipe,
             "facts": facts.as_json(),
             "tools": tools,
+            "installer": "uv",
+            # uv's settings without the recording host's index (a capture names no host).
+            "installer_env": {
+                **uvtool.uv_environment({}),
+                "UV_CACHE_DIR": buildsteps.UV_CACHE,
+                "WHEELFARM_UV": uvtool.BINARY,
+            },
         }
         recipe_obj = recipes.parse(recipe, source.name, "capture")
         case["key"] = buildsteps.cache_key(
             ident, source, recipe_obj, target, tag_set=facts.tag_set([]), python=python.version
-        )
+        )  # installer: uv, the default
         recorder = Recorder(c, out / "files")
         log = buildsteps.BuildLog(scratch / "wheelhouse", f"{name}.log")
         ctx = context(case, recorder, log, source.path)
