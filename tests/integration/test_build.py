@@ -13,8 +13,8 @@ import csv
 import hashlib
 import io
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
