@@ -107,6 +107,11 @@ def test_what_a_file_lacks_is_empty_and_a_single_field_given_twice_keeps_the_fir
     assert (twice.name, twice.version) == ("first", "1")
 
 
+def test_a_field_that_is_not_utf_8_is_still_read() -> None:
+    meta = wheelmeta.parse(b"Metadata-Version: 2.1\nName: caf\xe9\nVersion: 1.0\nSummary: \xff\n")
+    assert (meta.name, meta.version) == ("caf\u00e9", "1.0")
+
+
 def test_field_names_are_case_insensitive() -> None:
     meta = wheelmeta.parse(
         b"metadata-version: 2.1\nNAME: x\nversion: 1.0\nrequires-external: zlib1g\n"
