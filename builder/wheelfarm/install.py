@@ -86,14 +86,7 @@ def split_pip_args(text: str) -> list[str]:
 
 
 # Asks an interpreter which (python, abi) tag pairs it loads, with the packaging pip itself uses.
-_INTERPRETER_TAGS = """
-import json
-try:
-    from pip._vendor.packaging import tags
-except ImportError:
-    from packaging import tags
-print(json.dumps(list(dict.fromkeys((t.interpreter, t.abi) for t in tags.sys_tags()))))
-"""
+INTERPRETER_TAGS = Path(__file__).parent / "data" / "interpreter_tags.py"
 
 # Most preferred first, as packaging orders them.
 InterpreterTags = tuple[tuple[str, str], ...]
@@ -108,7 +101,7 @@ def interpreter_tags(python: str | None) -> InterpreterTags:
         return tuple(dict.fromkeys((t.interpreter, t.abi) for t in packaging_tags.sys_tags()))
     try:
         result = subprocess.run(
-            [python, "-c", _INTERPRETER_TAGS], capture_output=True, text=True, check=False
+            [python, str(INTERPRETER_TAGS)], capture_output=True, text=True, check=False
         )
     except OSError as exc:
         raise EnvironmentProblem(f"cannot run {python}: {exc.strerror}") from None
