@@ -23,6 +23,7 @@ from packaging.metadata import parse_email
 from wheelfarm.errors import BadInput
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
+_KEPT = frozenset({"name", "version", "requires-python", "requires-dist", "requires-external"})
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,10 @@ def _unfold(value: str) -> str:
 def parse(data: bytes) -> Metadata:
     """What a METADATA or PKG-INFO file says. Never fails: what it lacks comes back empty."""
     fields, _ = header_fields(data)
-    raw, unparsed = parse_email(b"".join(fields) + b"\n")
+    # Only the fields kept here go to the parser: it costs per line (classifiers, project URLs,
+    # a long Description header can be most of a real METADATA).
+    kept = [f for f in fields if field_name(f) in _KEPT]
+    raw, unparsed = parse_email(b"".join(kept) + b"\n")
 
     fields_found = cast("dict[str, object]", raw)
 
