@@ -9,6 +9,8 @@ Figures per size:
   scan record are not read again, and the tree comes out the same, so nothing is written.
 - +1% rerun: one new project version per 100 wheels, then re-index: the new files are read, a
   new tree is written (unchanged files linked from the old one) and the old tree removed.
+- reading: `index.scan` alone over the same wheelhouse with no scan record (every file read and
+  checked, nothing written), CPU time: how much of the cold figure is reading wheels.
 
 Wall time depends on the disk as much as on wheelfarm (a cold index creates ~2 inodes per wheel),
 so the CPU time of the process (user + system) is printed beside it, and so is what creating an
@@ -97,6 +99,12 @@ def _timed(action: Callable[[], index.SiteResult]) -> tuple[float, float, index.
     return time.perf_counter() - start, _cpu() - cpu, result
 
 
+def _reading_cpu(wheelhouse: Path) -> float:
+    cpu = _cpu()
+    index.scan(wheelhouse)
+    return _cpu() - cpu
+
+
 def _file_creation_cost(directory: Path, count: int = 2000) -> float:
     """Seconds per empty file created in a new directory there (left for the final clean-up:
     deleting them now would slow what comes next)."""
@@ -135,6 +143,7 @@ def main(argv: list[str]) -> None:
                 make_wheel(wheelhouses[count], f"proj_{n:05d}", "2.0", *_BUILDS[n % len(_BUILDS)])
         os.sync()
         grown = {count: _timed(lambda count=count: index_it(count))[0] for count in counts}
+        reading = {count: _reading_cpu(wheelhouses[count]) for count in counts}
         for count in counts:
             elapsed, cpu, result = cold[count]
             files = sum(len(r.files) for r in result.roots)
@@ -142,7 +151,7 @@ def main(argv: list[str]) -> None:
                 f"{count:>6} wheels: {elapsed:6.2f} s wall, {cpu:6.2f} s CPU "
                 f"({elapsed / count * 1e6:6.1f} µs/wheel; {len(result.roots)} roots, "
                 f"{files} served files); unchanged rerun {unchanged[count]:5.2f} s; "
-                f"+1% wheels rerun {grown[count]:5.2f} s",
+                f"+1% wheels rerun {grown[count]:5.2f} s; reading {reading[count]:5.2f} s CPU",
                 flush=True,
             )
         print("cleaning up …", flush=True)

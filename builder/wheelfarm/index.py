@@ -19,37 +19,34 @@ the SITE symlink, so readers see the old index or the new one, never a mix, and 
 from the same wheelhouse leaves the same bytes (no timestamps, everything sorted).
 
 What it costs, and why it is shaped this way: a cold run reads every file once (one read of the
-whole file gives its sha256, zip check and METADATA); a rerun reads again only files whose size,
-mtime or inode changed since the scan recorded in the previous tree (or that were modified just
-before it), and links their METADATA from that tree. Writing is dominated by creating inodes, so
-every unchanged or repeated file is a hardlink (wheels of the wheelhouse, identical pages and
-METADATA, files of the previous tree), and a new tree is marked as the top of a directory
-hierarchy so that ext4 puts its inodes where allocating them is cheap (_mark_hierarchy_top).
+whole file gives its sha256, and zipfile checks every member's CRC-32 and reads METADATA from
+those same bytes); a rerun reads again only files whose size, mtime or inode changed since the
+scan recorded in the previous tree (or that were modified just before it), and links their
+METADATA from that tree. Writing is dominated by creating inodes, so every unchanged or repeated
+file is a hardlink (wheels of the wheelhouse, identical pages and METADATA, files of the previous
+tree).
 """
 
 from __future__ import annotations
 
-import array
 import contextlib
 import errno
-import gc
 import hashlib
 import html
+import io
 import json
 import os
-import platform
 import re
 import secrets
 import shutil
-import struct
 import tarfile
 import time
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 from packaging.utils import (
@@ -60,7 +57,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from wheelfarm import fsutil, rules, tags, targets, views
+from wheelfarm import fsutil, rules, tags, targets, views, wheelmeta, wheelname
 from wheelfarm.errors import BadInput
 
 API_VERSION = "1.1"
@@ -77,6 +74,7 @@ _RACY_NS = 2_000_000_000
 _SDIST_SUFFIXES = (".tar.gz", ".zip")
 _TREE_NAME = re.compile(r"\.(?P<site>.+)\.(?P<digest>[0-9a-f]{16})\Z")
 _CHUNK = 1 << 20
+_IN_MEMORY = 64 << 20  # a wheel up to this size is read whole, once
 
 Stamp = tuple[int, int, int]  # (size, mtime_ns, inode) of a wheelhouse file when it was read
 
@@ -97,7 +95,7 @@ class Dist:
     size: int
     requires_python: str | None
     metadata: bytes | None  # the wheel's METADATA, served as <file>.metadata (PEP 658)
-    wheel: views.WheelName | None = None  # None for an sdist
+    wheel: wheelname.WheelName | None = None  # None for an sdist
     metadata_sha256: str | None = None  # None for an sdist
     # A wheel recalled from the previous tree's scan record was not read: `metadata` is None
     # and the previous tree's copy of its METADATA is linked from here instead.
@@ -184,167 +182,93 @@ class SiteResult:
 # --- reading the wheelhouse ---------------------------------------------------------------
 
 
-def _read_fd(fd: int, size: int) -> bytes:
-    """The whole file behind `fd`, whose fstat said `size` bytes (one read when that is true)."""
-    data = os.read(fd, size + 1)
-    if len(data) == size:
-        return data
-    parts = [data]
-    while chunk := os.read(fd, _CHUNK):
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def _sha256_fd(fd: int) -> tuple[str, int]:
+def _sha256(f: BinaryIO) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
-    while chunk := os.read(fd, _CHUNK):
+    while chunk := f.read(_CHUNK):
         digest.update(chunk)
         size += len(chunk)
     return digest.hexdigest(), size
 
 
-def _open(path: Path) -> tuple[int, os.stat_result]:
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[tuple[BinaryIO, os.stat_result]]:
+    """The file and its stamp as of this very open (what is read is what is recorded)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        f = path.open("rb")
     except OSError as exc:
         raise _Corrupt(f"it cannot be read ({exc.strerror})") from None
-    return fd, os.fstat(fd)
+    with f:
+        yield f, os.fstat(f.fileno())
 
 
 def _stamp(st: os.stat_result) -> Stamp:
     return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def _headers(metadata: bytes) -> dict[str, str]:
-    """The few core-metadata headers we need, from the header block only (RFC 822 style)."""
-    wanted = {"name", "version", "requires-python"}
-    found: dict[str, str] = {}
-    # The first blank line ends the headers, so a long description after it is never split.
-    head = metadata.partition(b"\n\n")[0]
-    for line in head.decode("utf-8", errors="replace").splitlines():
-        if not line.strip():
-            break
-        key, sep, value = line.partition(":")
-        if sep and key.strip().lower() in wanted:
-            found.setdefault(key.strip().lower(), value.strip())
-    return found
-
-
-def _check_identity(meta: Mapping[str, str], project: NormalizedName, version: Version) -> None:
-    name = meta.get("name")
-    raw_version = meta.get("version")
-    if not name or not raw_version:
+def _check_identity(meta: wheelmeta.Metadata, project: NormalizedName, version: Version) -> None:
+    if not meta.name or not meta.version:
         raise _Corrupt("its metadata has no Name or Version")
     try:
-        same_version = Version(raw_version) == version
+        same_version = Version(meta.version) == version
     except InvalidVersion:
-        raise _Corrupt(f"its metadata has an invalid Version {raw_version!r}") from None
-    if canonicalize_name(name) != project or not same_version:
-        raise _Corrupt(f"its metadata says {name} {raw_version}, its file name {project} {version}")
-
-
-# Zip records (APPNOTE.TXT 4.3): end of central directory, central header, local header.
-_EOCD = struct.Struct("<4s4H2LH")
-_CENTRAL = struct.Struct("<4s6H3L5H2L")
-_LOCAL = struct.Struct("<4s5H3L2H")
-_FAST_LIMIT = 64 << 20  # larger wheels are streamed through zipfile instead of read whole
-
-
-def _members_fast(data: bytes) -> dict[str, bytes] | None:
-    """Every member of a small, plain zip (stored or deflated, no zip64, no encryption), each
-    checked against its CRC-32 and size. None when the archive is anything else, bad or not:
-    zipfile then decides. This is `zipfile.testzip` without its per-member Python overhead."""
-    end = data.rfind(b"PK\x05\x06", max(0, len(data) - _EOCD.size - 0xFFFF))
-    if end < 0 or end + _EOCD.size > len(data):
-        return None
-    _, disk, cd_disk, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(data, end)
-    if disk or cd_disk or cd_offset + cd_size > end or count == 0xFFFF:
-        return None
-    members: dict[str, bytes] = {}
-    pos = cd_offset
-    for _ in range(count):
-        if pos + _CENTRAL.size > end:
-            return None
-        (sig, _, _, flags, method, _, _, crc, csize, usize, nlen, xlen, clen, _, _, _, offset) = (
-            _CENTRAL.unpack_from(data, pos)
+        raise _Corrupt(f"its metadata has an invalid Version {meta.version!r}") from None
+    if canonicalize_name(meta.name) != project or not same_version:
+        raise _Corrupt(
+            f"its metadata says {meta.name} {meta.version}, its file name {project} {version}"
         )
-        if sig != b"PK\x01\x02" or flags & 1 or method not in (0, 8):
-            return None
-        name = data[pos + _CENTRAL.size : pos + _CENTRAL.size + nlen].decode("utf-8", "replace")
-        pos += _CENTRAL.size + nlen + xlen + clen
-        if offset + _LOCAL.size > end:
-            return None
-        local = _LOCAL.unpack_from(data, offset)
-        start = offset + _LOCAL.size + local[9] + local[10]
-        local_name = data[offset + _LOCAL.size : offset + _LOCAL.size + local[9]]
-        if local[0] != b"PK\x03\x04" or local_name.decode("utf-8", "replace") != name:
-            return None
-        raw = data[start : start + csize]
-        try:
-            content = zlib.decompress(raw, -15) if method == 8 else raw
-        except zlib.error:
-            return None
-        if len(content) != usize or zlib.crc32(content) != crc:
-            return None
-        members[name] = content
-    return members
 
 
-def _members_zipfile(path: Path) -> dict[str, bytes | None]:
-    """The slow, general path (zip64, other compressions, big files): every member name, after
-    a full CRC check, with the content of the top-level .dist-info/METADATA members only."""
+def _checked_metadata(f: BinaryIO) -> bytes:
+    """The METADATA of a wheel whose every member reads back whole and matches its CRC-32, with
+    one .dist-info directory holding METADATA, WHEEL and RECORD. _Corrupt says what is wrong."""
     try:
-        with zipfile.ZipFile(path) as zf:
-            bad = zf.testzip()
-            if bad is not None:
-                raise _Corrupt(f"member {bad} fails its CRC check")
-            return {name: zf.read(name) if _is_metadata(name) else None for name in zf.namelist()}
+        with zipfile.ZipFile(f) as archive:
+            names = archive.namelist()
+            try:
+                dist_info = wheelmeta.dist_info(names)
+            except BadInput as exc:
+                raise _Corrupt(exc.message) from None
+            for required in ("METADATA", "WHEEL", "RECORD"):
+                if f"{dist_info}/{required}" not in names:
+                    raise _Corrupt(f"{dist_info}/{required} is missing")
+            metadata_name, metadata = f"{dist_info}/METADATA", b""
+            for info in archive.infolist():
+                try:
+                    with archive.open(info) as member:
+                        if info.filename == metadata_name:
+                            metadata = member.read()
+                        while member.read(_CHUNK):  # zipfile checks the CRC-32 at the end
+                            pass
+                except (zipfile.BadZipFile, zlib.error) as exc:
+                    raise _Corrupt(f"member {info.filename} is damaged ({exc})") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
         raise _Corrupt(f"not a readable zip file ({exc})") from None
-
-
-def _is_metadata(name: str) -> bool:
-    top, _, rest = name.partition("/")
-    return rest == "METADATA" and top.endswith(".dist-info")
+    return metadata
 
 
 def inspect_wheel(path: Path) -> Dist:
     """Check a wheel (name, zip integrity, one .dist-info with METADATA/WHEEL/RECORD, METADATA
     agreeing with the file name) and measure it. _Corrupt says what is wrong."""
     try:
-        wheel = views.parse(path.name)
+        wheel = wheelname.parse(path.name)
     except BadInput:
         raise _Corrupt("not a valid wheel file name") from None
-    members: Mapping[str, bytes | None] | None = None
-    fd, st = _open(path)
-    try:
-        if st.st_size <= _FAST_LIMIT:
-            data = _read_fd(fd, st.st_size)
+    with _opened(path) as (f, st):
+        if st.st_size <= _IN_MEMORY:
+            # One read for the hash and the archive: zipfile then seeks in memory, not in the
+            # file (benchmarks/index_scale.py: 0.?? s instead of 0.?? s at 10,000 wheels).
+            data = f.read()
             sha256, size = hashlib.sha256(data).hexdigest(), len(data)
-            members = _members_fast(data)
+            metadata = _checked_metadata(io.BytesIO(data))
         else:
-            sha256, size = _sha256_fd(fd)
-    finally:
-        os.close(fd)
-    if members is None:
-        members = _members_zipfile(path)
-    dist_infos = {
-        n.split("/", 1)[0]
-        for n in members
-        if n.count("/") == 1 and n.split("/", 1)[0].endswith(".dist-info")
-    }
-    if len(dist_infos) != 1:
-        raise _Corrupt(f"expected one .dist-info directory, found {len(dist_infos)}")
-    dist_info = dist_infos.pop()
-    for required in ("METADATA", "WHEEL", "RECORD"):
-        if f"{dist_info}/{required}" not in members:
-            raise _Corrupt(f"{dist_info}/{required} is missing")
-    metadata = members[f"{dist_info}/METADATA"] or b""
-    meta = _headers(metadata)
+            sha256, size = _sha256(f)
+            f.seek(0)
+            metadata = _checked_metadata(f)
+    meta = wheelmeta.parse(metadata)
     _check_identity(meta, wheel.name, wheel.version)
     return Dist(
-        path.name, path, wheel.name, wheel.version, sha256, size, meta.get("requires-python"),
+        path.name, path, wheel.name, wheel.version, sha256, size, meta.requires_python,
         metadata, wheel, hashlib.sha256(metadata).hexdigest(), None, _stamp(st),
     )  # fmt: skip
 
@@ -371,19 +295,16 @@ def inspect_sdist(path: Path) -> Dist:
         project, version = parse_sdist_filename(path.name)
     except (InvalidSdistFilename, InvalidVersion):
         raise _Corrupt("not a valid sdist file name") from None
-    fd, st = _open(path)
-    try:
-        sha256, size = _sha256_fd(fd)
-    finally:
-        os.close(fd)
+    with _opened(path) as (f, st):
+        sha256, size = _sha256(f)
     try:
         pkg_info = _sdist_pkg_info(path)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise _Corrupt(f"not a readable archive ({exc})") from None
-    meta = _headers(pkg_info)
+    meta = wheelmeta.parse(pkg_info)
     _check_identity(meta, project, version)
     return Dist(
-        path.name, path, project, version, sha256, size, meta.get("requires-python"), None,
+        path.name, path, project, version, sha256, size, meta.requires_python, None,
         stamp=_stamp(st),
     )  # fmt: skip
 
@@ -420,7 +341,7 @@ def _recall(path: Path, known: Known) -> Dist | None:
             stamp=known.stamp,
         )  # fmt: skip
     try:
-        wheel = views.parse(name)
+        wheel = wheelname.parse(name)
     except BadInput:
         return None
     if known.metadata_sha256 is None:
@@ -626,150 +547,105 @@ def _page(title: str, body: Iterable[str]) -> bytes:
     return f"{head}{lines}</body>\n</html>\n".encode()
 
 
-# Characters that quote(), html.escape() and a JSON string all leave as they are: a name made of
-# these only (most file names) is used as is, without calling them.
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.~-]+")
-
-
-def _json_string(text: str) -> str:
-    """`text` as json.dumps(ensure_ascii=False) writes it (the same C function)."""
-    return encode_basestring(text)
-
-
-@dataclass(frozen=True)
-class _Served:
-    """What every page that lists a distribution says about it, whatever its served name: the
-    anchor's attributes after href (each with its leading space), and its PEP 691 entry around
-    "filename" and "url" (keys in sorted order, as json.dumps(sort_keys=True) writes them)."""
-
-    attrs: str
-    json_head: str  # "{" and "core-metadata", before "filename"
-    json_middle: str  # "hashes", "requires-python", "size", between "filename" and "url"
-
-
-_JSON_TAIL = '"yanked":false}'
-
-
-class _Renderer:
-    """Renders the roots of one site, computing once what several roots share: a distribution's
-    anchor attributes and JSON entry, version order, quoted and escaped names."""
-
-    def __init__(self, base_url: str | None) -> None:
-        self.base_url = base_url
-        self.served: dict[str, _Served] = {}  # by distribution file name (unique)
-        self.names: dict[str, tuple[str, str, str]] = {}  # name → (quoted, escaped, JSON)
-        self.ranks: dict[Version, int] = {}
-
-    def rank_versions(self, dists: Iterable[Dist]) -> None:
-        # Equal versions (1.0 and 1.0.0) share a rank, as they compare equal.
-        unique = sorted({d.version for d in dists} - self.ranks.keys())
-        if unique:
-            self.ranks = {v: i for i, v in enumerate(sorted([*self.ranks, *unique]))}
-
-    def about(self, dist: Dist) -> _Served:
-        found = self.served.get(dist.filename)
-        if found is None:
-            attrs = ""
-            json_head = "{"
-            json_middle = f'"hashes":{{"sha256":"{dist.sha256}"}},'
-            if dist.requires_python:
-                attrs += f' data-requires-python="{html.escape(dist.requires_python)}"'
-                json_middle += f'"requires-python":{_json_string(dist.requires_python)},'
-            json_middle += f'"size":{dist.size},'
-            meta_sha = dist.metadata_sha256
-            if meta_sha is not None:
-                # PEP 714 renamed the attribute; old clients read only the PEP 658 one, so the
-                # HTML has both. JSON has only the new key: pip 22.3 to 23.1 crash on the old
-                # one (that bug is why PEP 714 exists; Debian 12's pip 23.0 is among them).
-                attrs += (
-                    f' data-dist-info-metadata="sha256={meta_sha}"'
-                    f' data-core-metadata="sha256={meta_sha}"'
-                )
-                json_head += f'"core-metadata":{{"sha256":"{meta_sha}"}},'
-            found = _Served(attrs, json_head, json_middle)
-            self.served[dist.filename] = found
-        return found
-
-    def name(self, served: str) -> tuple[str, str, str]:
-        found = self.names.get(served)
-        if found is None:
-            if _PLAIN_NAME.fullmatch(served):
-                found = (served, served, f'"{served}"')
-            else:
-                found = (quote(served), html.escape(served), _json_string(served))
-            self.names[served] = found
-        return found
-
-    def project_files(self, root: Root) -> dict[NormalizedName, list[tuple[str, Dist]]]:
-        self.rank_versions(d for _, d in root.files)
-        ranks = self.ranks
-        projects: dict[NormalizedName, list[tuple[str, Dist]]] = {}
-        for served, dist in root.files:
-            projects.setdefault(dist.project, []).append((served, dist))
-        for files in projects.values():
-            files.sort(key=lambda item: (ranks[item[1].version], item[0]))
-        return dict(sorted(projects.items()))
-
-    def root(self, root: Root, out: dict[str, Entry]) -> None:
-        projects = self.project_files(root)
-        prefix = root.path
-        out[f"{prefix}/index.html"] = _page(
-            f"Simple index: {root.name}",
-            (f'<a href="{quote(p)}/">{html.escape(p)}</a><br>' for p in projects),
+def _anchor(dist: Dist, served: str, url: str) -> str:
+    attrs = ""
+    if dist.requires_python:
+        attrs += f' data-requires-python="{html.escape(dist.requires_python)}"'
+    if dist.metadata_sha256 is not None:
+        # PEP 714 renamed the attribute; old clients read only the PEP 658 one, so the HTML has
+        # both. JSON has only the new key: pip 22.3 to 23.1 crash on the old one (that bug is
+        # why PEP 714 exists; Debian 12's pip 23.0 is among them).
+        attrs += (
+            f' data-dist-info-metadata="sha256={dist.metadata_sha256}"'
+            f' data-core-metadata="sha256={dist.metadata_sha256}"'
         )
-        out[f"{prefix}/index.json"] = _json(
-            {"meta": {"api-version": API_VERSION}, "projects": [{"name": p} for p in projects]}
-        )
-        base_url, ranks = self.base_url, self.ranks
-        for project, files in projects.items():
-            links: list[str] = []
-            entries: list[str] = []
-            versions: dict[int, str] = {}
-            page_dir = f"{prefix}/{project}"
-            for served, dist in files:
-                about = self.about(dist)
-                quoted, escaped, served_json = self.name(served)
-                if base_url is None:
-                    # quote() leaves nothing that html.escape or a JSON string would change.
-                    href, url_json = quoted, f'"{quoted}"'
-                else:
-                    url = f"{base_url}/{prefix}/{project}/{quoted}"
-                    href, url_json = html.escape(url), _json_string(url)
-                links.append(
-                    f'<a href="{href}#sha256={dist.sha256}"{about.attrs}>{escaped}</a><br>'
-                )
-                entries.append(
-                    f'{about.json_head}"filename":{served_json},{about.json_middle}'
-                    f'"url":{url_json},{_JSON_TAIL}'
-                )
-                meta_sha = dist.metadata_sha256
-                if meta_sha is not None:
-                    here = f"{page_dir}/{served}.metadata"
-                    if root.consumer is not None:
-                        canonical = f"{CANONICAL}/{project}/{dist.filename}.metadata"
-                        out[here] = Same(canonical, meta_sha)
-                    elif dist.metadata_file is not None:
-                        out[here] = Linked(dist.metadata_file, meta_sha)
-                    else:
-                        out[here] = dist.metadata or b""
-                out[f"{page_dir}/{served}"] = Linked(dist.path, dist.sha256)
-                # The first of equal versions names them all (files are in version order).
-                versions.setdefault(ranks[dist.version], str(dist.version))
-            out[f"{page_dir}/index.html"] = _page(f"Links for {project}", links)
-            # What _json writes for {"files", "meta", "name", "versions"}, made from the
-            # entries' ready JSON text rather than from dicts encoded again for every root.
-            version_list = ",".join(_json_string(v) for v in versions.values())
-            out[f"{page_dir}/index.json"] = (
-                f'{{"files":[{",".join(entries)}],"meta":{{"api-version":"{API_VERSION}"}},'
-                f'"name":{_json_string(project)},"versions":[{version_list}]}}\n'
-            ).encode()
+    href = f"{html.escape(url)}#sha256={dist.sha256}"
+    return f'<a href="{href}"{attrs}>{html.escape(served)}</a><br>'
+
+
+def _file_entry(dist: Dist, served: str, url: str) -> dict[str, object]:
+    """One file of a PEP 691 project page."""
+    entry: dict[str, object] = {
+        "filename": served,
+        "url": url,
+        "hashes": {"sha256": dist.sha256},
+        "size": dist.size,
+        "yanked": False,
+    }
+    if dist.requires_python:
+        entry["requires-python"] = dist.requires_python
+    if dist.metadata_sha256 is not None:
+        entry["core-metadata"] = {"sha256": dist.metadata_sha256}
+    return entry
+
+
+def _metadata_entry(root: Root, dist: Dist, metadata_sha256: str) -> Entry:
+    """A wheel's METADATA file in a root: every root shares the canonical root's copy, which is
+    itself the previous tree's copy when the wheel was recalled rather than read."""
+    if root.consumer is not None:
+        return Same(f"{CANONICAL}/{dist.project}/{dist.filename}.metadata", metadata_sha256)
+    if dist.metadata_file is not None:
+        return Linked(dist.metadata_file, metadata_sha256)
+    return dist.metadata or b""
+
+
+def _by_project(root: Root) -> dict[NormalizedName, list[tuple[str, Dist]]]:
+    """The root's files by project (sorted), each project's in version order, then by name."""
+    projects: dict[NormalizedName, list[tuple[str, Dist]]] = {}
+    for served, dist in root.files:
+        projects.setdefault(dist.project, []).append((served, dist))
+    for files in projects.values():
+        files.sort(key=lambda item: (item[1].version, item[0]))
+    return dict(sorted(projects.items()))
+
+
+def _project(
+    root: Root, project: str, files: Sequence[tuple[str, Dist]], base_url: str | None
+) -> dict[str, Entry]:
+    """One project's pages, METADATA files and distributions in one root."""
+    page_dir = f"{root.path}/{project}"
+    out: dict[str, Entry] = {}
+    links: list[str] = []
+    entries: list[dict[str, object]] = []
+    versions: dict[Version, str] = {}
+    for served, dist in files:
+        url = quote(served)
+        if base_url is not None:
+            url = f"{base_url}/{page_dir}/{url}"
+        links.append(_anchor(dist, served, url))
+        entries.append(_file_entry(dist, served, url))
+        if dist.metadata_sha256 is not None:
+            out[f"{page_dir}/{served}.metadata"] = _metadata_entry(root, dist, dist.metadata_sha256)
+        out[f"{page_dir}/{served}"] = Linked(dist.path, dist.sha256)
+        # The first of equal versions (1.0, 1.0.0) names them all: files are in version order.
+        versions.setdefault(dist.version, str(dist.version))
+    out[f"{page_dir}/index.html"] = _page(f"Links for {project}", links)
+    out[f"{page_dir}/index.json"] = _json(
+        {
+            "meta": {"api-version": API_VERSION},
+            "name": project,
+            "files": entries,
+            "versions": list(versions.values()),
+        }
+    )
+    return out
 
 
 def render_root(root: Root, base_url: str | None) -> dict[str, Entry]:
     """Every file of one root, by path relative to the site tree (`base_url` without its
     trailing slash)."""
-    out: dict[str, Entry] = {}
-    _Renderer(base_url).root(root, out)
+    projects = _by_project(root)
+    out: dict[str, Entry] = {
+        f"{root.path}/index.html": _page(
+            f"Simple index: {root.name}",
+            (f'<a href="{quote(p)}/">{html.escape(p)}</a><br>' for p in projects),
+        ),
+        f"{root.path}/index.json": _json(
+            {"meta": {"api-version": API_VERSION}, "projects": [{"name": p} for p in projects]}
+        ),
+    }
+    for project, files in projects.items():
+        out.update(_project(root, project, files, base_url))
     return out
 
 
@@ -780,10 +656,9 @@ def _root_url(base_url: str | None, root: Root) -> str:
 def render_site(roots: Sequence[Root], base_url: str | None) -> dict[str, Entry]:
     base = base_url.rstrip("/") if base_url else None
     out: dict[str, Entry] = {}
-    renderer = _Renderer(base)
     listing = []
     for root in roots:
-        renderer.root(root, out)
+        out.update(render_root(root, base))
         listing.append({**root.summary(), "url": _root_url(base, root)})
     out[ROOTS_FILE] = _json({"wheelfarm-site": 1, "roots": listing})
     out["index.html"] = _page(
@@ -797,20 +672,16 @@ def render_site(roots: Sequence[Root], base_url: str | None) -> dict[str, Entry]
     return out
 
 
-def digest(tree: Mapping[str, Entry]) -> str:
-    return _digest(tree, sorted(tree))
-
-
 def _digest(tree: Mapping[str, Entry], paths: Iterable[str]) -> str:
-    h = hashlib.sha256()
-    sha256 = hashlib.sha256
+    """What names a tree: every path with the sha256 of its content."""
     lines = []
     for path in paths:
         content = tree[path]
-        value = sha256(content).hexdigest() if isinstance(content, bytes) else content.sha256
+        value = (
+            hashlib.sha256(content).hexdigest() if isinstance(content, bytes) else content.sha256
+        )
         lines.append(f"{path}\0{value}\n")
-    h.update("".join(lines).encode())
-    return h.hexdigest()
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 # --- writing and swapping -------------------------------------------------------------------
@@ -818,7 +689,8 @@ def _digest(tree: Mapping[str, Entry], paths: Iterable[str]) -> str:
 
 def _link_or_copy(source: Path | str, dest: str, copies: dict[Path, str]) -> None:
     """Hardlink `source`; where that cannot be (another file system), fsutil's rule: copy it
-    once and link that copy after. The bare os.link comes first: this runs for every file."""
+    once and link that copy after. The bare os.link comes first, as it runs for every file
+    served (fsutil's Path handling costs ~0.1 s at 10,000 wheels)."""
     if not copies:
         try:
             os.link(source, dest)
@@ -862,40 +734,6 @@ def _directories(paths: Iterable[str]) -> list[str]:
     return sorted(found)  # a parent is a prefix of its children, so it sorts first
 
 
-# FS_IOC_GETFLAGS / FS_IOC_SETFLAGS (linux/fs.h; their numbers as on x86_64 and aarch64) and the
-# flag `chattr +T` sets.
-_FS_IOC_GETFLAGS = 0x80086601
-_FS_IOC_SETFLAGS = 0x40086602
-_FS_TOPDIR_FL = 0x00020000
-
-
-def _mark_hierarchy_top(directory: Path) -> None:
-    """Mark a new tree as the top of a directory hierarchy (`chattr +T`), so that ext2/3/4 place
-    its directories, and with them their files, in block groups with room to spare (the Orlov
-    allocator's rule for top directories) rather than beside SITE's parent. Without a journal,
-    ext4 skips every inode deleted there in the last minutes on each allocation
-    (`recently_deleted` in fs/ext4/ialloc.c): next to a busy temp directory a new inode then
-    costs ~0.5 ms instead of ~10 µs. Best effort: other file systems and machines go without."""
-    if platform.machine() not in ("x86_64", "aarch64"):
-        return
-    try:
-        import fcntl
-
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except (ImportError, OSError):
-        return
-    try:
-        flags = array.array("i", [0])
-        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, flags, True)
-        if not flags[0] & _FS_TOPDIR_FL:
-            flags[0] |= _FS_TOPDIR_FL
-            fcntl.ioctl(fd, _FS_IOC_SETFLAGS, flags)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_tree(
     tree: Mapping[str, Entry],
     directory: Path,
@@ -911,7 +749,6 @@ def write_tree(
         paths = sorted(tree)
     base = str(directory)
     directory.mkdir()
-    _mark_hierarchy_top(directory)
     for sub in _directories(paths):
         os.mkdir(f"{base}/{sub}")  # noqa: PTH102  # hot loop
     old = str(previous) if previous is not None else None
@@ -1084,24 +921,9 @@ def build_site(
         raise BadInput(f"--base-url {base_url!r} is not an absolute URL (e.g. https://host/)")
     sources = rules.image_sources(rule_files)
     arch = arch or tags.running_arch()
-    with _collector_paused():
-        return _build_site(
-            wheelhouse, site, base_url=base_url, sources=sources, catalogue=catalogue, arch=arch
-        )
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Indexing makes a few long-lived objects per distribution and no reference cycles; the
-    cyclic collector would walk them all again and again as they pile up (a quarter of an
-    unchanged rerun's time at 10,000 wheels)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    return _build_site(
+        wheelhouse, site, base_url=base_url, sources=sources, catalogue=catalogue, arch=arch
+    )
 
 
 def _build_site(

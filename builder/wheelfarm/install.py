@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from wheelfarm import index, rules, tags, views
+from wheelfarm import index, rules, tags, wheelname
 from wheelfarm.errors import BadInput, EnvironmentProblem, WheelfarmError
 from wheelfarm.reporter import Reporter
 
@@ -87,14 +87,7 @@ def split_pip_args(text: str) -> list[str]:
 
 
 # Asks an interpreter which (python, abi) tag pairs it loads, with the packaging pip itself uses.
-_INTERPRETER_TAGS = """
-import json
-try:
-    from pip._vendor.packaging import tags
-except ImportError:
-    from packaging import tags
-print(json.dumps(list(dict.fromkeys((t.interpreter, t.abi) for t in tags.sys_tags()))))
-"""
+INTERPRETER_TAGS = Path(__file__).parent / "data" / "interpreter_tags.py"
 
 # Most preferred first, as packaging orders them.
 InterpreterTags = tuple[tuple[str, str], ...]
@@ -109,7 +102,7 @@ def interpreter_tags(python: str | None) -> InterpreterTags:
         return tuple(dict.fromkeys((t.interpreter, t.abi) for t in packaging_tags.sys_tags()))
     try:
         result = subprocess.run(
-            [python, "-c", _INTERPRETER_TAGS], capture_output=True, text=True, check=False
+            [python, str(INTERPRETER_TAGS)], capture_output=True, text=True, check=False
         )
     except OSError as exc:
         raise EnvironmentProblem(f"cannot run {python}: {exc.strerror}") from None
@@ -133,7 +126,7 @@ def check_wheel(
     and abi tag pair the installing interpreter loads."""
     if not path.is_file():
         raise BadInput(f"wheel file {path} does not exist")
-    wheel = views.parse(path.name)
+    wheel = wheelname.parse(path.name)
     accepted = [p for p in wheel.platforms if p == "any" or tagset.accepts(p)]
     if not accepted:
         raise BadInput(
@@ -152,7 +145,7 @@ def check_wheel(
             hint="it loads: " + ", ".join(loads[:5]) + (", ..." if len(loads) > 5 else "")
             + "; build the wheel for this Python, or pass --python with one that matches",
         )  # fmt: skip
-    return views.plain_filename(path.name)
+    return wheel.plain_filename
 
 
 def _pip(python: str, args: Sequence[str], reporter: Reporter) -> None:

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wheel.wheelfile import MINIMUM_TIMESTAMP, WHEEL_INFO_RE, WheelError, WheelFile
+from wheel.wheelfile import MINIMUM_TIMESTAMP, WheelError, WheelFile
 
-from wheelfarm import fsutil, tags
+from wheelfarm import fsutil, tags, wheelmeta, wheelname
 from wheelfarm.errors import BadInput
+from wheelfarm.wheelname import WheelName
 
 DateTime = tuple[int, int, int, int, int, int]
 
@@ -52,34 +53,15 @@ class _DatedWheelFile(WheelFile):  # type: ignore[misc]  # wheel ships no type h
         super().writestr(zinfo_or_arcname, data, compress_type)
 
 
-@dataclass(frozen=True)
-class WheelName:
-    namever: str
-    build: str | None
-    python: str
-    abi: str
-    platform: str
-
-    def with_platform(self, platform_tag: str) -> str:
-        build = f"-{self.build}" if self.build else ""
-        return f"{self.namever}{build}-{self.python}-{self.abi}-{platform_tag}.whl"
-
-
 def parse_name(wheel: Path) -> WheelName:
     """Split a wheel file name; anything else is refused as bad input."""
-    match = WHEEL_INFO_RE.match(wheel.name)
-    if not wheel.name.endswith(".whl") or match is None:
+    try:
+        return wheelname.parse(wheel.name)
+    except BadInput:
         raise BadInput(
             f"{wheel}: not a wheel file name (NAME-VERSION-PY-ABI-PLATFORM.whl)",
             hint="pass a .whl file built by pip wheel or python -m build",
-        )
-    return WheelName(
-        match.group("namever"),
-        match.group("build"),
-        match.group("pyver"),
-        match.group("abi"),
-        match.group("plat"),
-    )
+        ) from None
 
 
 # Zip timestamps end with 2107.
@@ -116,7 +98,7 @@ def _date_time(epoch: int | None) -> DateTime | None:
 def _check_platform_change(wheel: Path, name: WheelName, platform_tag: str) -> None:
     """The refusals of `retag`: only a single-platform Linux wheel of a known arch can move to a
     distro tag of the same arch."""
-    plat = name.platform
+    plat = ".".join(name.platforms)
     if plat == "any":
         raise BadInput(
             f"{wheel.name}: a pure-Python wheel (platform 'any') runs everywhere; "
@@ -129,7 +111,7 @@ def _check_platform_change(wheel: Path, name: WheelName, platform_tag: str) -> N
             "retagging it to one distro would throw that away",
             hint="retag only wheels built against a distro's own libraries (linux_<arch>)",
         )
-    if "." in plat:
+    if len(name.platforms) > 1:
         raise BadInput(f"{wheel.name}: has several platform tags ({plat}); expected one")
     wheel_parts = tags.split_platform(plat)
     if wheel_parts is None:
@@ -151,48 +133,26 @@ def _check_platform_change(wheel: Path, name: WheelName, platform_tag: str) -> N
         )
 
 
-def _header_and_body(data: bytes) -> tuple[list[bytes], bytes]:
-    """Split an RFC 822 style file (WHEEL, METADATA) into header lines (each with its line
-    ending, continuation lines kept with their field) and the untouched rest."""
-    lines = data.splitlines(keepends=True)
-    fields: list[bytes] = []
-    for index, line in enumerate(lines):
-        if line in (b"\n", b"\r\n"):
-            return fields, b"".join(lines[index:])
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += line
-        else:
-            fields.append(line)
-    return fields, b""
-
-
-def _field_is(field: bytes, name: bytes) -> bool:
-    return field.split(b":", 1)[0].strip().lower() == name.lower()
-
-
-def _field_value(field: bytes) -> str:
-    return field.split(b":", 1)[1].strip().decode("utf-8")
-
-
 def _retag_wheel_file(wheel: Path, data: bytes, name: WheelName, platform_tag: str) -> bytes:
     """Replace the platform of every `Tag:` line, refusing a WHEEL file that disagrees with the
     file name (then it is not clear what the wheel is)."""
-    fields, body = _header_and_body(data)
-    tag_lines = [_field_value(f) for f in fields if _field_is(f, b"Tag")]
+    fields, body = wheelmeta.header_fields(data)
+    tag_lines = [wheelmeta.field_value(f) for f in fields if wheelmeta.field_name(f) == "tag"]
     if not tag_lines:
         raise BadInput(f"{wheel.name}: its WHEEL file has no Tag lines")
+    (platform,) = name.platforms  # _check_platform_change refused several
     for tag in tag_lines:
         parts = tag.split("-")
-        if len(parts) != 3 or parts[2] != name.platform:
+        if len(parts) != 3 or parts[2] != platform:
             raise BadInput(
-                f"{wheel.name}: WHEEL says Tag: {tag}, the file name says platform {name.platform}",
+                f"{wheel.name}: WHEEL says Tag: {tag}, the file name says platform {platform}",
                 hint="the wheel is inconsistent; rebuild it",
             )
     new_tags = tags.unique(tag.rsplit("-", 1)[0] + "-" + platform_tag for tag in tag_lines)
     newline = b"\r\n" if fields[0].endswith(b"\r\n") else b"\n"
     out: list[bytes] = []
     for f in fields:
-        if not _field_is(f, b"Tag"):
+        if wheelmeta.field_name(f) != "tag":
             out.append(f)
         elif new_tags:
             # All Tag lines go where the first one was, in their original order.
@@ -209,28 +169,6 @@ def _check_requirements(requirements: Sequence[str]) -> tuple[str, ...]:
             raise BadInput(f"Requires-External entry {requirement!r} is empty or spans lines")
         cleaned.append(value)
     return tags.unique(cleaned)
-
-
-def _set_requires_external(data: bytes, requirements: tuple[str, ...]) -> bytes:
-    """Drop every Requires-External field from METADATA and add the given ones where the first
-    one was (or at the end of the header block); everything else stays byte for byte."""
-    fields, body = _header_and_body(data)
-    newline = b"\r\n" if fields and fields[0].endswith(b"\r\n") else b"\n"
-    new = [f"Requires-External: {r}".encode() + newline for r in requirements]
-    out: list[bytes] = []
-    placed = False
-    for f in fields:
-        if _field_is(f, b"Requires-External"):
-            if not placed:
-                out.extend(new)
-                placed = True
-        else:
-            out.append(f)
-    if not placed:
-        if out and not out[-1].endswith(b"\n"):
-            out[-1] += newline
-        out.extend(new)
-    return b"".join(out) + body
 
 
 def _check_record_members(wheel: Path, record: bytes, members: set[str]) -> None:
@@ -306,7 +244,7 @@ def _rewrite(
                     elif item.filename == f"{dist_info}/METADATA":
                         seen_metadata = True
                         if requires_external is not None:
-                            data = _set_requires_external(data, requires_external)
+                            data = wheelmeta.with_requires_external(data, requires_external)
                     out = zipfile.ZipInfo(item.filename, date_time=fixed or item.date_time)
                     out.external_attr = item.external_attr
                     out.compress_type = zipfile.ZIP_DEFLATED
@@ -450,7 +388,8 @@ def set_requires_external(
 
 def wheel_arch(wheel: Path) -> str | None:
     """The CPU architecture a Linux wheel's file name says, or None when it says none we know."""
-    parts = tags.split_platform(parse_name(wheel).platform)
+    platforms = parse_name(wheel).platforms
+    parts = tags.split_platform(platforms[0]) if len(platforms) == 1 else None
     return parts[0] if parts else None
 
 

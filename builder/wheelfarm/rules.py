@@ -1,4 +1,5 @@
-"""Binary-compatibility rules (DESIGN.md, "Rules file") and the tag set they produce.
+"""Binary-compatibility rules (docs/design.md, "Binary-compatibility rules") and the tag set
+they produce.
 
 Pure: sources are read from paths the caller names; which paths apply to the running machine or to
 a target image is decided by `machine_sources` / `image_sources`."""

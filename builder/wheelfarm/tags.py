@@ -1,5 +1,6 @@
-"""Distro platform tags (DESIGN.md, "Tag rules"). Pure, except `running_machine_tags`, the one
-probe of the running interpreter, kept apart and cached like packaging does."""
+"""Distro platform tags (docs/design.md, "The tag contract"). Pure, except
+`running_machine_tags`, the one probe of the running interpreter, kept apart and cached like
+packaging does."""
 
 from __future__ import annotations
 

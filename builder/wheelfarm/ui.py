@@ -192,11 +192,13 @@ class StepBoard:
 
 
 class ConsoleReporter:
-    """The `wheelfarm.reporter.Reporter` that draws on the terminal (stderr): boards are
-    StepBoards, notes dim, warnings labelled."""
+    """reporter.Reporter on the terminal: a StepBoard for parallel jobs, notes dim, warnings
+    labelled."""
 
-    def board(self, names: Sequence[str]) -> StepBoard:
-        return StepBoard(names)
+    @contextmanager
+    def board(self, names: Sequence[str]) -> Iterator[StepBoard]:
+        with StepBoard(names) as board:
+            yield board
 
     def note(self, message: str) -> None:
         detail(message)

@@ -18,8 +18,9 @@ from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvir
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import compatible_tags, cpython_tags
 
-from wheelfarm import __version__, fsutil, rules, views
+from wheelfarm import __version__, fsutil, rules, views, wheelmeta, wheelname
 from wheelfarm.errors import BadInput
+from wheelfarm.imagefacts import ImageFacts
 
 if TYPE_CHECKING:
     from wheelfarm.recipes import Recipe
@@ -66,43 +67,21 @@ class TargetView:
         }
 
 
-def target_view(
-    target: Target, image_id: str, facts: Mapping[str, Any], rule_files: Sequence[Path]
-) -> TargetView:
+def target_view(target: Target, facts: ImageFacts, rule_files: Sequence[Path]) -> TargetView:
     """Compute a target's tags from what its runtime image holds: its os-release and its own
     /etc/python/binary-compatibility.cfg, under --rules/project rules and the defaults."""
-    from wheelfarm import osrelease
-
-    sources = rules.image_sources(
-        rule_files,
-        image_rules=facts.get("rules"),
-        image_origin=f"{target.runtime_image}:{rules.SYSTEM_PATH}",
-    )
-    os_release = facts.get("os_release")
-    fields = osrelease.parse(os_release) if isinstance(os_release, str) else None
-    arch = str(facts["arch"])
-    tagset = rules.tag_set(fields, arch, sources)
-    found = facts.get("pythons") or {}
-    pythons = []
-    for python in target.pythons:
-        seen = found.get(python.version)
-        if isinstance(seen, dict) and seen.get("version"):
-            libc = seen.get("libc") or ["", ""]
-            pythons.append(
-                PythonFacts(
-                    python.version,
-                    str(seen["version"]),
-                    python.executable,
-                    (str(libc[0]), str(libc[1])),
-                )
-            )
+    pythons = [
+        PythonFacts(python.version, seen.version, python.executable, seen.libc)
+        for python in target.pythons
+        if (seen := facts.pythons.get(python.version)) is not None and seen.version
+    ]
     return TargetView(
         target.name,
         target.family,
         target.runtime_image,
-        image_id,
-        arch,
-        tagset,
+        facts.image_id,
+        facts.arch,
+        facts.tag_set(list(rule_files)),
         tuple(pythons),
     )
 
@@ -138,14 +117,14 @@ def _platform_ok(platform: str, tagset: rules.TagSet) -> bool:
     return platform == "any" or tagset.accepts(platform)
 
 
-def _wheel_arches(wheel: views.WheelName) -> set[str]:
+def _wheel_arches(wheel: wheelname.WheelName) -> set[str]:
     from wheelfarm import tags
 
     return {parts[0] for p in wheel.platforms if (parts := tags.split_platform(p)) is not None}
 
 
 def applicability(
-    wheel: views.WheelName, target: TargetView, *, ignore_rules: bool = False
+    wheel: wheelname.WheelName, target: TargetView, *, ignore_rules: bool = False
 ) -> Applicability:
     """Whether the cell wheel x target is worth running, and with which of the target's Pythons.
 
@@ -190,7 +169,7 @@ def applicability(
 @dataclass(frozen=True)
 class WheelInfo:
     path: Path
-    name: views.WheelName
+    name: wheelname.WheelName
     sha256: str
     requires_external: tuple[str, ...]
     requires_dist: tuple[str, ...]
@@ -202,7 +181,7 @@ class WheelInfo:
 
     @property
     def plain_name(self) -> str:
-        return views.plain_filename(self.path.name)
+        return self.name.plain_filename
 
     @property
     def project(self) -> str:
@@ -216,18 +195,6 @@ class WheelInfo:
             "requires_external": list(self.requires_external),
             "requires_dist": list(self.requires_dist),
         }
-
-
-def _metadata_fields(text: str, name: str) -> tuple[str, ...]:
-    """Every value of one header field of a METADATA file (email header syntax, no folding in
-    the fields wheelfarm reads)."""
-    header = text.split("\n\n", 1)[0]
-    prefix = name.lower() + ":"
-    return tuple(
-        line.split(":", 1)[1].strip()
-        for line in header.splitlines()
-        if line.lower().startswith(prefix)
-    )
 
 
 def default_imports(record_paths: Iterable[str], top_level: str | None) -> tuple[str, ...]:
@@ -256,7 +223,7 @@ def default_imports(record_paths: Iterable[str], top_level: str | None) -> tuple
 def read_wheel(path: Path) -> WheelInfo:
     """Name, hash, Requires-External, Requires-Dist and default import names of a wheel;
     BadInput naming the file when it is misnamed, unreadable or not a wheel."""
-    name = views.parse(path.name)
+    name = wheelname.parse(path.name)
     try:
         sha256 = fsutil.file_sha256(path)
     except OSError as exc:
@@ -264,23 +231,21 @@ def read_wheel(path: Path) -> WheelInfo:
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.namelist()
-            info_dirs = sorted({m.split("/", 1)[0] for m in members if ".dist-info/" in m})
-            if not info_dirs:
-                raise BadInput(f"{path.name} has no .dist-info directory: not a wheel")
-            info = info_dirs[0]
-            metadata = archive.read(f"{info}/METADATA").decode("utf-8", "replace")
+            info = wheelmeta.dist_info(members)
+            metadata = wheelmeta.parse(archive.read(f"{info}/METADATA"))
             top_level = None
             if f"{info}/top_level.txt" in members:
                 top_level = archive.read(f"{info}/top_level.txt").decode("utf-8", "replace")
+    except BadInput as exc:
+        raise BadInput(f"{path.name}: {exc.message}") from None
     except (zipfile.BadZipFile, KeyError, OSError) as exc:
         raise BadInput(f"{path.name} is not a readable wheel ({exc})") from None
-    metadata = metadata.replace("\r\n", "\n")
     return WheelInfo(
         path=path,
         name=name,
         sha256=sha256,
-        requires_external=_metadata_fields(metadata, "Requires-External"),
-        requires_dist=_metadata_fields(metadata, "Requires-Dist"),
+        requires_external=metadata.requires_external,
+        requires_dist=metadata.requires_dist,
         top_level=default_imports(members, top_level),
     )
 

@@ -32,7 +32,7 @@ def test_project_rules_decide_the_build_tag(tmp_path: Path) -> None:
 
 def test_given_rules_stack_over_the_project_rules(tmp_path: Path) -> None:
     """--rules files rank above the project's, which still decide where no given file has an
-    entry (DESIGN: the top tier is --rules and the project's rules)."""
+    entry (docs/design.md: the top tier is --rules and the project's rules)."""
     project = _project(tmp_path)
     empty = tmp_path / "empty.cfg"
     empty.write_text("{}")

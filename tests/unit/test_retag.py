@@ -88,7 +88,7 @@ def wheel(c_wheel: Path, tmp_path: Path) -> Path:
 
 
 def arch_of(wheel: Path) -> str:
-    parts = tags.split_platform(retag.parse_name(wheel).platform)
+    parts = tags.split_platform(retag.parse_name(wheel).platforms[0])
     assert parts is not None
     return parts[0]
 

@@ -1,4 +1,4 @@
-"""Binary-compatibility rules (DESIGN.md "Rules file"): each source, precedence, lookup, and every
+"""Binary-compatibility rules (docs/design.md): each source, precedence, lookup, and every
 kind of malformed file, both through the library and through `wheelfarm tags` as a user runs it."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Real os-release files (tests/data/os-release, provenance in SOURCES.md) → the tags DESIGN.md
-gives them. Expected values are worked out by hand from the contract, not produced by the code."""
+"""Real os-release files (tests/data/os-release, provenance in SOURCES.md) → the tags
+docs/design.md gives them. Expected values are worked out by hand from the contract, not
+produced by the code."""
 
 from __future__ import annotations
 
