@@ -338,10 +338,9 @@ def build_and_verify(options: Options, reporter: Reporter, *, verify_wheels: boo
         targets=tuple(dict.fromkeys(o.target for o in built.outcomes)),
         settings=options.settings,
         run_only=frozenset(w.name for w in wheels),
-        host_note=False,  # the build said it already
     )
     try:
-        whole = verify.execute(request)
+        whole = verify.execute(request, reporter)
     except WheelfarmError as exc:
         return Result(built, None, {"ok": False, "error": exc.message, "hint": exc.hint}, exc)
     json_path, md_path = verify.write_reports(whole)

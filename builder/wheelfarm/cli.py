@@ -812,9 +812,10 @@ def verify(
         {"wheelhouse": wheelhouse, "rules": rules, "jobs": jobs, "recipes": recipes},
         config_file=config_file,
     )
-    _host_notes(ui.ConsoleReporter())
+    reporter = ui.ConsoleReporter()
+    _host_notes(reporter)
     report = verify_mod.run_matrix(
-        verify_mod.Request(settings.wheelhouse, None, tuple(target or ()), settings)
+        verify_mod.Request(settings.wheelhouse, None, tuple(target or ()), settings), reporter
     )
     render.verification(report, json_output)
     verify_mod.fail_if_failed(report)
@@ -864,7 +865,7 @@ def probe(
     )
     _host_notes(ui.ConsoleReporter())
     request = verify_mod.Request(settings.wheelhouse, None, tuple(target or ()), settings)
-    render.probe(probe_mod.propose_rules(request, write), write)
+    render.probe(probe_mod.propose_rules(request, write, ui.ConsoleReporter()), write)
 
 
 def _os_error_message(exc: OSError) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 
 from wheelfarm import __version__, fsutil, rules, runner, tags, verify, verifyplan
 from wheelfarm.errors import BadInput
+from wheelfarm.reporter import Reporter
 
 REPORT_JSON = "probe.json"
 REPORT_MD = "probe.md"
@@ -225,7 +226,7 @@ def markdown(report: ProbeReport) -> str:
     return text + "\n".join(lines) + "\n"
 
 
-def run(request: verify.Request) -> ProbeReport:
+def run(request: verify.Request, reporter: Reporter) -> ProbeReport:
     from dataclasses import replace
 
     if request.wheels is None:
@@ -238,7 +239,7 @@ def run(request: verify.Request) -> ProbeReport:
             f"no distro-tagged wheel in {request.wheelhouse}: nothing to probe",
             hint="build wheels with wheelfarm build first; probe tries them across targets",
         )
-    report = verify.execute(replace(request, ignore_rules=True), skip=_skip)
+    report = verify.execute(replace(request, ignore_rules=True), reporter, skip=_skip)
     found = tuple(pairs(report))
     return ProbeReport(report, found, propose(report))
 
@@ -249,10 +250,10 @@ def report_paths(wheelhouse: Path) -> tuple[Path, Path]:
     return meta / REPORT_JSON, meta / REPORT_MD
 
 
-def propose_rules(request: verify.Request, write: Path | None) -> ProbeReport:
+def propose_rules(request: verify.Request, write: Path | None, reporter: Reporter) -> ProbeReport:
     """`wheelfarm probe`: run the attempts, write .wheelfarm/probe.json and probe.md, and save
     the proposed rules to `write` when given."""
-    report = run(request)
+    report = run(request, reporter)
     json_path, md_path = report_paths(report.verify.wheelhouse)
     fsutil.write_text_atomic(json_path, json.dumps(report.as_json(), indent=2) + "\n")
     fsutil.write_text_atomic(md_path, markdown(report))

@@ -33,9 +33,24 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from wheelfarm import __version__, fsutil, imagefacts, rules, runner, views
+from wheelfarm import (
+    __version__,
+    cache,
+    container,
+    fsutil,
+    hostenv,
+    imagefacts,
+    images,
+    pkgmgr,
+    recipes,
+    rules,
+    runner,
+    targets,
+    views,
+)
+from wheelfarm.container import Container
 from wheelfarm.errors import (
     BadInput,
     EnvironmentProblem,
@@ -43,7 +58,10 @@ from wheelfarm.errors import (
     VerificationFailed,
 )
 from wheelfarm.imagefacts import ImageFacts
+from wheelfarm.recipes import Recipe
+from wheelfarm.reporter import Board, Reporter, Silent
 from wheelfarm.runner import LOGS, META
+from wheelfarm.targets import Target
 from wheelfarm.verifyplan import (
     FAIL,
     NA,
@@ -51,6 +69,7 @@ from wheelfarm.verifyplan import (
     Cell,
     Job,
     Report,
+    SkippedFile,
     TargetView,
     WheelInfo,
     download_platforms,
@@ -66,9 +85,6 @@ from wheelfarm.verifyplan import (
 
 if TYPE_CHECKING:
     from wheelfarm.config import Settings
-    from wheelfarm.container import Container
-    from wheelfarm.recipes import Recipe
-    from wheelfarm.targets import Target
 
 REPORT_JSON = "verify.json"
 REPORT_MD = "verify.md"
@@ -137,7 +153,8 @@ class _CellFailed(Exception):
 @dataclass
 class _Run(runner.RunState):
     wheelhouse: Path
-    board: Any
+    board: Board
+    reporter: Reporter
 
     def container(
         self,
@@ -148,8 +165,6 @@ class _Run(runner.RunState):
         network: bool,
         mounts: Mapping[str, str] | None = None,
     ) -> Container:
-        from wheelfarm import container
-
         self.check()
         return container.Container(
             image,
@@ -190,8 +205,6 @@ def _read_facts(run: _Run, target: Target, image_id: str) -> ImageFacts:
 
 
 def _cache_dir() -> Path:
-    from wheelfarm import cache
-
     return cache.root() / "verify"
 
 
@@ -325,8 +338,6 @@ def _stage(job: Job, stage: Path, log: runner.StepLog, run: _Run) -> list[Path]:
 
 
 def _missing_packages(c: Container, family: str, packages: Sequence[str]) -> list[str]:
-    from wheelfarm import pkgmgr
-
     missing = []
     for package in packages:
         # `apk list --installed` exits 0 for a package it does not have: read what it says.
@@ -372,8 +383,6 @@ _PACKAGE_CACHES = {
 
 
 def _package_cache_mounts(target: TargetView) -> dict[str, str]:
-    from wheelfarm import cache
-
     root = cache.root() / "verify-packages" / target.image_id.replace("sha256:", "")[:16]
     mounts = {}
     for inside in _PACKAGE_CACHES.get(target.family, ()):
@@ -502,8 +511,6 @@ class _Cell:
                     self.run.left(c)
 
     def _packages(self, c: Container, log: runner.StepLog, packages: Sequence[str]) -> None:
-        from wheelfarm import hostenv, pkgmgr
-
         job = self.job
         family = job.target.family
         missing = _missing_packages(c, family, packages)
@@ -604,8 +611,6 @@ class _Cell:
 
 
 def _runtime_ids(chosen: Sequence[Target]) -> dict[str, str]:
-    from wheelfarm import images
-
     found: dict[str, str] = {}
     missing: list[Target] = []
     for target in chosen:
@@ -628,8 +633,6 @@ def choose_targets(
 ) -> tuple[list[Target], dict[str, str]]:
     """The targets asked for (all must have a runtime image), else every target in the
     catalogue whose runtime image is present."""
-    from wheelfarm import container, images, targets
-
     asked = list(names) or list(settings.targets)
     chosen = targets.select(asked, settings.catalogue) if asked else []  # unknown names: exit 2
     container.check_engine()
@@ -664,109 +667,132 @@ class Request:
     # Only these wheels' cells may start a container; the others' come from the cell cache, or
     # are `n/a: not run` (the build's verify step: its report still covers the wheelhouse).
     run_only: frozenset[str] | None = None
-    host_note: bool = True  # say which host settings containers do not get
 
 
-def execute(request: Request, skip: Callable[[WheelInfo], str | None] | None = None) -> Report:
+def execute(
+    request: Request,
+    reporter: Reporter,
+    skip: Callable[[WheelInfo], str | None] | None = None,
+) -> Report:
     """Plan and run a matrix. Raises only for what stops the whole run (bad input, no engine, a
     missing image, Ctrl-C or SIGTERM); a failed cell is a result."""
     with runner.sigterm_as_interrupt():
-        return _execute(request, skip)
+        return _execute(request, reporter if request.board else Silent(), skip)
 
 
-def _execute(request: Request, skip: Callable[[WheelInfo], str | None] | None) -> Report:
-    from wheelfarm import recipes, ui
-
-    began = time.monotonic()
-    settings = request.settings
+def _wheels(request: Request, reporter: Reporter) -> tuple[list[WheelInfo], list[SkippedFile]]:
     wheelhouse = request.wheelhouse.resolve()
-    rules.image_sources(settings.rules)  # a malformed --rules file fails now, exit 2
-    if request.host_note:
-        runner.note_host_settings()
     if request.wheels is None:
         wheels, skipped = find_wheels(wheelhouse)
     else:
         wheels, skipped = read_wheels(dict.fromkeys(request.wheels))
     for bad in skipped:
-        ui.warn(f"skipped {bad.file}: {bad.reason}")
+        reporter.warn(f"skipped {bad.file}: {bad.reason}")
     if not wheels:
         left_out = f" ({len(skipped)} file(s) skipped)" if skipped else ""
         raise BadInput(
             f"no wheels in {wheelhouse}{left_out}",
             hint="build some first: wheelfarm build SPEC --wheelhouse DIR",
         )
-    recipe_cache: dict[str, Recipe] = {}
+    return list(wheels), list(skipped)
+
+
+def _recipes(wheels: Sequence[WheelInfo], settings: Settings) -> Callable[[str], Recipe]:
+    """Each wheel's recipe, loaded once; a malformed one fails before any container starts."""
+    loaded = {w.project: recipes.load(w.project, settings.recipes) for w in wheels}
 
     def recipe_for(project: str) -> Recipe:
-        if project not in recipe_cache:
-            recipe_cache[project] = recipes.load(project, settings.recipes)
-        return recipe_cache[project]
+        if project not in loaded:
+            loaded[project] = recipes.load(project, settings.recipes)
+        return loaded[project]
 
-    for wheel in wheels:
-        recipe_for(wheel.project)  # a malformed recipe fails before any container starts
-    chosen, ids = choose_targets(settings, request.targets)
-    parallel = max(1, request.jobs or settings.jobs or os.cpu_count() or 1)
-    catalogue = {t.name: t for t in settings.catalogue}
+    return recipe_for
 
-    with ui.StepBoard([t.name for t in chosen], enabled=request.board) as board:
-        run = _Run(wheelhouse, board)
-        facts = runner.run_parallel(
-            run, parallel, [functools.partial(_read_facts, run, t, ids[t.name]) for t in chosen]
-        )
-        target_views = [
-            target_view(t, f, settings.rules) for t, f in zip(chosen, facts, strict=True)
-        ]
-        for view in target_views:
-            if not view.pythons:
-                tried = ", ".join(p.executable for p in catalogue[view.name].pythons)
-                ui.warn(
-                    f"{view.name}: no working Python in {view.image} (tried {tried}); "
-                    "every cell there is n/a"
-                )
-            pythons = ", ".join(p.full_version for p in view.pythons) or "none"
-            board.finish(view.name, True, f"{view.tagset.build}, Python {pythons}")
-    plan = plan_cells(
-        wheels, target_views, recipe_for, catalogue, ignore_rules=request.ignore_rules, skip=skip
+
+def _target_views(
+    run: _Run, chosen: Sequence[Target], ids: Mapping[str, str], settings: Settings, parallel: int
+) -> list[TargetView]:
+    """Each target's tags and Pythons, from its runtime image."""
+    facts = runner.run_parallel(
+        run, parallel, [functools.partial(_read_facts, run, t, ids[t.name]) for t in chosen]
     )
-    results: dict[tuple[str, str], Cell] = {(c.wheel, c.target): c for c in plan.decided}
+    views = [target_view(t, f, settings.rules) for t, f in zip(chosen, facts, strict=True)]
+    for target, view in zip(chosen, views, strict=True):
+        if not view.pythons:
+            tried = ", ".join(p.executable for p in target.pythons)
+            run.reporter.warn(
+                f"{view.name}: no working Python in {view.image} (tried {tried}); "
+                "every cell there is n/a"
+            )
+        pythons = ", ".join(p.full_version for p in view.pythons) or "none"
+        run.board.finish(view.name, True, f"{view.tagset.build}, Python {pythons}")
+    return views
+
+
+def _known_cells(
+    jobs: Sequence[Job], request: Request, wheelhouse: Path
+) -> tuple[list[Cell], list[Job]]:
+    """The cells the cache already has (their logs put back) or that this run does not run, and
+    the jobs left to run."""
+    known: list[Cell] = []
     to_run: list[Job] = []
-    for job in plan.jobs:
+    for job in jobs:
         hit = cached_cell(job.key)
         others = request.run_only is not None and job.wheel.filename not in request.run_only
         if hit is None and others:
-            results[(job.wheel.filename, job.target.name)] = Cell(
-                job.wheel.filename,
-                job.target.name,
-                NA,
-                kind=NOT_RUN,
-                reason="not verified by this build; `wheelfarm verify` runs it",
-                accepted=job.accepted,
+            known.append(
+                Cell(
+                    job.wheel.filename,
+                    job.target.name,
+                    NA,
+                    kind=NOT_RUN,
+                    reason="not verified by this build; `wheelfarm verify` runs it",
+                    accepted=job.accepted,
+                )
             )
-            continue
-        if hit is None:
+        elif hit is None:
             to_run.append(job)
-            continue
-        cell, log = hit
-        cell = replace(cell, cached=True, accepted=job.accepted, seconds=0.0)
-        runner.restore_log(wheelhouse, cell.log, log)
-        results[(cell.wheel, cell.target)] = cell
+        else:
+            cell, log = hit
+            runner.restore_log(wheelhouse, cell.log, log)
+            known.append(replace(cell, cached=True, accepted=job.accepted, seconds=0.0))
+    return known, to_run
+
+
+def _execute(
+    request: Request, reporter: Reporter, skip: Callable[[WheelInfo], str | None] | None
+) -> Report:
+    began = time.monotonic()
+    settings = request.settings
+    wheelhouse = request.wheelhouse.resolve()
+    rules.image_sources(settings.rules)  # a malformed --rules file fails now, exit 2
+    wheels, skipped = _wheels(request, reporter)
+    recipe_for = _recipes(wheels, settings)
+    chosen, ids = choose_targets(settings, request.targets)
+    parallel = max(1, request.jobs or settings.jobs or os.cpu_count() or 1)
+    with reporter.board([t.name for t in chosen]) as board:
+        run = _Run(wheelhouse=wheelhouse, board=board, reporter=reporter)
+        target_views = _target_views(run, chosen, ids, settings, parallel)
+    catalogue = {t.name: t for t in settings.catalogue}
+    plan = plan_cells(
+        wheels, target_views, recipe_for, catalogue, ignore_rules=request.ignore_rules, skip=skip
+    )
+    known, to_run = _known_cells(plan.jobs, request, wheelhouse)
     if any(_needs_dependencies(job) for job in to_run):
         require_pip()
-    with ui.StepBoard([j.label for j in to_run], enabled=request.board and bool(to_run)) as board:
+    with reporter.board([j.label for j in to_run]) as board:
         run.board = board
         tasks = [functools.partial(_run_job, run, j) for j in to_run]
-        outcomes = runner.run_parallel(run, parallel, tasks)
-    for cell in outcomes:
-        results[(cell.wheel, cell.target)] = cell
-    cells = tuple(results[key] for key in plan.order)
+        ran = runner.run_parallel(run, parallel, tasks)
+    results = {(c.wheel, c.target): c for c in (*plan.decided, *known, *ran)}
     return Report(
         wheelhouse,
         tuple(wheels),
         tuple(target_views),
-        cells,
+        tuple(results[key] for key in plan.order),
         time.monotonic() - began,
         run.started,
-        skipped,
+        tuple(skipped),
     )
 
 
@@ -864,9 +890,9 @@ def fail_if_failed(report: Report) -> None:
 # ------------------------------------------------------------------------------- commands
 
 
-def run_matrix(request: Request) -> Report:
+def run_matrix(request: Request, reporter: Reporter) -> Report:
     """`wheelfarm verify`: run the matrix and write its reports (`report_paths`). A failed cell
     is in the report; `fail_if_failed` turns it into exit 1 once the report is shown."""
-    report = execute(request)
+    report = execute(request, reporter)
     write_reports(report)
     return report
