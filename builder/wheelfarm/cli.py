@@ -435,6 +435,17 @@ WheelhouseOption = Annotated[
         metavar="DIR",
     ),
 ]
+InstallerOption = Annotated[
+    str | None,
+    _option(
+        "--installer",
+        help="What makes the isolated build environments: uv (the default; its static build is "
+        "downloaded once on this host and mounted read-only, and environments with the same "
+        "resolved packages are shared) or pip (one fresh environment per spec). Also "
+        "`installer` in [tool.wheelfarm] and WHEELFARM_INSTALLER.",
+        metavar="uv|pip",
+    ),
+]
 BuildJobsOption = Annotated[
     int | None,
     _option(
@@ -497,6 +508,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
     keep_on_failure: KeepOnFailureOption = False,
     force: RebuildOption = False,
     no_verify: NoVerifyOption = False,
+    installer: InstallerOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Build wheels from source in each target's build container and tag them per distro.
@@ -528,6 +540,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
             "jobs": jobs,
             "recipes": recipes,
             "rules": rules,
+            "installer": installer,
         },
         config_file=config_file,
     )
@@ -537,6 +550,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
         timeout=timeout,
         keep_on_failure=keep_on_failure,
         force=force,
+        installer=settings.installer,
     )
     result = build_mod.build_and_verify(options, ui.ConsoleReporter(), verify_wheels=not no_verify)
     buildview.render(result, json_output)

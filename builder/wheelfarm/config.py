@@ -50,7 +50,7 @@ _TARGET_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 @dataclass(frozen=True)
 class _Option:
     key: str  # the pyproject key (kebab-case)
-    kind: str  # "strs", "paths", "str", "path", "int", "python"
+    kind: str  # "strs", "paths", "str", "path", "int", "python", "installer"
     flag: str  # the command-line flag, for messages
 
     @property
@@ -71,6 +71,7 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("wheelhouse", "path", "--wheelhouse"),
     _Option("jobs", "int", "--jobs"),
     _Option("rules", "paths", "--rules"),
+    _Option("installer", "installer", "--installer"),
 )
 _BY_FIELD = {o.field: o for o in OPTIONS}
 KEYS: tuple[str, ...] = (*(o.key for o in OPTIONS), EXTRA_TARGETS_KEY)
@@ -101,6 +102,7 @@ class Settings:
     recipes: Path | None = None
     wheelhouse: Path = DEFAULT_WHEELHOUSE
     jobs: int | None = None
+    installer: str = "uv"  # what makes the isolated build environments: uv or pip
     rules: tuple[Path, ...] = ()  # lowest precedence first: project, WHEELFARM_RULES, --rules
     rule_kinds: tuple[str, ...] = ()  # where each of `rules` came from, for labels
     extra_targets: tuple[Target, ...] = ()
@@ -297,6 +299,8 @@ def _from_cli(cli: Mapping[str, Any]) -> dict[str, Any]:
             found[name] = tuple(Path(v) if kind == "paths" else str(v) for v in value)
         elif kind == "path":
             found[name] = Path(value)
+        elif kind == "installer":
+            found[name] = _installer(str(value), _BY_FIELD[name].flag)
         else:
             found[name] = value
     return found
@@ -319,6 +323,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             found[option.field] = _positive_int(raw, where, option.key)
         elif option.kind == "python":
             found[option.field] = _python_version(raw, where, option.key)
+        elif option.kind == "installer":
+            found[option.field] = _installer(raw, where)
         else:
             found[option.field] = raw
     return found
@@ -351,6 +357,10 @@ def _from_file(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
             if not isinstance(value, str):
                 raise _type_error(where, 'a string like "3.12"', value, 'python = "3.12"')
             found[option.field] = _python_version(value, where, option.key)
+        elif option.kind == "installer":
+            if not isinstance(value, str):
+                raise _type_error(where, 'a string, "uv" or "pip"', value, 'installer = "uv"')
+            found[option.field] = _installer(value, where)
     return found
 
 
@@ -379,6 +389,19 @@ def _positive_int(raw: str, where: str, key: str) -> int:
     if number < 1:
         raise ConfigError(f"{where}: {key} must be a whole number >= 1, got {raw!r}")
     return number
+
+
+INSTALLERS = ("uv", "pip")
+
+
+def _installer(raw: str, where: str) -> str:
+    value = raw.strip().lower()
+    if value not in INSTALLERS:
+        raise ConfigError(
+            f"{where}: installer must be uv or pip, got {raw!r}",
+            hint="uv (the default) makes the build environments; pip is the slower fallback",
+        )
+    return value
 
 
 def _python_version(raw: str, where: str, key: str) -> str:
