@@ -26,7 +26,6 @@ from wheelfarm import (
     container,
     fetch,
     fsutil,
-    hostenv,
     images,
     plan,
     recipes,
@@ -203,8 +202,8 @@ def run(options: Options, reporter: Reporter) -> Report:
             f"cannot make the wheelhouse {wheelhouse}: {exc.strerror or exc}",
             hint="pass --wheelhouse DIR naming a directory you can write to",
         ) from None
-    for item in hostenv.from_host().dropped:
-        reporter.note(f"note: not passed to containers (host-only): {item}")
+    for note in runner.note_host_settings():
+        reporter.note(note)
     with runner.sigterm_as_interrupt():
         try:
             return _run(

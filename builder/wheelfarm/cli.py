@@ -528,7 +528,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
       wheelfarm build -r requirements.txt --wheelhouse dist/ --json
     """
     from wheelfarm import build as build_mod
-    from wheelfarm import buildview, config, ui
+    from wheelfarm import config, render, ui
 
     settings = config.resolve(
         {
@@ -553,7 +553,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
         installer=settings.installer,
     )
     result = build_mod.build_and_verify(options, ui.ConsoleReporter(), verify_wheels=not no_verify)
-    buildview.render(result, json_output)
+    render.build_result(result, json_output)
 
 
 WheelhouseArgument = Annotated[
