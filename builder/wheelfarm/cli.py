@@ -5,7 +5,12 @@ codes: 0 ok, 1 a build or verification failed, 2 bad input or config, 3 environm
 
 Help is typer's own rich layout, set up only through typer's settings: the help text of every
 command is given explicitly (`_command`), flags have an empty metavar, options without a default
-show none."""
+show none.
+
+Each command imports its domain module when it runs, the only wheelfarm imports kept inside
+functions (the domain modules import theirs at the top): importing this module takes ~0.07 s,
+importing every command's module as well ~0.30 s (measured with `python -c "import ..."` on the
+development machine), and `wheelfarm tags` or `--help` should not pay for build's."""
 
 from __future__ import annotations
 

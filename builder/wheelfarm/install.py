@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from wheelfarm import index, rules, tags, wheelname
+from wheelfarm import hosttags, index, rules, tags, wheelname
 from wheelfarm.errors import BadInput, EnvironmentProblem, WheelfarmError
 from wheelfarm.reporter import Reporter
 
@@ -171,8 +171,6 @@ def install(
     reporter: Reporter,
 ) -> None:
     """`rule_labels` says where `rule_files` came from (--rules, WHEELFARM_RULES, project)."""
-    from wheelfarm import hosttags
-
     tagset = hosttags.describe(None, None, rule_files, rule_labels)
     wheel_files = [r for r in requirements if r.endswith(".whl")]
     others = [r for r in requirements if not r.endswith(".whl")]

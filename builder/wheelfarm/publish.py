@@ -30,7 +30,7 @@ from urllib.parse import urljoin, urlsplit
 
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
-from wheelfarm import fsutil, index, rules, targets, views
+from wheelfarm import fsutil, index, rules, tags, targets, views
 from wheelfarm.errors import BadInput, WheelfarmError
 from wheelfarm.reporter import Reporter
 
@@ -92,8 +92,6 @@ def plan_upload(
     catalogue: Sequence[targets.Target] = targets.TARGETS,
     arch: str | None = None,
 ) -> Upload:
-    from wheelfarm import tags
-
     dists, problems = index.scan(wheelhouse)
     if target is None:
         files = tuple((d.path, d.filename) for d in dists)

@@ -26,7 +26,7 @@ from typing import Any
 
 from wheel.wheelfile import MINIMUM_TIMESTAMP, WheelError, WheelFile
 
-from wheelfarm import fsutil, tags, wheelmeta, wheelname
+from wheelfarm import fsutil, osrelease, rules, tags, wheelmeta, wheelname
 from wheelfarm.errors import BadInput
 from wheelfarm.wheelname import WheelName
 
@@ -405,8 +405,6 @@ def run(
     """`wheelfarm retag`: retag each wheel to `platform_tag`, or to the build tag the host
     described by `os_release` gets after the rules (as for a target image: --rules, then the
     shipped defaults). All or nothing; returns the written paths in input order."""
-    from wheelfarm import osrelease, rules
-
     if (platform_tag is None) == (os_release is None):
         raise BadInput(
             "give exactly one of --platform TAG and --os-release FILE",

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from wheelfarm import fsutil
+from wheelfarm import fsutil, hostenv
 
 if TYPE_CHECKING:
     from wheelfarm.container import Container
@@ -42,8 +42,6 @@ def note_host_settings() -> tuple[str, ...]:
     """The notes to show once per run on which host settings are left out of every container:
     file:// indexes, find-links, constraints... name host paths (hostenv). URLs are already
     redacted. Data, not output: the command shows them (`Reporter.note`)."""
-    from wheelfarm import hostenv
-
     return tuple(
         f"note: not passed to containers (host-only): {item}"
         for item in hostenv.from_host().dropped

@@ -18,7 +18,7 @@ from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvir
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import compatible_tags, cpython_tags
 
-from wheelfarm import __version__, fsutil, rules, views, wheelmeta, wheelname
+from wheelfarm import __version__, fsutil, rules, tags, views, wheelmeta, wheelname
 from wheelfarm.errors import BadInput
 from wheelfarm.imagefacts import ImageFacts
 
@@ -118,8 +118,6 @@ def _platform_ok(platform: str, tagset: rules.TagSet) -> bool:
 
 
 def _wheel_arches(wheel: wheelname.WheelName) -> set[str]:
-    from wheelfarm import tags
-
     return {parts[0] for p in wheel.platforms if (parts := tags.split_platform(p)) is not None}
 
 
