@@ -18,6 +18,7 @@ FAMILIES = ("apk", "apt", "dnf", "yum")
 # take for syntax.
 _PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._:@=<>~*/-]*$")
 _APK_NAME_VERSION = re.compile(r"^(?P<name>.+?)-(?P<version>\d[^-]*)-r\d+$")
+YUM_STRICT = "--setopt=skip_missing_names_on_install=False"
 APT_RETRY_MESSAGE = "wheelfarm: the package lists in the image did not do; refreshing them"
 
 
@@ -61,7 +62,9 @@ def install_command(family: str, packages: Sequence[str], *, ca_file: str | None
     options = f" --setopt=sslcacert={shlex.quote(ca_file)}" if ca_file else ""
     if family == "dnf":
         return f"dnf install -y -q --setopt=install_weak_deps=False{options} {names}"
-    return f"yum install -y -q{options} {names}"
+    # yum (unlike dnf) skips a name no repository has and exits 0; a wrong recipe name must fail
+    # here, not later as a missing header in the compile.
+    return f"yum install -y -q {YUM_STRICT}{options} {names}"
 
 
 def install_env(family: str) -> dict[str, str]:

@@ -32,7 +32,19 @@ def test_dnf_and_yum_install() -> None:
     assert pkgmgr.install_command("dnf", ["libpq-devel"]) == (
         "dnf install -y -q --setopt=install_weak_deps=False libpq-devel"
     )
-    assert pkgmgr.install_command("yum", ["libpq-devel"]) == "yum install -y -q libpq-devel"
+    assert pkgmgr.install_command("yum", ["libpq-devel"]) == (
+        "yum install -y -q --setopt=skip_missing_names_on_install=False libpq-devel"
+    )
+
+
+def test_yum_fails_on_a_name_no_repository_has() -> None:
+    """yum's default skips unknown names with exit 0; every yum install must turn that off."""
+    for ca_file in (None, "/etc/wheelfarm/host-ca.pem"):
+        words = pkgmgr.install_command("yum", ["no-such-devel"], ca_file=ca_file).split()
+        assert "--setopt=skip_missing_names_on_install=False" in words
+        assert words.index("--setopt=skip_missing_names_on_install=False") < words.index(
+            "no-such-devel"
+        )
 
 
 @pytest.mark.parametrize(
