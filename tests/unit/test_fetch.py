@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,107 @@ def test_index_settings(tmp_path: Path) -> None:
 
     bare = {"PIP_CONFIG_FILE": "/dev/null", "HOME": str(tmp_path)}
     assert fetch.index_settings(environ=bare).indexes == (PYPI_SIMPLE_ENDPOINT,)
+
+
+# ------------------------------------------------------------------ Requires-Python
+
+
+def test_requires_python_from_pkg_info_else_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    declared = make_sdist(
+        tmp_path / "a" / "demo-1.0.tar.gz",
+        {"PKG-INFO": b"Metadata-Version: 2.1\nName: demo\nRequires-Python: >=3.9\n\nbody\n"},
+    )
+    assert fetch.inspect_archive(declared).requires_python == ">=3.9"
+    (tmp_path / "b").mkdir()
+    from_pyproject = make_sdist(
+        tmp_path / "b" / "demo-1.0.tar.gz",
+        {"pyproject.toml": b'[project]\nname = "demo"\nrequires-python = ">=3.10"\n'},
+    )
+    assert fetch.inspect_archive(from_pyproject).requires_python == ">=3.10"
+    (tmp_path / "c").mkdir()
+    bare = make_sdist(tmp_path / "c" / "demo-1.0.tar.gz", {})
+    assert fetch.inspect_archive(bare).requires_python is None
+    (local,) = plan.parse_specs([str(declared)])
+    source = fetch.fetch(local, tmp_path / "wh")
+    assert source.requires_python == ">=3.9"
+    assert source.as_json()["requires_python"] == ">=3.9"
+    assert fetch.requires_python(local) == ">=3.9"
+    # A pinned spec whose sdist an earlier run fetched needs no index.
+    (pinned,) = plan.parse_specs(["demo==1.0"])
+    assert fetch.requires_python(pinned, wheelhouse=tmp_path / "wh") == ">=3.9"
+
+
+def test_requires_python_of_a_source_directory(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "tree"\nversion = "1"\nrequires-python = ">=3.12"\n'
+    )
+    (spec,) = plan.parse_specs([str(tmp_path)])
+    assert fetch.requires_python(spec) == ">=3.12"
+    assert fetch.fetch(spec, tmp_path / "wh").requires_python == ">=3.12"
+
+
+SIMPLE_PAGE = """<!DOCTYPE html><html><body>
+<a href="../../files/demo-1.0.tar.gz#sha256={sha}" data-requires-python="&gt;=3.10">
+demo-1.0.tar.gz</a>
+<a href="../../files/demo-2.0.tar.gz#sha256={sha}">demo-2.0.tar.gz</a>
+</body></html>
+"""
+
+
+@pytest.fixture
+def simple_index(tmp_path: Path) -> Iterator[str]:
+    """A real PEP 503 index over HTTP on this machine: one project, demo, with two sdists."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "index"
+    (root / "simple" / "demo").mkdir(parents=True)
+    (root / "files").mkdir()
+    (root / "simple" / "demo" / "index.html").write_text(SIMPLE_PAGE.format(sha="0" * 64))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def specs_on(tmp_path: Path, index: str, *lines: str) -> list[plan.Spec]:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"--index-url {index}\n" + "\n".join(lines) + "\n")
+    return plan.parse_specs([], [requirements])
+
+
+def test_requires_python_from_the_index_page_alone(tmp_path: Path, simple_index: str) -> None:
+    (one,) = specs_on(tmp_path, simple_index, "demo==1.0")
+    (two,) = specs_on(tmp_path, simple_index, "demo[extra]==2.0 ; os_name == 'posix'")
+    # Nothing is downloaded: the files do not even exist on this index.
+    assert fetch.requires_python(one) == ">=3.10"
+    assert fetch.requires_python(two) is None
+    found = fetch.requires_pythons([one, two])
+    assert found.declared == {one: ">=3.10", two: None}
+    assert found.unknown == ()
+    (missing,) = specs_on(tmp_path, simple_index, "demo==9.9")
+    with pytest.raises(BadInput) as excinfo:
+        fetch.requires_python(missing)
+    assert "no demo 9.9" in excinfo.value.message
+
+
+def test_an_index_that_cannot_be_reached_leaves_the_spec_unknown(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (spec,) = specs_on(tmp_path, f"http://127.0.0.1:{port}/simple/", "demo==1.0")
+    with pytest.raises(fetch.FetchFailed):
+        fetch.requires_python(spec, timeout=5)
+    found = fetch.requires_pythons([spec], timeout=5)
+    assert found.declared == {}
+    ((unknown, why),) = found.unknown
+    assert unknown == spec and "cannot read demo's page" in why
