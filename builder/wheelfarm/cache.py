@@ -9,6 +9,8 @@
     <cache>/pip-wheels/<target>    mounted over that dir's `wheels/` in each container: pip's
                                    locally built wheels, never shared between targets, since a
                                    wheel pip built on one distro is wrong on another
+    <cache>/uv/<target>            uv's cache for that target's build environments (uv keeps the
+                                   wheels it builds from sdists there too, so it is per target)
     <cache>/compile-times.json     how long each project's last compile took per target, so the
                                    next run gives the longest a build slot first
 
@@ -39,6 +41,11 @@ def root() -> Path:
 
 def pip_dir() -> Path:
     return root() / "pip"
+
+
+def uv_dir(target: str) -> Path:
+    """uv's cache for one target's build environments."""
+    return root() / "uv" / target
 
 
 def pip_wheels_dir(target: str) -> Path:

@@ -498,8 +498,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
       wheelfarm build -r requirements.txt --wheelhouse dist/ --json
     """
     from wheelfarm import build as build_mod
-    from wheelfarm import config
-    from wheelfarm import verify as verify_mod
+    from wheelfarm import buildview, config, ui
 
     settings = config.resolve(
         {
@@ -514,16 +513,15 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
         },
         config_file=config_file,
     )
-    verify_mod.build_then_verify(
-        build_mod.Options(
-            settings,
-            json_output=json_output,
-            timeout=timeout,
-            keep_on_failure=keep_on_failure,
-            force=force,
-        ),
-        verify=not no_verify,
+    options = build_mod.Options(
+        settings,
+        json_output=json_output,
+        timeout=timeout,
+        keep_on_failure=keep_on_failure,
+        force=force,
     )
+    result = build_mod.build_and_verify(options, ui.ConsoleReporter(), verify_wheels=not no_verify)
+    buildview.render(result, json_output)
 
 
 WheelhouseArgument = Annotated[

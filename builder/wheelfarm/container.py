@@ -157,6 +157,17 @@ def image_id(ref: str) -> str | None:
     return str(image.id)
 
 
+def image_arch(ref: str) -> str | None:
+    """The CPU architecture an image records (amd64, arm64...), None without the image."""
+    import docker.errors
+
+    try:
+        image = client().images.get(ref)
+    except docker.errors.ImageNotFound:
+        return None
+    return str(image.attrs.get("Architecture") or "") or None
+
+
 def image_labels(ref: str) -> dict[str, str]:
     import docker.errors
 
@@ -331,6 +342,7 @@ class Container:
         keep_on_error: bool = False,
         labels: Mapping[str, str] | None = None,
         mounts: Mapping[str, str] | None = None,
+        readonly: Mapping[str, str] | None = None,
         scratch: Sequence[str] = (),
     ) -> None:
         self.image = image
@@ -342,6 +354,7 @@ class Container:
         self._keep_on_error = keep_on_error
         self._labels = {OWNER_LABEL: "wheelfarm", PID_LABEL: str(os.getpid()), **(labels or {})}
         self._mounts = {str(Path(h).resolve()): c for h, c in (mounts or {}).items()}
+        self._readonly = {str(Path(h).resolve()): c for h, c in (readonly or {}).items()}
         # Container paths that get an anonymous volume of their own: writing many small files
         # there (unpacked sources, build environments, object files) skips the layered file
         # system's overhead, and the volume goes with the container (removed with v=True).
@@ -379,6 +392,8 @@ class Container:
         environment.update(self._env)
         for host_dir, container_dir in self._mounts.items():
             volumes[host_dir] = {"bind": container_dir, "mode": "rw"}
+        for host_dir, container_dir in self._readonly.items():
+            volumes[host_dir] = {"bind": container_dir, "mode": "ro"}
         if self._host_network:
             network_mode = "host"
         elif self._network:

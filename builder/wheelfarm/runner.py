@@ -20,11 +20,13 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Generic, TypeVar
+from typing import IO, TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from wheelfarm import fsutil
 
 if TYPE_CHECKING:
     from wheelfarm.container import Container
@@ -57,6 +59,7 @@ class RunState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     live: set[Container] = field(default_factory=set)
     started: int = 0  # containers started in this run
+    package_locks: dict[str, threading.Lock] = field(default_factory=dict)
 
     def check(self) -> None:
         if self.cancel.is_set():
@@ -66,6 +69,12 @@ class RunState:
         with self.lock:
             self.live.add(c)
             self.started += 1
+
+    def package_lock(self, key: str) -> threading.Lock:
+        """One package manager at a time per key (a container, or the runtime image whose
+        download cache its cells share)."""
+        with self.lock:
+            return self.package_locks.setdefault(key, threading.Lock())
 
     def left(self, c: Container) -> None:
         with self.lock:
@@ -171,6 +180,58 @@ class StepLog:
             self._temp.replace(self.final)
         else:
             self._temp.unlink(missing_ok=True)
+
+
+class Runs(Protocol):
+    """What exec_step needs of a container."""
+
+    def run(
+        self,
+        argv: Sequence[str] | str,
+        *,
+        env: Mapping[str, str] | None = None,
+        workdir: str | None = None,
+        on_output: Callable[[str], None] | None = None,
+        timeout: float | None = None,
+    ) -> int: ...
+
+
+def exec_step(
+    c: Runs,
+    log: StepLog,
+    argv: Sequence[str] | str,
+    what: str,
+    *,
+    check: Callable[[], None],
+    fail: Callable[[int], Exception],
+    env: Mapping[str, str] | None = None,
+    workdir: str | None = None,
+    timeout: float | None = None,
+) -> None:
+    """Run one step of a job in its container: its output in the job's log under the heading
+    `what`; `check` (the run's cancel check) before and after; a non-zero exit raises what
+    `fail` makes of the exit code (each caller's own typed error)."""
+    check()
+    log.heading(what)
+    code = c.run(argv, env=env, workdir=workdir, on_output=log.line, timeout=timeout)
+    check()
+    if code != 0:
+        raise fail(code)
+
+
+def restore_log(wheelhouse: Path, relative: object, kept: Path | None) -> str | None:
+    """The log a cached result names (relative to the wheelhouse, under .wheelfarm/logs/), put
+    back from the cache (`kept`) when this wheelhouse lacks it. Returns the relative path when
+    the wheelhouse has the log, else None."""
+    if not isinstance(relative, str) or not relative.startswith(f"{META}/{LOGS}/"):
+        return None
+    here = wheelhouse / relative
+    if here.is_file():
+        return relative
+    if kept is None:
+        return None
+    fsutil.place_copy(kept, here)
+    return relative
 
 
 class Background(Generic[T]):

@@ -183,3 +183,22 @@ class StepBoard:
                     mark, " ", (name, "bold"), " ", description, " ", (f"({elapsed:.1f}s)", "dim")
                 )
             )
+
+
+class ConsoleReporter:
+    """reporter.Reporter on the terminal: a StepBoard for parallel jobs, notes dim, warnings
+    labelled."""
+
+    @contextmanager
+    def board(self, names: Sequence[str]) -> Iterator[StepBoard]:
+        with StepBoard(names) as board:
+            yield board
+
+    def note(self, message: str) -> None:
+        detail(message)
+
+    def warn(self, message: str) -> None:
+        warn(message)
+
+    def info(self, message: str) -> None:
+        info(message)

@@ -21,7 +21,6 @@ runs them. `probe.py` runs the same cells while ignoring the rules, to measure w
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -30,21 +29,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wheelfarm import __version__, fsutil, rules, runner, views
+from wheelfarm import __version__, fsutil, imagefacts, rules, runner, views
 from wheelfarm.errors import (
     BadInput,
     EnvironmentProblem,
     ImageMissing,
     VerificationFailed,
-    WheelfarmError,
 )
+from wheelfarm.imagefacts import ImageFacts
 from wheelfarm.runner import LOGS, META
 from wheelfarm.verifyplan import (
     FAIL,
@@ -67,7 +65,6 @@ from wheelfarm.verifyplan import (
 )
 
 if TYPE_CHECKING:
-    from wheelfarm.build import Options as BuildOptions
     from wheelfarm.config import Settings
     from wheelfarm.container import Container
     from wheelfarm.recipes import Recipe
@@ -91,34 +88,8 @@ PIP_ENV = {
     "PIP_NO_WARN_SCRIPT_LOCATION": "1",
     "LC_ALL": "C.UTF-8",
 }
-_FACTS_SCRIPT = r"""
-import glob, json, platform, re, subprocess, sys
-name, version = platform.libc_ver()
-if not name:
-    for loader in sorted(glob.glob("/lib/ld-musl-*.so.1")):
-        out = subprocess.run([loader], stdout=subprocess.PIPE, stderr=subprocess.PIPE).stderr
-        found = re.search(r"Version (\d+)\.(\d+)", out.decode("utf-8", "replace"))
-        if found:
-            name, version = "musl", found.group(1) + "." + found.group(2)
-            break
-print(json.dumps({"version": platform.python_version(), "libc": [name, version],
-                  "implementation": sys.implementation.name}))
-"""
-# Imports each module in turn and says which failed and why, on one line each, then the trace.
-_IMPORT_SCRIPT = r"""
-import importlib, sys, traceback
-failed = 0
-for name in sys.argv[1:]:
-    try:
-        importlib.import_module(name)
-        print("imported " + name)
-    except BaseException as exc:
-        failed += 1
-        text = " ".join(str(exc).split())
-        print("FAILED import %s: %s%s" % (name, type(exc).__name__, ": " + text if text else ""))
-        traceback.print_exc(file=sys.stdout)
-sys.exit(1 if failed else 0)
-"""
+# Imports each module in turn and says which failed and why (data/import_check.py).
+IMPORT_SCRIPT = Path(__file__).parent / "data" / "import_check.py"
 _IMPORT_FAILED = "FAILED import "
 _ERROR_WORDS = re.compile(
     r"error|failed|not found|cannot|unable|no such|refused|denied|invalid|traceback|"
@@ -167,7 +138,6 @@ class _CellFailed(Exception):
 class _Run(runner.RunState):
     wheelhouse: Path
     board: Any
-    package_locks: dict[str, threading.Lock] = field(default_factory=dict)
 
     def container(
         self,
@@ -190,10 +160,6 @@ class _Run(runner.RunState):
             mounts=mounts,
         )
 
-    def package_lock(self, image_id: str) -> threading.Lock:
-        with self.lock:
-            return self.package_locks.setdefault(image_id, threading.Lock())
-
 
 def log_name(wheel: str, target: str) -> str:
     return f"verify-{wheel[: -len('.whl')]}-{target}.log"
@@ -202,45 +168,22 @@ def log_name(wheel: str, target: str) -> str:
 # ------------------------------------------------------------------------------- target facts
 
 
-def _read_facts(run: _Run, target: Target, image_id: str) -> dict[str, Any]:
+def _read_facts(run: _Run, target: Target, image_id: str) -> ImageFacts:
     """What the runtime image is, from the cache by image id, else from a throwaway offline
     container (then cached): os-release, its own rules file, arch, each Python and its libc."""
-    from wheelfarm import cache, tags
-
-    facts = cache.image_facts(image_id)
-    if (
-        facts is not None
-        and facts.get("kind") == "runtime"
-        and facts.get("wheelfarm") == (__version__)
-    ):
+    versions = [python.version for python in target.pythons]
+    facts = imagefacts.cached(image_id, versions)
+    if facts is not None:
         return facts
     run.board.step(target.name, "reading the runtime image")
     c = run.container(target.runtime_image, target.name, f"facts {target.name}", network=False)
     with c:
         run.entered(c)
         try:
-            os_release = c.read_file("/etc/os-release") or c.read_file("/usr/lib/os-release")
-            rules_file = c.read_file(str(rules.SYSTEM_PATH))
-            arch = tags.normalise_arch(c.output(["uname", "-m"]).strip())
-            pythons: dict[str, Any] = {}
-            for python in target.pythons:
-                text = c.output([python.executable, "-c", _FACTS_SCRIPT], check=False).strip()
-                with contextlib.suppress(ValueError):
-                    pythons[python.version] = json.loads(text.splitlines()[-1] if text else "")
+            executables = {python.version: python.executable for python in target.pythons}
+            return imagefacts.read(c, target.runtime_image, image_id, executables)
         finally:
             run.left(c)
-    facts = {
-        "kind": "runtime",
-        "wheelfarm": __version__,
-        "image": target.runtime_image,
-        "image_id": image_id,
-        "os_release": os_release.decode("utf-8", "replace") if os_release is not None else None,
-        "rules": rules_file.decode("utf-8", "replace") if rules_file is not None else None,
-        "arch": arch,
-        "pythons": pythons,
-    }
-    cache.store_image_facts(image_id, facts)
-    return facts
 
 
 # ------------------------------------------------------------------------------- cell cache
@@ -270,15 +213,6 @@ def store_cell(key: str, cell: Cell, log: Path | None) -> None:
         (staging / "cell.json").write_text(json.dumps(cell.as_json(), indent=2) + "\n")
         if log is not None and log.is_file():
             shutil.copyfile(log, staging / "cell.log")
-
-
-def _restore_log(wheelhouse: Path, cell: Cell, cached_log: Path | None) -> None:
-    """A cached cell's log goes back into this wheelhouse's reports when it is not there."""
-    if cached_log is None or cell.log is None:
-        return
-    destination = wheelhouse / cell.log
-    if not destination.is_file():
-        fsutil.place_copy(cached_log, destination)
 
 
 # ------------------------------------------------------------------------------- one cell
@@ -463,15 +397,16 @@ class _Cell:
         *,
         cacheable: bool = True,
         hint: str | None = None,
-        **kw: Any,
+        env: Mapping[str, str] | None = None,
+        workdir: str | None = None,
     ) -> None:
-        self.run.check()
-        log.heading(step)
-        code = c.run(argv, on_output=log.line, **kw)
-        self.run.check()
-        if code != 0:
+        def failed(code: int) -> _CellFailed:
             lines = useful_lines(log.section) or (f"exit {code}",)
-            raise _CellFailed(step, lines, hint=hint, cacheable=cacheable)
+            return _CellFailed(step, lines, hint=hint, cacheable=cacheable)
+
+        runner.exec_step(
+            c, log, argv, step, check=self.run.check, fail=failed, env=env, workdir=workdir
+        )
 
     def work(self) -> tuple[Cell, bool]:
         """Run the cell; return its result and whether it may be cached."""
@@ -649,7 +584,7 @@ class _Cell:
                 self._exec(
                     c,
                     log,
-                    [python, "-c", _IMPORT_SCRIPT, *imports],
+                    [python, c.copy_in(IMPORT_SCRIPT, f"{WORK}/tools"), *imports],
                     f"import {' '.join(imports)}",
                     env=env,
                     workdir=EMPTY,
@@ -779,8 +714,7 @@ def _execute(request: Request, skip: Callable[[WheelInfo], str | None] | None) -
             run, parallel, [functools.partial(_read_facts, run, t, ids[t.name]) for t in chosen]
         )
         target_views = [
-            target_view(t, ids[t.name], f, settings.rules)
-            for t, f in zip(chosen, facts, strict=True)
+            target_view(t, f, settings.rules) for t, f in zip(chosen, facts, strict=True)
         ]
         for view in target_views:
             if not view.pythons:
@@ -814,7 +748,7 @@ def _execute(request: Request, skip: Callable[[WheelInfo], str | None] | None) -
             continue
         cell, log = hit
         cell = replace(cell, cached=True, accepted=job.accepted, seconds=0.0)
-        _restore_log(wheelhouse, cell, log)
+        runner.restore_log(wheelhouse, cell.log, log)
         results[(cell.wheel, cell.target)] = cell
     if any(_needs_dependencies(job) for job in to_run):
         require_pip()
@@ -973,55 +907,3 @@ def command(request: Request, json_output: bool) -> Report:
         ui.detail(f"reports: {json_path}, {md_path}")
     fail_if_failed(report)
     return report
-
-
-def build_then_verify(options: BuildOptions, verify: bool) -> None:
-    """`wheelfarm build`, then (unless --no-verify) verify what it built on the targets it built
-    for. The build's own summary comes first; a verification failure then fails the command.
-
-    The reports written (.wheelfarm/verify.json, verify.md) cover every wheel of the wheelhouse
-    on those targets: the wheels just built are verified, the others show their cached result
-    (no container), or `n/a: not run` when none is cached. With --json, the build's JSON holds
-    what this build verified under "verify", and its "ok" covers both."""
-    from wheelfarm import build as build_mod
-    from wheelfarm import ui
-
-    if not verify:
-        build_mod.command(options)
-        return
-    built = build_mod.run(options)
-    wheels = tuple(dict.fromkeys(built.wheels))
-    mine: Report | None = None
-    error: WheelfarmError | None = None
-    verification: dict[str, Any] | None = None
-    if wheels:
-        request = Request(
-            wheelhouse=built.wheelhouse,
-            wheels=None,
-            targets=tuple(dict.fromkeys(o.target for o in built.outcomes)),
-            settings=options.settings,
-            run_only=frozenset(w.name for w in wheels),
-            host_note=False,  # the build said it already
-        )
-        try:
-            whole = execute(request)
-            json_path, md_path = write_reports(whole)
-            mine = whole.only(request.run_only or frozenset())
-            verification = {
-                **mine.as_json(),
-                "reports": {"json": str(json_path), "markdown": str(md_path)},
-            }
-        except WheelfarmError as exc:
-            error = exc
-            verification = {"ok": False, "error": exc.message, "hint": exc.hint}
-    try:
-        build_mod.finish(built, options.json_output, verification)
-    finally:
-        # After the build's own summary, also when a build failed (its error comes last).
-        if mine is not None and not options.json_output:
-            show(mine)
-    if error is not None:
-        ui.warn("the wheels were built, but verification could not run")
-        raise error
-    if mine is not None:
-        fail_if_failed(mine)

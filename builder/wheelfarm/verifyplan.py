@@ -20,6 +20,7 @@ from packaging.tags import compatible_tags, cpython_tags
 
 from wheelfarm import __version__, fsutil, rules, views
 from wheelfarm.errors import BadInput
+from wheelfarm.imagefacts import ImageFacts
 
 if TYPE_CHECKING:
     from wheelfarm.recipes import Recipe
@@ -66,43 +67,21 @@ class TargetView:
         }
 
 
-def target_view(
-    target: Target, image_id: str, facts: Mapping[str, Any], rule_files: Sequence[Path]
-) -> TargetView:
+def target_view(target: Target, facts: ImageFacts, rule_files: Sequence[Path]) -> TargetView:
     """Compute a target's tags from what its runtime image holds: its os-release and its own
     /etc/python/binary-compatibility.cfg, under --rules/project rules and the defaults."""
-    from wheelfarm import osrelease
-
-    sources = rules.image_sources(
-        rule_files,
-        image_rules=facts.get("rules"),
-        image_origin=f"{target.runtime_image}:{rules.SYSTEM_PATH}",
-    )
-    os_release = facts.get("os_release")
-    fields = osrelease.parse(os_release) if isinstance(os_release, str) else None
-    arch = str(facts["arch"])
-    tagset = rules.tag_set(fields, arch, sources)
-    found = facts.get("pythons") or {}
-    pythons = []
-    for python in target.pythons:
-        seen = found.get(python.version)
-        if isinstance(seen, dict) and seen.get("version"):
-            libc = seen.get("libc") or ["", ""]
-            pythons.append(
-                PythonFacts(
-                    python.version,
-                    str(seen["version"]),
-                    python.executable,
-                    (str(libc[0]), str(libc[1])),
-                )
-            )
+    pythons = [
+        PythonFacts(python.version, seen.version, python.executable, seen.libc)
+        for python in target.pythons
+        if (seen := facts.pythons.get(python.version)) is not None and seen.version
+    ]
     return TargetView(
         target.name,
         target.family,
         target.runtime_image,
-        image_id,
-        arch,
-        tagset,
+        facts.image_id,
+        facts.arch,
+        facts.tag_set(list(rule_files)),
         tuple(pythons),
     )
 

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,9 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import localserver
 import pytest
+from localserver import free_port, stop, wait_for
 
 from wheelfarm import container, describe
 from wheelfarm.targets import Target
@@ -69,33 +70,6 @@ def wheelfarm(
         check=False,
         timeout=timeout,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(url: str, proc: subprocess.Popen[str], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the server exited early (code {proc.returncode})"
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"{url} did not answer within {seconds}s")
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 def write_project(directory: Path) -> Path:
@@ -248,20 +222,8 @@ def pypiserver(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     come from the environment); yields its URL and its packages directory."""
     packages = tmp_path / "packages"
     packages.mkdir()
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(VENV_BIN / "pypi-server"), "run", "-i", "127.0.0.1", "-p", str(port),
-         "-a", ".", "-P", ".", str(packages)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(f"{url}/simple/", proc)
+    with localserver.pypiserver(packages) as url:
         yield url, packages
-    finally:
-        stop(proc)
 
 
 SECRET = "wf-test-twine-password-do-not-log"

@@ -13,7 +13,7 @@ import pytest
 from wf_cli import Result, clean_env, run_in_process
 from wf_wheels import make_wheel
 
-from wheelfarm import build, elfdeps, verify, verifyplan
+from wheelfarm import build, buildview, elfdeps, verify, verifyplan
 from wheelfarm.errors import EnvironmentProblem
 
 NO_ENGINE = "unix:///nonexistent/wf-test-docker.sock"
@@ -211,7 +211,7 @@ def test_incomplete_requires_external_is_warned_about_and_in_the_json(
     assert report.as_json()["results"][0]["warnings"] == gaps
     assert report.as_json()["results"][1]["warnings"] == []
     capsys.readouterr()
-    build.show(report)
+    buildview.show(report)
     err = capsys.readouterr().err
     assert (
         "warning: demo-1.0-cp311-cp311-linux_x86_64_debian_12.whl (debian-12): "
@@ -225,13 +225,13 @@ def test_the_build_json_carries_the_verification_and_ok_covers_both(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report = build.Report(tmp_path, (outcome(),), 1.0, 1)
-    build.finish(report, True, {"ok": False, "counts": {"pass": 0, "fail": 1, "n/a": 0}})
+    buildview.finish(report, True, {"ok": False, "counts": {"pass": 0, "fail": 1, "n/a": 0}})
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is False
     assert data["verify"]["counts"]["fail"] == 1
-    build.finish(report, True, {"ok": True})
+    buildview.finish(report, True, {"ok": True})
     assert json.loads(capsys.readouterr().out)["ok"] is True
-    build.finish(report, True)
+    buildview.finish(report, True)
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is True and "verify" not in data
 

@@ -1,15 +1,13 @@
-"""build: the small pieces around the in-container PEP 517 steps (what the environment held, the
---timeout budget shared by the steps, the reason shown for a failed step)."""
+"""buildsteps: the small pieces around the in-container PEP 517 steps (what the environment
+held, the --timeout budget shared by the steps, the reason shown for a failed step)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
-from wheelfarm import build
+from wheelfarm import buildsteps
 
 
 def test_the_last_environment_report_wins() -> None:
@@ -20,13 +18,13 @@ def test_the_last_environment_report_wins() -> None:
         'wheelfarm-build-env: {"setuptools": "80.0", "wheel": "0.45.1"}',
         "done",
     ]
-    assert build._env_report(lines) == {"setuptools": "80.0", "wheel": "0.45.1"}
-    assert build._env_report(["no report", "wheelfarm-build-env: {not json"]) == {}
+    assert buildsteps.env_report(lines) == {"setuptools": "80.0", "wheel": "0.45.1"}
+    assert buildsteps.env_report(["no report", "wheelfarm-build-env: {not json"]) == {}
 
 
-def log_of(tmp_path: Path, *lines: str) -> Any:
+def log_of(tmp_path: Path, *lines: str) -> buildsteps.BuildLog:
     """A real step log in a scratch wheelhouse, fed these lines."""
-    log = build._Log(SimpleNamespace(wheelhouse=tmp_path), "x.log")  # type: ignore[arg-type]
+    log = buildsteps.BuildLog(tmp_path, "x.log")
     for line in lines:
         log.line(line)
     log.close()
@@ -34,19 +32,19 @@ def log_of(tmp_path: Path, *lines: str) -> Any:
 
 
 def test_the_budget_is_shared_by_the_steps_and_named_whole(tmp_path: Path) -> None:
-    budget = build._Budget(20.0)
+    budget = buildsteps.Budget(20.0)
     assert budget.left() == 20.0
     budget.spend(12.5)
     assert budget.left() == 7.5
     budget.spend(30.0)
     assert budget.left() == 1.0  # the `timeout` wrapper needs at least a second
     log = log_of(tmp_path, "setup.py sleeping")
-    with pytest.raises(build._StepFailed, match=r"build the wheel: timed out after 20s"):
+    with pytest.raises(buildsteps.StepFailed, match=r"build the wheel: timed out after 20s"):
         budget.check(124, "build the wheel", log)
     budget.check(0, "build the wheel", log)
-    unlimited = build._Budget(None)
+    unlimited = buildsteps.Budget(None)
     assert unlimited.left() is None
-    with pytest.raises(build._StepFailed, match=r"exit 124"):
+    with pytest.raises(buildsteps.StepFailed, match=r"exit 124"):
         unlimited.check(124, "build the wheel", log)
 
 
@@ -58,6 +56,6 @@ def test_a_failed_step_names_pips_error_before_its_own_summary(tmp_path: Path) -
         "wheelfarm: env failed: pip install exited 1",
     ]
     log = log_of(tmp_path, *pip)
-    assert build._reason(log) == "ERROR: No matching distribution found for wf-test-missing"
+    assert log.reason() == "ERROR: No matching distribution found for wf-test-missing"
     compiler = log_of(tmp_path, "gcc -c broken.c", "broken.c:1:2: error: #error nope", *pip)
-    assert build._reason(compiler) == "broken.c:1:2: error: #error nope"
+    assert compiler.reason() == "broken.c:1:2: error: #error nope"

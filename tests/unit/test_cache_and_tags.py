@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from wheelfarm import build, cache
+from wheelfarm import cache, imagefacts, provenance, wheelhouse
 
 BASE = {
     "image_id": "sha256:aaa",
@@ -76,9 +76,9 @@ def test_compile_times_are_merged_and_kept(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_centos_7_builds_rhel_7_wheels() -> None:
-    tag_set = build.tag_set_for({"os_release": CENTOS_7, "rules": None}, "x86_64", [])
+    tag_set = facts(CENTOS_7, None).tag_set([])
     assert tag_set.build == "linux_x86_64_rhel_7"
-    applied = build.rules_applied(tag_set)
+    applied = provenance.rules_applied(tag_set)
     assert applied["source"].startswith("defaults")
     assert applied["key"] == "linux_x86_64_centos_7"
 
@@ -86,53 +86,38 @@ def test_centos_7_builds_rhel_7_wheels() -> None:
 def test_image_rules_file_and_user_rules(tmp_path: Path) -> None:
     debian = 'ID=debian\nVERSION_ID="12"\n'
     image_rules = '{"linux_x86_64_debian_12": {"build": "linux_x86_64_debian_bookworm"}}'
-    tag_set = build.tag_set_for({"os_release": debian, "rules": image_rules}, "x86_64", [])
+    tag_set = facts(debian, image_rules).tag_set([])
     assert tag_set.build == "linux_x86_64_debian_bookworm"
     user = tmp_path / "rules.cfg"
     user.write_text('{"linux_x86_64_debian_12": {"build": "linux_x86_64_mine_1"}}')
-    tag_set = build.tag_set_for({"os_release": debian, "rules": image_rules}, "x86_64", [user])
+    tag_set = facts(debian, image_rules).tag_set([user])
     assert tag_set.build == "linux_x86_64_mine_1"
-    plain = build.tag_set_for({"os_release": debian, "rules": None}, "x86_64", [])
+    plain = facts(debian, None).tag_set([])
     assert plain.build == "linux_x86_64_debian_12"
-    assert build.rules_applied(plain)["source"] is None
+    assert provenance.rules_applied(plain)["source"] is None
 
 
-def _state(tmp_path: Path, order: list[str]) -> build._Run:
-    from wheelfarm import config
-
-    return build._Run(
-        options=build.Options(config.Settings(wheelhouse=tmp_path)),
-        wheelhouse=tmp_path,
-        sources={},
-        recipes={},
-        owners={},
-        image_ids={},
-        board=None,
-        order=order,
-    )
+def facts(os_release: str, image_rules: str | None) -> imagefacts.ImageFacts:
+    return imagefacts.ImageFacts("img", "sha256:0", os_release, image_rules, "x86_64")
 
 
 def test_same_file_name_from_two_targets_keeps_the_first_planned(tmp_path: Path) -> None:
     """rockylinux-9 and almalinux-9 both build rhel_9 wheels: the earlier target in the plan
     keeps the file, whichever finished first."""
-    state = _state(tmp_path / "wh", ["rockylinux-9", "almalinux-9"])
-    state.wheelhouse.mkdir()
+    state = wheelhouse.Wheelhouse(tmp_path / "wh", ["rockylinux-9", "almalinux-9"])
+    state.path.mkdir()
     name = "x-1.0-cp39-cp39-linux_x86_64_rhel_9.whl"
     alma, rocky = tmp_path / "alma" / name, tmp_path / "rocky" / name
     for path, data in ((alma, b"alma"), (rocky, b"rocky")):
         path.parent.mkdir()
         path.write_bytes(data)
     sha = {alma: "a", rocky: "r"}
-    assert build._install(state, alma, {"target": "almalinux-9", "sha256": sha[alma]}) == "placed"
-    assert build._install(state, rocky, {"target": "rockylinux-9", "sha256": sha[rocky]}) == (
-        "placed"
-    )
-    assert build._install(state, alma, {"target": "almalinux-9", "sha256": sha[alma]}) == (
-        "rockylinux-9"
-    )
-    assert (state.wheelhouse / name).read_bytes() == b"rocky"
-    record = (state.wheelhouse / ".wheelfarm" / f"{name}.json").read_text()
+    assert state.place(alma, {"target": "almalinux-9", "sha256": sha[alma]}) == "placed"
+    assert state.place(rocky, {"target": "rockylinux-9", "sha256": sha[rocky]}) == ("placed")
+    assert state.place(alma, {"target": "almalinux-9", "sha256": sha[alma]}) == ("rockylinux-9")
+    assert (state.path / name).read_bytes() == b"rocky"
+    record = (state.path / ".wheelfarm" / f"{name}.json").read_text()
     assert "rockylinux-9" in record
-    assert not (state.wheelhouse / ".wheelfarm" / "tmp").exists() or not any(
-        (state.wheelhouse / ".wheelfarm" / "tmp").iterdir()
+    assert not (state.path / ".wheelfarm" / "tmp").exists() or not any(
+        (state.path / ".wheelfarm" / "tmp").iterdir()
     )

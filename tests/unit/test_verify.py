@@ -14,7 +14,7 @@ import pytest
 from wf_cli import OS_RELEASE, run_in_process
 from wf_wheels import make_wheel
 
-from wheelfarm import probe, rules, targets, verify, verifyplan, views
+from wheelfarm import imagefacts, probe, rules, targets, verify, verifyplan, views
 from wheelfarm.recipes import Recipe
 
 GLIBC = {"debian-11": "2.31", "debian-12": "2.36", "debian-13": "2.41", "rockylinux-9": "2.34"}
@@ -40,9 +40,17 @@ def facts(name: str, *, image_rules: str | None = None, arch: str = "x86_64") ->
     }
 
 
+def image(image_id: str, data: dict[str, Any]) -> imagefacts.ImageFacts:
+    """What the image facts script would have said about such an image."""
+    pythons = {v: {**p, "tools": {}} for v, p in data["pythons"].items()}
+    return imagefacts.ImageFacts.from_json(
+        {**data, "image": "wheelfarm/test:runtime", "image_id": image_id, "pythons": pythons}
+    )
+
+
 def view(name: str, rule_files: list[Path] | None = None, **kw: Any) -> verifyplan.TargetView:
     return verifyplan.target_view(
-        targets.get(name), f"sha256:{name}", facts(name, **kw), rule_files or []
+        targets.get(name), image(f"sha256:{name}", facts(name, **kw)), rule_files or []
     )
 
 
@@ -143,7 +151,7 @@ def test_the_shipped_defaults_apply_to_a_rocky_image() -> None:
 def test_the_os_release_comes_from_the_image_not_the_catalogue() -> None:
     """A target whose image turns out to be Debian 13 accepts Debian 13 wheels only."""
     target = targets.get("debian-12")
-    shown = verifyplan.target_view(target, "sha256:x", facts("debian-13"), [])
+    shown = verifyplan.target_view(target, image("sha256:x", facts("debian-13")), [])
     assert shown.tagset.default_build == "linux_x86_64_debian_13"
     verdict = verifyplan.applicability(wheel("x-1.0-cp311-cp311-linux_x86_64_debian_12.whl"), shown)
     assert verdict.kind == "tag"
@@ -152,7 +160,7 @@ def test_the_os_release_comes_from_the_image_not_the_catalogue() -> None:
 def test_a_python_missing_from_the_image_is_not_offered() -> None:
     data = facts("rockylinux-9")
     del data["pythons"]["3.12"]
-    shown = verifyplan.target_view(targets.get("rockylinux-9"), "sha256:x", data, [])
+    shown = verifyplan.target_view(targets.get("rockylinux-9"), image("sha256:x", data), [])
     assert [p.version for p in shown.pythons] == ["3.9", "3.11"]
     verdict = verifyplan.applicability(wheel("x-1.0-cp312-cp312-linux_x86_64_rhel_9.whl"), shown)
     assert verdict.kind == "python"

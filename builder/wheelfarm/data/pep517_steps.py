@@ -1,17 +1,23 @@
 """Run INSIDE a build container by the target's build venv Python (/opt/wheelfarm/venv-X.Y, which
 holds the pinned `build` and pip; Python 3.8+, no wheelfarm there): one project's PEP 517 wheel
-build, cut into steps, so that wheelfarm prepares the isolated build environment while other
-projects compile and holds a --jobs slot only for the compile itself.
+build, cut into steps, so that wheelfarm makes the isolated build environment while other
+projects compile, holds a --jobs slot only for the compile, and runs the project's own code (its
+backend's hooks) as an unprivileged user that cannot write to any cache or shared environment.
 
-Usage: python pep517_steps.py SOURCE ENV [--out DIR] STEP...
+Usage: python pep517_steps.py SOURCE ENVS [--installer uv|pip] [--env ENV] [--out DIR] STEP...
 
-  env       make a fresh venv at ENV (no pip in it: the build venv's pip installs into it, as
-            `build` does) and install the project's build-system requires (pyproject.toml, or
-            setuptools' legacy default without one)
-  requires  ask the backend what else it needs to build a wheel (get_requires_for_build_wheel)
-            and install that; the hook runs project code (setup.py), so it comes after the
-            recipe's system packages
+  env       make the isolated environment with the project's build-system requires
+            (pyproject.toml, or setuptools' legacy default) and say where it is
+  requires  ask the backend what else it needs (get_requires_for_build_wheel, in ENV); it runs
+            project code (setup.py), so it comes after the recipe's system packages
+  extend    an environment with ENV's packages and these extra requirements (REQ... after the
+            step), and say where it is
   wheel     build the wheel into DIR with the backend from ENV
+
+With uv (the default; WHEELFARM_UV names the binary) an environment is keyed by the full
+resolved set of packages in it: ENVS/<hash of the pins>, made once, complete before it is used,
+never changed after (extend makes another one), and reused by every project whose set matches.
+With pip, each project gets a fresh environment of its own at ENV, and extend installs into it.
 
 A step that fails prints `wheelfarm: <step> failed: <why>` and exits 1; the backend's own output
 (compiler errors included) comes first, as it runs."""
@@ -19,16 +25,24 @@ A step that fails prints `wheelfarm: <step> failed: <why>` and exits 1; the back
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import venv
+from collections.abc import Iterator
 from pathlib import Path
 
-# The last line of `env` and `requires`: what the environment holds, for the build's record.
+# What the environment holds, for the build's record; where it is; what the backend asked for.
 ENV_LINE = "wheelfarm-build-env: "
+ENV_PATH_LINE = "wheelfarm-build-env-path: "
+REQUIRES_LINE = "wheelfarm-backend-requires: "
+COMPLETE = ".wheelfarm-complete"
 
 
 def env_python(env: Path) -> str:
@@ -42,21 +56,76 @@ def use_env(env: Path) -> None:
     os.environ.pop("PYTHONPATH", None)
 
 
-def install(env: Path, requirements: list[str]) -> None:
-    if not requirements:
-        return
-    print("wheelfarm: installing " + ", ".join(sorted(requirements)), flush=True)
-    # A requirements file, since pip honours environment markers there and not on the command
-    # line. No .pyc files: the first hook writes those it imports, far fewer than all.
+@contextlib.contextmanager
+def requirements_file(requirements: list[str]) -> Iterator[str]:
+    """A requirements file: pip and uv honour environment markers there."""
     handle, path = tempfile.mkstemp(prefix="wheelfarm-requires-", suffix=".txt")
     try:
         with os.fdopen(handle, "w") as stream:
             stream.write("\n".join(requirements) + "\n")
+        yield path
+    finally:
+        Path(path).unlink()
+
+
+def pip_install(env: Path, requirements: list[str]) -> None:
+    if not requirements:
+        return
+    print("wheelfarm: installing " + ", ".join(sorted(requirements)), flush=True)
+    with requirements_file(requirements) as path:
         pip = [sys.executable, "-m", "pip", "--python", env_python(env)]
         options = ["--use-pep517", "--no-warn-script-location", "--no-compile", "--no-input"]
         subprocess.check_call([*pip, "install", *options, "-r", path])
-    finally:
-        Path(path).unlink()
+
+
+def uv(*args: str) -> list[str]:
+    return [os.environ["WHEELFARM_UV"], *args]
+
+
+def resolve(requirements: list[str]) -> list[str]:
+    """The full set of pinned packages these requirements resolve to for this Python."""
+    with requirements_file(requirements) as path:
+        command = uv("pip", "compile", "--python", sys.executable, "--no-header",
+                     "--no-annotate", "--quiet", path)  # fmt: skip
+        pins = subprocess.run(command, check=True, stdout=subprocess.PIPE).stdout.decode()
+    return sorted(line.strip() for line in pins.splitlines() if line.strip())
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Two projects of one container needing the same environment: one makes it, one waits."""
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def uv_env(envs: Path, requirements: list[str]) -> Path:
+    pins = resolve(requirements)
+    env = envs / hashlib.sha256("\n".join(pins).encode()).hexdigest()[:16]
+    envs.mkdir(parents=True, exist_ok=True)
+    with locked(envs / f"{env.name}.lock"):
+        if (env / COMPLETE).is_file():
+            print(f"wheelfarm: reusing the build environment {env}", flush=True)
+            return env
+        shutil.rmtree(env, ignore_errors=True)  # an earlier attempt that did not finish
+        print(f"wheelfarm: creating the build environment {env}", flush=True)
+        subprocess.check_call(uv("venv", "--quiet", "--python", sys.executable, str(env)))
+        if pins:
+            print("wheelfarm: installing " + ", ".join(pins), flush=True)
+            with requirements_file(pins) as path:
+                # Byte-compiled now, once: the hooks run as a user who cannot write here.
+                command = uv("pip", "sync", "--python", env_python(env), "--compile-bytecode",
+                             "--quiet", path)  # fmt: skip
+                subprocess.check_call(command)
+        (env / COMPLETE).write_text("\n".join(pins) + "\n")
+    return env
+
+
+def pip_env(env: Path, requirements: list[str]) -> Path:
+    print(f"wheelfarm: creating the build environment {env}", flush=True)
+    venv.EnvBuilder(symlinks=True, with_pip=False, clear=True).create(env)
+    pip_install(env, requirements)
+    return env
 
 
 def installed(env: Path) -> dict[str, str]:
@@ -72,62 +141,76 @@ def installed(env: Path) -> dict[str, str]:
 
 
 def report(env: Path) -> None:
+    print(ENV_PATH_LINE + str(env), flush=True)
     print(ENV_LINE + json.dumps(installed(env), sort_keys=True), flush=True)
 
 
-def step_env(source: Path, env: Path) -> None:
+def step_env(args: argparse.Namespace) -> None:
     from build import ProjectBuilder  # type: ignore[import-not-found,unused-ignore]
 
-    print(f"wheelfarm: creating the build environment {env}", flush=True)
-    venv.EnvBuilder(symlinks=True, with_pip=False, clear=True).create(env)
-    requires = sorted(ProjectBuilder(source).build_system_requires)
-    install(env, requires)
+    requires = sorted(ProjectBuilder(args.source).build_system_requires)
+    if args.installer == "uv":
+        report(uv_env(args.envs, requires))
+    else:
+        report(pip_env(args.env, requires))
 
 
-def step_requires(source: Path, env: Path) -> None:
+def step_requires(args: argparse.Namespace) -> None:
     from build import ProjectBuilder  # type: ignore[import-not-found,unused-ignore]
 
-    builder = ProjectBuilder(source, python_executable=env_python(env))
+    builder = ProjectBuilder(args.source, python_executable=env_python(args.env))
     extra = sorted(builder.get_requires_for_build("wheel"))
     print("wheelfarm: the backend also needs: " + (", ".join(extra) or "nothing"), flush=True)
-    install(env, extra)
+    print(REQUIRES_LINE + json.dumps(extra), flush=True)
 
 
-def step_wheel(source: Path, env: Path, out: str) -> None:
+def step_extend(args: argparse.Namespace) -> None:
+    if not args.extra:
+        report(args.env)
+    elif args.installer == "uv":
+        base = (args.env / COMPLETE).read_text().split()
+        report(uv_env(args.envs, base + args.extra))
+    else:
+        pip_install(args.env, args.extra)
+        report(args.env)
+
+
+def step_wheel(args: argparse.Namespace) -> None:
     from build import ProjectBuilder  # type: ignore[import-not-found,unused-ignore]
 
-    built = ProjectBuilder(source, python_executable=env_python(env)).build("wheel", out)
+    built = ProjectBuilder(args.source, python_executable=env_python(args.env)).build(
+        "wheel", args.out
+    )
     print(f"wheelfarm: built {Path(built).name}", flush=True)
+
+
+STEPS = {"env": step_env, "requires": step_requires, "extend": step_extend, "wheel": step_wheel}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("source")
-    parser.add_argument("env")
+    parser.add_argument("source", type=Path)
+    parser.add_argument("envs", type=Path)
+    parser.add_argument("--installer", choices=("uv", "pip"), default="uv")
+    parser.add_argument("--env", type=Path)
     parser.add_argument("--out")
-    parser.add_argument("steps", nargs="+", choices=("env", "requires", "wheel"))
+    parser.add_argument("step", choices=sorted(STEPS))
+    parser.add_argument("extra", nargs="*")
     args = parser.parse_args()
-    source = Path(args.source).absolute()
-    env = Path(args.env).absolute()
-    use_env(env)
-    for step in args.steps:
-        try:
-            if step == "env":
-                step_env(source, env)
-            elif step == "requires":
-                step_requires(source, env)
-            else:
-                step_wheel(source, env, args.out)
-            if step != "wheel":
-                report(env)
-        except subprocess.CalledProcessError as exc:
-            print(f"wheelfarm: {step} failed: pip install exited {exc.returncode}", flush=True)
-            return 1
-        except Exception as exc:  # the build library's errors, a missing backend...
-            cause = getattr(exc, "exception", None)
-            why = f"{exc} ({type(cause).__name__}: {cause})" if cause is not None else str(exc)
-            print(f"wheelfarm: {step} failed: {why}", flush=True)
-            return 1
+    args.source = args.source.absolute()
+    if args.env is not None:
+        use_env(args.env)
+    try:
+        STEPS[args.step](args)
+    except subprocess.CalledProcessError as exc:
+        tool = "uv" if args.installer == "uv" else "pip install"
+        print(f"wheelfarm: {args.step} failed: {tool} exited {exc.returncode}", flush=True)
+        return 1
+    except Exception as exc:  # the build library's errors, a missing backend...
+        cause = getattr(exc, "exception", None)
+        why = f"{exc} ({type(cause).__name__}: {cause})" if cause is not None else str(exc)
+        print(f"wheelfarm: {args.step} failed: {why}", flush=True)
+        return 1
     return 0
 
 

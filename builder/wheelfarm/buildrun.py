@@ -1,0 +1,450 @@
+"""Scheduling of a build run: every target at once, each in a thread and a container of its own,
+its specs' steps (buildsteps.py) overlapping where they can.
+
+- A target's container starts on first use: a target whose every wheel is cached starts none.
+- Each target has up to --jobs + 1 specs in hand: one's packages install and build environment
+  fills while another compiles, so even a single target keeps every build slot busy.
+- --jobs build slots, shared by every target, bound the compiles; a freed slot goes to the
+  waiting compile expected to take longest (plan.expected_compile_costs: earlier runs' times,
+  else the sdist's size), then by plan order. Builds expected to take under half the longest run
+  niced (plan.in_background), so the long builds' chains go first.
+- The package manager of a container installs for one spec at a time.
+- A project predicted pure Python is built once, by the first target that has it; the others
+  wait for that result and build it themselves only if it came out platform-specific."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import ipaddress
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from wheelfarm import buildsteps, cache, elfdeps, hostenv, imagefacts, plan, runner, tags, uvtool
+from wheelfarm.container import Container, engine_arch, image_arch
+from wheelfarm.errors import WheelfarmError
+from wheelfarm.fetch import Source
+from wheelfarm.imagefacts import ImageFacts
+from wheelfarm.recipes import Recipe
+from wheelfarm.reporter import Board, Reporter
+from wheelfarm.targets import Target
+from wheelfarm.wheelhouse import Outcome, Wheelhouse, placement_note
+
+_T = TypeVar("_T")
+SpecKey = tuple[str, str, str]  # plan.Spec.key: what makes two specs the same build
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the build command was asked that the scheduling and the steps obey."""
+
+    rules: tuple[Path, ...]
+    timeout: float | None = None
+    keep_on_failure: bool = False
+    force: bool = False
+    installer: str = "uv"  # what makes the build environments: "uv" or "pip"
+
+
+@dataclass
+class PureBuild:
+    """A spec predicted pure Python: its owner target builds it; the others wait for `done`."""
+
+    owner: str
+    done: threading.Event = field(default_factory=threading.Event)
+    platform_specific: bool = False
+
+
+@dataclass(frozen=True)
+class SpecWork:
+    """What every target knows about one spec before building it."""
+
+    source: Source
+    recipe: Recipe
+    pure: PureBuild | None = None
+
+
+@dataclass(kw_only=True)
+class BuildRun(runner.RunState):
+    """Shared by every target's thread of one run."""
+
+    limits: Limits
+    reporter: Reporter
+    wheelhouse: Wheelhouse
+    work: dict[SpecKey, SpecWork]
+    image_ids: dict[str, str]
+    board: Board
+    order: list[str]  # target names in plan order
+    jobs: int = 1  # --jobs: compiles at once across every target
+    slots: runner.Slots = field(default_factory=lambda: runner.Slots(1))
+    expected: dict[plan.CostKey, float] = field(default_factory=dict)
+    background: frozenset[plan.CostKey] = frozenset()
+    compile_times: dict[plan.CostKey, float] = field(default_factory=dict)
+
+    said: set[str] = field(default_factory=set)
+
+    def warn_once(self, message: str) -> None:
+        with self.lock:
+            if message in self.said:
+                return
+            self.said.add(message)
+        self.reporter.warn(message)
+
+    def installer(self, arch: str) -> str:
+        """The installer for an image of this architecture: pip where uv has no build."""
+        if self.limits.installer == "uv" and not uvtool.available(arch):
+            self.warn_once(f"uv has no build for {arch}: its build environments are made by pip")
+            return "pip"
+        return self.limits.installer
+
+    def note_compile(self, project: str, target: str, seconds: float) -> None:
+        with self.lock:
+            self.compile_times[(project, target)] = seconds
+
+
+def hostenv_on_loopback() -> bool:
+    """Whether an index the containers are given is on the host's loopback (127.0.0.0/8, ::1,
+    localhost): a bridged container cannot reach it there."""
+    env = hostenv.from_host().as_env()
+    urls = [env.get("PIP_INDEX_URL", ""), *env.get("PIP_EXTRA_INDEX_URL", "").split()]
+    for url in filter(None, urls):
+        host = urlsplit(url).hostname or ""
+        if host == "localhost":
+            return True
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(host).is_loopback:
+                return True
+    return False
+
+
+class _KeepContainer(Exception):
+    """Raised inside a container block so Container keeps it running (--keep-on-failure)."""
+
+
+class _TargetBox:
+    """A target's container, started on first use, with the facts of its image and the folders
+    of finished builds the next extraction removes. Several specs may ask at once."""
+
+    def __init__(self, run: BuildRun, target: Target, stack: contextlib.ExitStack) -> None:
+        self._run = run
+        self._target = target
+        self._stack = stack
+        self.container: Container | None = None
+        self.tools: dict[str, str] = {}
+        self.facts: ImageFacts | None = None
+        self.leftovers: list[str] = []
+        self.lock = threading.Lock()
+
+    def get(self) -> Container:
+        with self.lock:
+            if self.container is None:
+                self.container = self._start()
+            return self.container
+
+    def _start(self) -> Container:
+        self._run.check()
+        self._run.board.step(self._target.name, "starting container")
+        pip_wheels = cache.pip_wheels_dir(self._target.name)
+        pip_wheels.mkdir(parents=True, exist_ok=True)
+        mounts = {
+            # pip's downloads are shared by every target; the wheels pip builds locally (build
+            # dependencies from sdists) stay with the target that built them.
+            str(cache.pip_dir()): buildsteps.PIP_CACHE,
+            str(pip_wheels): f"{buildsteps.PIP_CACHE}/wheels",
+        }
+        readonly = {}
+        arch = tags.normalise_arch(image_arch(self._target.build_image) or engine_arch())
+        if self._run.installer(arch) == "uv":
+            # uv's cache holds wheels it built from sdists too: one per target, never shared.
+            uv_cache = cache.uv_dir(self._target.name)
+            uv_cache.mkdir(parents=True, exist_ok=True)
+            mounts[str(uv_cache)] = buildsteps.UV_CACHE
+            # The image's own architecture's build, downloaded on the host, never in here.
+            readonly[str(uvtool.binary_dir(arch))] = uvtool.MOUNT
+        c = Container(
+            self._target.build_image,
+            env={"PIP_CACHE_DIR": buildsteps.PIP_CACHE},
+            mounts=mounts,
+            readonly=readonly,
+            # An index on the host's loopback (a local mirror) is reached on the host's network.
+            host_network=hostenv_on_loopback(),
+            # Sources, build environments and object files: many small files, written ~5x
+            # faster (in system time) to a volume than to the container's overlay.
+            scratch=(buildsteps.WORK,),
+            keep_on_error=self._run.limits.keep_on_failure,
+            labels={"org.wheelfarm.job": f"build {self._target.name}"},
+        )
+        self._stack.enter_context(c)
+        self._run.entered(c)
+        self._stack.callback(self._run.left, c)
+        self.tools = {
+            "probe": c.copy_in(buildsteps.DATA / elfdeps.PROBE_NAME, buildsteps.TOOLS),
+            "steps": c.copy_in(buildsteps.STEPS_SCRIPT, buildsteps.TOOLS),
+            "extract": c.copy_in(buildsteps.EXTRACT_SCRIPT, buildsteps.TOOLS),
+        }
+        return c
+
+    def image_facts(self, python: str, need_container: bool) -> ImageFacts | None:
+        """The image's facts: from the cache by image id, else read in the container."""
+        with self.lock:
+            if self.facts is None:
+                self.facts = imagefacts.cached(self._run.image_ids[self._target.name], [python])
+        if self.facts is not None or not need_container:
+            return self.facts
+        c = self.get()
+        with self.lock:
+            if self.facts is None:
+                self._run.board.step(self._target.name, "reading the image's os-release")
+                venv_python = f"{self._target.python_for(python).build_venv}/bin/python"
+                image_id = self._run.image_ids[self._target.name]
+                facts = imagefacts.read(
+                    c, self._target.build_image, image_id, {python: venv_python}
+                )
+                if facts.os_release is None or python not in facts.pythons:
+                    raise buildsteps.StepFailed(
+                        f"{self._target.build_image} has no os-release file"
+                        if facts.os_release is None
+                        else f"{venv_python} in {self._target.build_image} could not run"
+                    )
+                self.facts = facts
+            return self.facts
+
+    def take_leftovers(self, *mine: str) -> tuple[str, ...]:
+        with self.lock:
+            stale, self.leftovers = (*self.leftovers, *mine), []
+            return stale
+
+    def done_with(self, *folders: str) -> None:
+        with self.lock:
+            self.leftovers += folders
+
+
+class _Schedule:
+    """The buildsteps.Scheduler of one spec's build on one target."""
+
+    def __init__(self, run: BuildRun, name: str, label: str, rank: tuple[float, ...]) -> None:
+        self._run, self._name, self._label, self._rank = run, name, label, rank
+
+    def check(self) -> None:
+        self._run.check()
+
+    def beside(self, call: Callable[[], _T]) -> runner.Background[_T]:
+        return runner.Background(call)
+
+    @contextlib.contextmanager
+    def packages(self) -> Iterator[None]:
+        with self._run.package_lock(f"build {self._name}"):
+            yield
+
+    def build_slot(self, waiting: Callable[[], None]) -> contextlib.AbstractContextManager[None]:
+        return self._run.slots.hold(self._rank, self._run, waiting)
+
+    def status(self, text: str) -> None:
+        self._run.board.step(self._name, f"{self._label}: {text}")
+
+
+class TargetWorker:
+    """One target's part of the run: its specs, in its own container."""
+
+    def __init__(self, run: BuildRun, job: plan.BuildJob) -> None:
+        self.run = run
+        self.job = job
+        self.target = job.target
+        self.python = job.python
+        self.box: _TargetBox | None = None
+
+    def work(self) -> list[Outcome]:
+        name = self.target.name
+        outcomes: list[Outcome] = []
+        # --keep-on-failure: raising through the container's `with` is what makes it stay.
+        with contextlib.suppress(_KeepContainer), contextlib.ExitStack() as stack:
+            self.box = _TargetBox(self.run, self.target, stack)
+            self.run.board.step(name, "checking what is up to date")
+            own, waits = self._split()
+            outcomes = self._each(own, self._one)
+            outcomes += [o for o in self._each(waits, self._after_owner) if o is not None]
+            failed_here = any(not o.ok for o in outcomes)
+            if failed_here and self.run.limits.keep_on_failure and self.box.container:
+                raise _KeepContainer
+        self.run.board.finish(name, all(o.ok for o in outcomes), self._summary(outcomes))
+        return outcomes
+
+    def _summary(self, outcomes: Sequence[Outcome]) -> str:
+        failed = sum(not o.ok for o in outcomes)
+        built = sum(o.status == "built" for o in outcomes)
+        fresh = len(outcomes) - failed - built
+        parts = [f"{built} built"] if built else []
+        parts += [f"{fresh} up to date"] if fresh else []
+        parts += [f"{failed} failed"] if failed else []
+        kept = self.box.container if self.box is not None else None
+        if kept is not None and kept.kept:
+            parts.append(
+                f"container kept: {kept.enter_command} (remove it with {kept.remove_command})"
+            )
+        return ", ".join(parts) or "nothing to do"
+
+    def _each(self, specs: Sequence[plan.Spec], do: Callable[[plan.Spec], _T]) -> list[_T]:
+        tasks = [functools.partial(do, spec) for spec in specs]
+        # One more in hand than there are slots: the next spec's environment gets ready while
+        # this target's specs compile.
+        return runner.run_parallel(self.run, self.run.jobs + 1, tasks)
+
+    def _split(self) -> tuple[list[plan.Spec], list[plan.Spec]]:
+        """This target's own specs (the pure ones it builds for everyone first, so that waiting
+        targets wait as little as possible) and the pure ones another target builds."""
+        mine_pure, mine, waits = [], [], []
+        for spec in self.job.specs:
+            pure = self.run.work[spec.key].pure
+            if pure is None:
+                mine.append(spec)
+            elif pure.owner == self.target.name:
+                mine_pure.append(spec)
+            else:
+                waits.append(spec)
+        return mine_pure + mine, waits
+
+    def _after_owner(self, spec: plan.Spec) -> Outcome | None:
+        pure = self.run.work[spec.key].pure
+        assert pure is not None
+        self.run.board.step(self.target.name, f"{spec.requirement}: waiting for its pure build")
+        while not pure.done.wait(0.2):
+            self.run.check()
+        return self._one(spec) if pure.platform_specific else None
+
+    def _one(self, spec: plan.Spec) -> Outcome:
+        started = time.monotonic()
+        pure = self.run.work[spec.key].pure
+        owner = pure is not None and pure.owner == self.target.name
+        outcome: Outcome | None = None
+        try:
+            outcome = self._cached(spec) or self._build(spec, started)
+        except (runner.Cancelled, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if self.run.cancel.is_set():
+                raise runner.Cancelled from None
+            outcome = Outcome(
+                spec=spec.requirement,
+                target=self.target.name,
+                status="failed",
+                error=exc.message if isinstance(exc, WheelfarmError) else f"{exc!r}",
+                seconds=time.monotonic() - started,
+                log=exc.log if isinstance(exc, buildsteps.StepFailed) else None,
+            )
+        finally:
+            if pure is not None and owner:
+                wheel = outcome.wheel if outcome is not None and outcome.ok else None
+                pure.platform_specific = bool(wheel and not wheel.endswith("-any.whl"))
+                pure.done.set()
+        return outcome
+
+    def _key(self, spec: plan.Spec, facts: ImageFacts) -> str:
+        work = self.run.work[spec.key]
+        tag_set = facts.tag_set(list(self.run.limits.rules))
+        return buildsteps.cache_key(
+            facts.image_id,
+            work.source,
+            work.recipe,
+            self.target,
+            tag_set=tag_set,
+            python=self.python.version,
+            installer=self.run.installer(facts.arch),
+        )
+
+    def _cached(self, spec: plan.Spec) -> Outcome | None:
+        assert self.box is not None
+        if self.run.limits.force:
+            return None
+        facts = self.box.image_facts(self.python.version, need_container=False)
+        if facts is None:
+            return None
+        return self.run.wheelhouse.restore(self._key(spec, facts), self.target.name, spec)
+
+    def _context(self, spec: plan.Spec, log: buildsteps.BuildLog) -> buildsteps.BuildContext:
+        assert self.box is not None
+        c = self.box.get()
+        facts = self.box.image_facts(self.python.version, need_container=True)
+        assert facts is not None
+        work = self.run.work[spec.key]
+        key = self._key(spec, facts)
+        paths = buildsteps.BuildPaths.of(work.source, key, self.box.tools)
+        return buildsteps.BuildContext(
+            container=c,
+            target=self.target,
+            python=self.python,
+            spec=spec,
+            source=work.source,
+            recipe=work.recipe,
+            facts=facts,
+            tag_set=facts.tag_set(list(self.run.limits.rules)),
+            key=key,
+            paths=paths,
+            env=buildsteps.build_env(work.source, work.recipe, self.run.installer(facts.arch)),
+            log=log,
+            budget=buildsteps.Budget(self.run.limits.timeout),
+            installer=self.run.installer(facts.arch),
+            installer_env=self._installer_env(c, facts.arch),
+            nice=(work.source.name, self.target.name) in self.run.background,
+            # Also frees the folders of specs done with: one exec fewer than a clean-up.
+            stale=self.box.take_leftovers(paths.src, paths.out, paths.env),
+        )
+
+    def _installer_env(self, c: Container, arch: str) -> dict[str, str]:
+        """What the installing steps get: uv's own index settings, its cache and binary."""
+        if self.run.installer(arch) != "uv":
+            return {}
+        host = c.host_settings.as_env() if c.host_settings is not None else {}
+        return {
+            **uvtool.uv_environment(host),
+            "UV_CACHE_DIR": buildsteps.UV_CACHE,
+            "WHEELFARM_UV": uvtool.BINARY,
+        }
+
+    def _schedule(self, spec: plan.Spec, ctx: buildsteps.BuildContext) -> _Schedule:
+        assert self.box is not None
+        name = self.target.name
+        rank = plan.slot_priority(
+            self.run.expected.get((ctx.source.name, name), 0.0),
+            self.job.specs.index(spec),
+            self.run.order.index(name),
+        )
+        return _Schedule(self.run, name, ctx.label, rank)
+
+    def _build(self, spec: plan.Spec, started: float) -> Outcome:
+        assert self.box is not None
+        source = self.run.work[spec.key].source
+        stored: str | None = None
+        with buildsteps.opened_log(self.run.wheelhouse.path, source, self.target) as log:
+            ctx = self._context(spec, log)
+            staging = self.run.wheelhouse.temp_dir("build-")
+            try:
+                built = buildsteps.build_one(ctx, self._schedule(spec, ctx), staging)
+                self.run.note_compile(source.name, self.target.name, built.durations["compile"])
+                cache.store(ctx.key, built.wheel, built.record)
+                stored = ctx.key
+                placed = self.run.wheelhouse.place(built.wheel, built.record)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        if stored is not None:
+            # Kept with the wheel: a wheelhouse it is restored into gets the log its record names.
+            cache.store_log(stored, log.final)
+        # Done with its folders (a failed build keeps them, for --keep-on-failure).
+        self.box.done_with(ctx.paths.src, ctx.paths.out)
+        retagged = built.retagged
+        return Outcome(
+            spec=spec.requirement,
+            target=self.target.name,
+            status="built",
+            wheel=built.wheel.name,
+            tag=retagged.platform_tag,
+            log=log.relative,
+            seconds=time.monotonic() - started,
+            requires_external=retagged.analysis.requires_external if retagged.analysis else (),
+            note=placement_note(placed, retagged.pure),
+            warnings=retagged.gaps,
+        )
