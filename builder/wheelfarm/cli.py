@@ -402,7 +402,7 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
         {"specs": specs, "requirements": requirements, "targets": target, "python": python},
         config_file=config_file,
     )
-    data = matrix_mod.build_matrix(settings)
+    data = matrix_mod.build_matrix(settings, reporter=ui.ConsoleReporter())
     text = matrix_mod.render(data, output_format)
     ui.detail(f"{len(data['include'])} job(s): " + ", ".join(e["target"] for e in data["include"]))
     sys.stdout.write(text)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import wf_index
 
 from wheelfarm import fetch, plan
 from wheelfarm.errors import BadInput
@@ -196,34 +197,11 @@ def test_requires_python_of_a_source_directory(tmp_path: Path) -> None:
     assert fetch.fetch(spec, tmp_path / "wh").requires_python == ">=3.12"
 
 
-SIMPLE_PAGE = """<!DOCTYPE html><html><body>
-<a href="../../files/demo-1.0.tar.gz#sha256={sha}" data-requires-python="&gt;=3.10">
-demo-1.0.tar.gz</a>
-<a href="../../files/demo-2.0.tar.gz#sha256={sha}">demo-2.0.tar.gz</a>
-</body></html>
-"""
-
-
 @pytest.fixture
 def simple_index(tmp_path: Path) -> Iterator[str]:
-    """A real PEP 503 index over HTTP on this machine: one project, demo, with two sdists."""
-    import functools
-    import http.server
-    import threading
-
-    root = tmp_path / "index"
-    (root / "simple" / "demo").mkdir(parents=True)
-    (root / "files").mkdir()
-    (root / "simple" / "demo" / "index.html").write_text(SIMPLE_PAGE.format(sha="0" * 64))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    pages = {"demo": [("demo-1.0.tar.gz", ">=3.10"), ("demo-2.0.tar.gz", None)]}
+    with wf_index.serve(tmp_path / "index", pages) as url:
+        yield url
 
 
 def specs_on(tmp_path: Path, index: str, *lines: str) -> list[plan.Spec]:
@@ -248,12 +226,7 @@ def test_requires_python_from_the_index_page_alone(tmp_path: Path, simple_index:
 
 
 def test_an_index_that_cannot_be_reached_leaves_the_spec_unknown(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    (spec,) = specs_on(tmp_path, f"http://127.0.0.1:{port}/simple/", "demo==1.0")
+    (spec,) = specs_on(tmp_path, wf_index.closed_port_url(), "demo==1.0")
     with pytest.raises(fetch.FetchFailed):
         fetch.requires_python(spec, timeout=5)
     found = fetch.requires_pythons([spec], timeout=5)
