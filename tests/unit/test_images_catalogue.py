@@ -20,16 +20,23 @@ IMAGES = resources.images_dir()
 ISSUE_TARGETS = {
     "alpine-3.20",
     "alpine-3.21",
+    "alpine-3.22",
+    "alpine-3.23",
+    "alpine-3.24",
+    "alpine-3.25",
     "debian-11",
     "debian-12",
     "debian-13",
     "ubuntu-22.04",
     "ubuntu-24.04",
+    "ubuntu-26.04",
     "centos-7",
     "rockylinux-8",
     "rockylinux-9",
+    "rockylinux-10",
     "almalinux-8",
     "almalinux-9",
+    "almalinux-10",
 }
 
 
@@ -78,6 +85,16 @@ def test_shipped_dockerfile_defaults_match_the_catalogue(target: Target) -> None
     for label in ("target", "pythons", "tag", "stage"):
         assert f"org.wheelfarm.{label}=" in text
     assert "install-venvs.sh" in text.split("AS build", 1)[1]
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.name)
+def test_each_image_runs_under_the_locale_its_target_names(target: Target) -> None:
+    """Build and verify run their processes under target.locale; the image sets the same LANG,
+    and it is one the distro has (CentOS 7's glibc 2.17 has no C.UTF-8)."""
+    text = (images.dockerfile_dir(target) / "Dockerfile").read_text()
+    assert re.findall(r"^ENV LANG=(\S+)$", text, re.MULTILINE) == [target.locale]
+    if target.name == "centos-7":
+        assert target.locale == "en_US.UTF-8"
 
 
 def test_os_release_tags_follow_the_tag_rules() -> None:
