@@ -42,8 +42,14 @@ class Target:
     # declares neither): good for listings, never for choosing index roots or views.
     release_known: bool = True
     # The LC_ALL/LANG its processes run under: a locale the image has (CentOS 7's glibc 2.17
-    # has no C.UTF-8, and every shell would print setlocale warnings into the logs).
-    locale: str = "C.UTF-8"
+    # has no C.UTF-8, and every shell would print setlocale warnings into the logs). Empty:
+    # the family's (en_US.UTF-8 for yum, EL 7; C.UTF-8 elsewhere).
+    locale: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.locale:
+            family_locale = "en_US.UTF-8" if self.family == "yum" else "C.UTF-8"
+            object.__setattr__(self, "locale", family_locale)
 
     @property
     def python(self) -> Python:
@@ -104,7 +110,6 @@ TARGETS: tuple[Target, ...] = (
         note="best effort: EOL since 2024, packages from the CentOS vault; Python 3.8 from "
         "Software Collections (the newest CentOS 7 ships), GCC 10 from devtoolset-10; no "
         "patchelf (EPEL only), so auditwheel can inspect but not repair",
-        locale="en_US.UTF-8",
     ),
     # Rocky Linux publishes its images as rockylinux/rockylinux:N (10 only there; the plain
     # rockylinux:N tags are no longer updated).

@@ -125,6 +125,25 @@ def test_each_family_has_a_generic_dockerfile_for_extra_targets(family: str) -> 
         assert f"${{{name}}}" in text
 
 
+def test_a_generic_el_target_enables_what_its_packages_need() -> None:
+    rocky = Target("my-rocky-9", "rocky", "9", "rockylinux/rockylinux:9", "dnf",
+                   (Python("3.12", "/usr/bin/python3.12"),))  # fmt: skip
+    args = images.build_args(rocky, rocky.base, "x86_64")
+    assert "patchelf" in args["BUILD_PACKAGES"].split()
+    assert args["REPO_SETUP"].endswith("--set-enabled crb")
+    centos = Target("my-centos-7", "centos", "7", "centos:7", "yum",
+                    (Python("3.8", "/opt/rh/rh-python38/root/usr/bin/python3.8"),))  # fmt: skip
+    args = images.build_args(centos, centos.base, "x86_64")
+    assert args["RUNTIME_PACKAGES"].split() == ["rh-python38-python", "rh-python38-python-pip"]
+    assert "centos-release-scl-rh" in args["REPO_SETUP"]
+    assert centos.locale == "en_US.UTF-8"  # the family's: EL 7 has no C.UTF-8
+    for family in ("dnf", "yum"):
+        text = (IMAGES / f"generic-{family}" / "Dockerfile").read_text()
+        assert 'RUN sh -c "${REPO_SETUP}"' in text.split("AS build", 1)[0]
+    debian = Target("my-debian", "debian", "12", "debian:12", "apt", (Python("3.11", "/x3.11"),))
+    assert "REPO_SETUP" not in images.build_args(debian, debian.base, "x86_64")
+
+
 def test_shipped_targets_get_no_package_arguments() -> None:
     args = images.build_args(targets.get("debian-12"), "debian:12", "x86_64")
     assert set(args) == {"BASE", "WHEELFARM_TARGET", "WHEELFARM_PYTHONS", "WHEELFARM_TAG"}
