@@ -316,19 +316,18 @@ def index_settings(
     spec_indexes: Sequence[str] = (), environ: Mapping[str, str] | None = None
 ) -> IndexSettings:
     """Where to look for sdists: a requirement file's own index options, else the host's pip
-    settings (environment over config files, as pip reads them), else PyPI's simple API.
-    Indexes that are host directories (file://) are not simple APIs and are skipped."""
+    settings (hostenv.pip_options: environment over config files, as pip reads them), else PyPI's
+    simple API. Indexes that are host directories (file://) are not simple APIs and are
+    skipped."""
     from pypi_simple import PYPI_SIMPLE_ENDPOINT
 
-    environ = dict(os.environ) if environ is None else dict(environ)
-    options = hostenv.read_pip_config(hostenv.pip_config_files(environ))
-    cert = environ.get("PIP_CERT") or options.get("cert")
+    options = hostenv.pip_options(environ)
+    cert = options.get("cert")
     if spec_indexes:
         found = list(spec_indexes)
     else:
-        primary = environ.get("PIP_INDEX_URL") or options.get("index-url") or PYPI_SIMPLE_ENDPOINT
-        extras = environ.get("PIP_EXTRA_INDEX_URL") or options.get("extra-index-url") or ""
-        found = [primary, *extras.split()]
+        primary = options.get("index-url") or PYPI_SIMPLE_ENDPOINT
+        found = [primary, *options.get("extra-index-url", "").split()]
     usable = tuple(u for u in dict.fromkeys(found) if u.lower().startswith(("http://", "https://")))
     if not usable:
         usable = (PYPI_SIMPLE_ENDPOINT,)
