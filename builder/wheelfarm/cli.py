@@ -402,7 +402,7 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
 
       wheelfarm matrix -r requirements.txt --format github >> "$GITHUB_OUTPUT"
     """
-    from wheelfarm import config, render
+    from wheelfarm import config, render, ui
     from wheelfarm import matrix as matrix_mod
 
     matrix_mod.check_format(output_format)
@@ -410,7 +410,7 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
         {"specs": specs, "requirements": requirements, "targets": target, "python": python},
         config_file=config_file,
     )
-    data = matrix_mod.build_matrix(settings)
+    data = matrix_mod.build_matrix(settings, reporter=ui.ConsoleReporter())
     render.matrix(data, matrix_mod.render(data, output_format))
 
 

@@ -320,6 +320,130 @@ def _shell(argv: Sequence[str] | str) -> list[str]:
     return ["/bin/sh", "-c", argv] if isinstance(argv, str) else list(argv)
 
 
+# Each exec's processes carry this variable (a fresh value per exec), which children inherit
+# across setsid and double forks: how a timed-out exec's whole tree is found inside the container.
+EXEC_MARKER = "WHEELFARM_EXEC"
+# What run() returns for an exec whose timeout ran out, as GNU timeout does (build and verify
+# read it as "timed out").
+TIMED_OUT = 124
+_END_MARKED = Path(__file__).parent / "data" / "end_marked.sh"
+
+
+def exit_status(code: object, *, timed_out: bool) -> int:
+    """run()'s exit status from the engine's ExitCode: TIMED_OUT when the deadline ended the
+    exec (whatever signal status the kill left: 137, or 143 from a busybox), else the code, and
+    -1 when the engine gives none."""
+    if timed_out:
+        return TIMED_OUT
+    return int(code) if isinstance(code, int) else -1
+
+
+def _end_marked_argv(marker: str) -> list[str]:
+    return ["/bin/sh", "-c", _END_MARKED.read_text(encoding="utf-8"), "end_marked", marker]
+
+
+def _stream_lines(stream: Any, on_output: OutputCallback | None) -> None:
+    pending = b""
+    for chunk in stream:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        if on_output is not None:
+            for line in lines:
+                on_output(line.decode("utf-8", "replace").rstrip("\r"))
+    if pending and on_output is not None:
+        on_output(pending.decode("utf-8", "replace").rstrip("\r"))
+
+
+class _Deadline:
+    """Calls `end` once `seconds` have passed inside the block (never, for None); `fired` says
+    whether it did and `end` found the exec still running."""
+
+    def __init__(self, seconds: float | None, end: Callable[[], bool]) -> None:
+        self.fired = False
+        self._end = end
+        self._timer = threading.Timer(seconds, self._fire) if seconds is not None else None
+
+    def _fire(self) -> None:
+        try:
+            self.fired = self._end()
+        except Exception:
+            # The engine could not be asked (the container was removed meanwhile): the exec is
+            # over either way, and its time had run out.
+            self.fired = True
+
+    def __enter__(self) -> _Deadline:
+        if self._timer is not None:
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            # A kill under way finishes before the exit status is read.
+            if self._timer.is_alive():
+                self._timer.join()
+
+
+def _volumes(
+    host_settings: hostenv.HostSettings | None,
+    mounts: Mapping[str, str],
+    readonly: Mapping[str, str],
+) -> dict[str, dict[str, str]]:
+    """Bind mounts: the host's CA bundle (read-only), the read-write and the read-only dirs."""
+    volumes: dict[str, dict[str, str]] = {}
+    if host_settings is not None and host_settings.ca_bundle is not None:
+        volumes[str(host_settings.ca_bundle)] = {"bind": hostenv.CONTAINER_CA_PATH, "mode": "ro"}
+    for host_dir, container_dir in mounts.items():
+        volumes[host_dir] = {"bind": container_dir, "mode": "rw"}
+    for host_dir, container_dir in readonly.items():
+        volumes[host_dir] = {"bind": container_dir, "mode": "ro"}
+    return volumes
+
+
+def _create(
+    docker_client: docker.DockerClient,
+    image: str,
+    name: str,
+    *,
+    environment: Mapping[str, str],
+    volumes: dict[str, dict[str, str]],
+    network_mode: str,
+    labels: Mapping[str, str],
+    scratch: Sequence[str],
+) -> _DockerContainer:
+    """Create (not start) the idle container; whatever goes wrong, no half-made one is left."""
+    import docker.errors
+    from docker.types import Mount
+
+    try:
+        return docker_client.containers.create(
+            image,
+            command=_IDLE_COMMAND,
+            entrypoint=[],
+            name=name,
+            environment=dict(environment),
+            volumes=volumes,
+            network_mode=network_mode,
+            labels=dict(labels),
+            mounts=[Mount(path, None, type="volume", labels=dict(labels)) for path in scratch],
+            init=True,
+            detach=True,
+        )
+    except docker.errors.ImageNotFound:
+        raise EnvironmentProblem(f"image {image} is not present") from None
+    except docker.errors.APIError as exc:
+        # A name already taken (409) belongs to someone else: leave it alone.
+        if exc.status_code != 409:
+            _remove_after_failed_create(docker_client, name, attempts=1)
+        raise EnvironmentProblem(f"cannot create a container from {image}: {exc}") from None
+    except BaseException:
+        # Ctrl-C (or a lost connection) while the engine creates it: the container may exist
+        # though we never got its handle; the request may still be running in the engine.
+        _remove_after_failed_create(docker_client, name, attempts=6)
+        raise
+
+
 class Container:
     """One long-lived container: started once, many execs, always removed on exit.
 
@@ -376,60 +500,19 @@ class Container:
         return f"docker rm -fv {self.name}"
 
     def __enter__(self) -> Container:
-        import docker.errors
-        from docker.types import Mount
-
         docker_client = client()
-        environment = {}
-        volumes: dict[str, dict[str, str]] = {}
-        if self._host_settings is not None:
-            environment.update(self._host_settings.as_env())
-            if self._host_settings.ca_bundle is not None:
-                volumes[str(self._host_settings.ca_bundle)] = {
-                    "bind": hostenv.CONTAINER_CA_PATH,
-                    "mode": "ro",
-                }
+        environment = self._host_settings.as_env() if self._host_settings is not None else {}
         environment.update(self._env)
-        for host_dir, container_dir in self._mounts.items():
-            volumes[host_dir] = {"bind": container_dir, "mode": "rw"}
-        for host_dir, container_dir in self._readonly.items():
-            volumes[host_dir] = {"bind": container_dir, "mode": "ro"}
-        if self._host_network:
-            network_mode = "host"
-        elif self._network:
-            network_mode = "bridge"
-        else:
-            network_mode = "none"
-        try:
-            self._container = docker_client.containers.create(
-                self.image,
-                command=_IDLE_COMMAND,
-                entrypoint=[],
-                name=self.name,
-                environment=environment,
-                volumes=volumes,
-                network_mode=network_mode,
-                labels=self._labels,
-                mounts=[
-                    Mount(path, None, type="volume", labels=self._labels) for path in self._scratch
-                ],
-                init=True,
-                detach=True,
-            )
-        except docker.errors.ImageNotFound:
-            raise EnvironmentProblem(f"image {self.image} is not present") from None
-        except docker.errors.APIError as exc:
-            # A name already taken (409) belongs to someone else: leave it alone.
-            if exc.status_code != 409:
-                _remove_after_failed_create(docker_client, self.name, attempts=1)
-            raise EnvironmentProblem(
-                f"cannot create a container from {self.image}: {exc}"
-            ) from None
-        except BaseException:
-            # Ctrl-C (or a lost connection) while the engine creates it: the container may exist
-            # though we never got its handle; the request may still be running in the engine.
-            _remove_after_failed_create(docker_client, self.name, attempts=6)
-            raise
+        self._container = _create(
+            docker_client,
+            self.image,
+            self.name,
+            environment=environment,
+            volumes=_volumes(self._host_settings, self._mounts, self._readonly),
+            network_mode="host" if self._host_network else ("bridge" if self._network else "none"),
+            labels=self._labels,
+            scratch=self._scratch,
+        )
         try:
             self._container.start()
         except BaseException:
@@ -482,32 +565,38 @@ class Container:
         user: str = "",
     ) -> int:
         """Run a command (argv list, or one shell string); stream its combined stdout and stderr
-        line by line to on_output; return its exit code (124 when timeout seconds ran out)."""
-        command = _shell(argv)
-        if timeout is not None:
-            command = ["timeout", str(max(1, round(timeout))), *command]
+        line by line to on_output; return its exit code (TIMED_OUT when timeout seconds ran out).
+
+        The timeout is kept here, on the host, not by a `timeout` inside the container (busybox's
+        exits 143 and signals only its child): when it runs out, every process of this exec,
+        found by the marker in its environment, is killed, setsid'd children ignoring SIGTERM
+        included. It works the same on every image and on a remote engine."""
         api = client().api
+        marker = secrets.token_hex(8)
         exec_id = api.exec_create(
             self.id,
-            command,
+            _shell(argv),
             stdout=True,
             stderr=True,
-            environment=dict(env or {}),
+            environment={**(env or {}), EXEC_MARKER: marker},
             workdir=workdir,
             user=user,
         )["Id"]
         stream = api.exec_start(exec_id, stream=True, demux=False)
-        pending = b""
-        for chunk in stream:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            if on_output is not None:
-                for line in lines:
-                    on_output(line.decode("utf-8", "replace").rstrip("\r"))
-        if pending and on_output is not None:
-            on_output(pending.decode("utf-8", "replace").rstrip("\r"))
-        code = api.exec_inspect(exec_id).get("ExitCode")
-        return int(code) if code is not None else -1
+        with _Deadline(timeout, lambda: self._end_exec(exec_id, marker, user)) as deadline:
+            _stream_lines(stream, on_output)
+        return exit_status(api.exec_inspect(exec_id).get("ExitCode"), timed_out=deadline.fired)
+
+    def _end_exec(self, exec_id: str, marker: str, user: str) -> bool:
+        """Kill every process of one exec; False when it had already ended. The killer runs as
+        the exec's own user: root in a container lacks CAP_SYS_PTRACE, so it may not read the
+        environment of another user's process."""
+        api = client().api
+        if not api.exec_inspect(exec_id).get("Running"):
+            return False
+        ender = api.exec_create(self.id, _end_marked_argv(marker), user=user)["Id"]
+        api.exec_start(ender)
+        return True
 
     def output(
         self,
@@ -587,27 +676,7 @@ class Container:
 
     def read_file(self, path: str) -> bytes | None:
         """A file's bytes (symlinks followed), or None when it does not exist."""
-        import docker.errors
-
-        current = PurePosixPath(path)
-        for _ in range(16):
-            try:
-                stream, _stat = self._live.get_archive(str(current))
-            except docker.errors.NotFound:
-                return None
-            data = io.BytesIO(b"".join(stream))
-            with tarfile.open(fileobj=data, mode="r") as archive:
-                member = archive.next()
-                if member is None:
-                    return None
-                if member.issym():
-                    current = current.parent / member.linkname
-                    continue
-                if not member.isfile():
-                    return None
-                handle = archive.extractfile(member)
-                return handle.read() if handle is not None else None
-        return None
+        return _read_file(self._live, path)
 
     def disconnect_network(self) -> None:
         """Cut every network of the running container (verification runs offline)."""
@@ -624,6 +693,31 @@ class Container:
         self._live.reload()
         networks = (self._live.attrs.get("NetworkSettings") or {}).get("Networks") or {}
         return [name for name in networks if name != "none"]
+
+
+def _read_file(live: _DockerContainer, path: str) -> bytes | None:
+    """Container.read_file: follows up to 16 symlinks, each through the engine's archive API."""
+    import docker.errors
+
+    current = PurePosixPath(path)
+    for _ in range(16):
+        try:
+            stream, _stat = live.get_archive(str(current))
+        except docker.errors.NotFound:
+            return None
+        data = io.BytesIO(b"".join(stream))
+        with tarfile.open(fileobj=data, mode="r") as archive:
+            member = archive.next()
+            if member is None:
+                return None
+            if member.issym():
+                current = current.parent / member.linkname
+                continue
+            if not member.isfile():
+                return None
+            handle = archive.extractfile(member)
+            return handle.read() if handle is not None else None
+    return None
 
 
 def _safe_extract(archive: tarfile.TarFile, destination: Path) -> None:

@@ -13,10 +13,12 @@ member list (is it pure Python?) and its PKG-INFO's mtime (SOURCE_DATE_EPOCH).""
 
 from __future__ import annotations
 
+import email.parser
 import json
 import os
 import re
 import shutil
+import sys
 import tarfile
 import tempfile
 import time
@@ -34,10 +36,17 @@ from wheelfarm.errors import BadInput, WheelfarmError
 from wheelfarm.fsutil import file_hashes, write_json_atomic
 from wheelfarm.plan import Spec
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
 META_DIR = ".wheelfarm"
 SOURCES_DIR = "sources"
 # pip's own default, for sdists whose PKG-INFO carries no usable time.
 MINIMUM_EPOCH = 315532800  # 1980-01-01, the earliest time a zip can hold
+# Top-level members read as text: what says the project compiles, and its metadata.
+_READ_MEMBERS = ("setup.py", "pyproject.toml", "PKG-INFO")
 _COMPILED_SUFFIXES = frozenset(
     {".c", ".cc", ".cpp", ".cxx", ".c++", ".pyx", ".rs", ".f", ".f90", ".f95", ".cu", ".m", ".mm"}
 )
@@ -82,6 +91,9 @@ class Source:
     source_date_epoch: int
     pure: bool  # predicted from the member list: no compiled-language sources
     origin: str  # redacted index URL of the file, "local file" or "local directory"
+    # The index's data-requires-python for this file, else the sdist's own metadata; None when
+    # neither declares one.
+    requires_python: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +107,7 @@ class Source:
             "source_date_epoch": self.source_date_epoch,
             "pure": self.pure,
             "origin": self.origin,
+            "requires_python": self.requires_python,
         }
 
 
@@ -106,6 +119,7 @@ class _Inspection:
     top: str
     source_date_epoch: int
     pure: bool
+    requires_python: str | None = None  # PKG-INFO's, else pyproject's static [project] one
 
 
 def _is_compiled_member(parts: Sequence[str]) -> bool:
@@ -136,14 +150,14 @@ def inspect_archive(path: Path) -> _Inspection:
                 for info in archive.infolist():
                     mtime = int(time.mktime((*info.date_time, 0, 0, -1)))
                     entries.append((info.filename.rstrip("/"), mtime))
-                    if _top_level_file(info.filename) in ("setup.py", "pyproject.toml"):
+                    if _top_level_file(info.filename) in _READ_MEMBERS:
                         texts[_top_level_file(info.filename)] = archive.read(info)
         else:
             with tarfile.open(path, "r:*") as archive:
                 for member in archive:
                     entries.append((member.name.rstrip("/"), int(member.mtime)))
                     top_file = _top_level_file(member.name)
-                    if member.isfile() and top_file in ("setup.py", "pyproject.toml"):
+                    if member.isfile() and top_file in _READ_MEMBERS:
                         handle = archive.extractfile(member)
                         texts[top_file] = handle.read() if handle is not None else b""
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
@@ -160,7 +174,26 @@ def inspect_archive(path: Path) -> _Inspection:
     compiled = any(_is_compiled_member(n.split("/")[1:]) for n, _ in entries) or any(
         _says_compiled(name, data) for name, data in texts.items()
     )
-    return _Inspection(top, max(epoch, MINIMUM_EPOCH), not compiled)
+    return _Inspection(top, max(epoch, MINIMUM_EPOCH), not compiled, _declared_python(texts))
+
+
+def _declared_python(texts: Mapping[str, bytes]) -> str | None:
+    """Requires-Python as the sdist's metadata declares it: PKG-INFO (core metadata), else a
+    static `requires-python` in pyproject's [project] (a packed source tree has no PKG-INFO)."""
+    if "PKG-INFO" in texts:
+        headers = email.parser.BytesHeaderParser().parsebytes(texts["PKG-INFO"])
+        value = headers.get("Requires-Python")
+        if value is not None:
+            return str(value).strip() or None
+    if "pyproject.toml" in texts:
+        try:
+            project = tomllib.loads(texts["pyproject.toml"].decode("utf-8")).get("project", {})
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            return None
+        value = project.get("requires-python") if isinstance(project, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
 
 
 def _top_level_file(member: str) -> str:
@@ -241,6 +274,11 @@ def _known_sdist(spec: Spec, wheelhouse: Path) -> Source | None:
             source_date_epoch=int(record["source_date_epoch"]),
             pure=bool(record["pure"]),
             origin=str(record.get("origin", "")),
+            requires_python=(
+                record.get("requires_python")
+                if "requires_python" in record
+                else inspect_archive(candidate).requires_python
+            ),
         )
     return None
 
@@ -278,19 +316,18 @@ def index_settings(
     spec_indexes: Sequence[str] = (), environ: Mapping[str, str] | None = None
 ) -> IndexSettings:
     """Where to look for sdists: a requirement file's own index options, else the host's pip
-    settings (environment over config files, as pip reads them), else PyPI's simple API.
-    Indexes that are host directories (file://) are not simple APIs and are skipped."""
+    settings (hostenv.pip_options: environment over config files, as pip reads them), else PyPI's
+    simple API. Indexes that are host directories (file://) are not simple APIs and are
+    skipped."""
     from pypi_simple import PYPI_SIMPLE_ENDPOINT
 
-    environ = dict(os.environ) if environ is None else dict(environ)
-    options = hostenv.read_pip_config(hostenv.pip_config_files(environ))
-    cert = environ.get("PIP_CERT") or options.get("cert")
+    options = hostenv.pip_options(environ)
+    cert = options.get("cert")
     if spec_indexes:
         found = list(spec_indexes)
     else:
-        primary = environ.get("PIP_INDEX_URL") or options.get("index-url") or PYPI_SIMPLE_ENDPOINT
-        extras = environ.get("PIP_EXTRA_INDEX_URL") or options.get("extra-index-url") or ""
-        found = [primary, *extras.split()]
+        primary = options.get("index-url") or PYPI_SIMPLE_ENDPOINT
+        found = [primary, *options.get("extra-index-url", "").split()]
     usable = tuple(u for u in dict.fromkeys(found) if u.lower().startswith(("http://", "https://")))
     if not usable:
         usable = (PYPI_SIMPLE_ENDPOINT,)
@@ -307,61 +344,84 @@ def _session(settings: IndexSettings) -> Any:
     return session
 
 
-def _fetch_from_index(spec: Spec, wheelhouse: Path, timeout: float) -> Source:
+@dataclass(frozen=True)
+class _Found:
+    """A spec's sdist on an index page, not downloaded yet."""
+
+    client: Any  # pypi_simple.PyPISimple
+    package: Any  # pypi_simple.DistributionPackage
+    shown: str  # the index URL, redacted
+
+
+def _locate(spec: Spec, session: Any, settings: IndexSettings, timeout: float) -> _Found:
+    """The spec's sdist from the first index whose page has it. An index that cannot be read
+    is FetchFailed (exit 1); a project, version or sdist no index has is BadInput (exit 2)."""
     import pypi_simple
     import requests
 
-    settings = index_settings(spec.indexes)
     seen_versions: list[str] = []
     wheel_only = False
-    session = _session(settings)
-    try:
-        for index in settings.indexes:
-            shown = hostenv.redact(index)
-            client = pypi_simple.PyPISimple(endpoint=index, session=session)
-            try:
-                page = client.get_project_page(spec.name, timeout=timeout)
-            except pypi_simple.NoSuchProjectError:
+    for index in settings.indexes:
+        shown = hostenv.redact(index)
+        client = pypi_simple.PyPISimple(endpoint=index, session=session)
+        try:
+            page = client.get_project_page(spec.name, timeout=timeout)
+        except pypi_simple.NoSuchProjectError:
+            continue
+        except (requests.RequestException, pypi_simple.UnsupportedContentTypeError) as exc:
+            raise FetchFailed(
+                f"cannot read {spec.name}'s page on {shown}: {exc}",
+                hint="check the index URL and the network (pip config, PIP_INDEX_URL)",
+            ) from None
+        candidates = []
+        for package in page.packages:
+            if package.version is None:
                 continue
-            except (requests.RequestException, pypi_simple.UnsupportedContentTypeError) as exc:
-                raise FetchFailed(
-                    f"cannot read {spec.name}'s page on {shown}: {exc}",
-                    hint="check the index URL and the network (pip config, PIP_INDEX_URL)",
-                ) from None
-            candidates = []
-            for package in page.packages:
-                if package.version is None:
-                    continue
-                seen_versions.append(package.version)
-                if not _same_version(package.version, spec.version):
-                    continue
-                if package.package_type == "sdist":
-                    candidates.append(package)
-                else:
-                    wheel_only = True
-            if not candidates:
+            seen_versions.append(package.version)
+            if not _same_version(package.version, spec.version):
                 continue
+            if package.package_type == "sdist":
+                candidates.append(package)
+            else:
+                wheel_only = True
+        if candidates:
             # A .tar.gz is the standard sdist; a legacy .zip only when there is nothing else.
             candidates.sort(key=lambda p: (not p.filename.endswith(".tar.gz"), p.filename))
-            return _download(client, candidates[0], spec, wheelhouse, shown=shown, timeout=timeout)
-    finally:
-        session.close()
+            return _Found(client, candidates[0], shown)
+    raise _not_found(spec, settings, seen_versions, wheel_only)
+
+
+def _not_found(
+    spec: Spec, settings: IndexSettings, seen_versions: list[str], wheel_only: bool
+) -> BadInput:
     where = ", ".join(hostenv.redact(i) for i in settings.indexes)
     if wheel_only:
-        raise BadInput(
+        return BadInput(
             f"{spec.origin}: {spec.requirement} has only wheels on {where}, no sdist to build",
             hint="wheelfarm builds from source; pick a version with an sdist",
         )
     if seen_versions:
         recent = sorted(set(seen_versions), key=_version_key)[-8:]
-        raise BadInput(
+        return BadInput(
             f"{spec.origin}: no {spec.name} {spec.version} on {where}",
             hint="versions there include: " + ", ".join(recent),
         )
-    raise BadInput(
+    return BadInput(
         f"{spec.origin}: no project {spec.name!r} on {where}",
         hint="check the spelling, or the index settings (pip config, PIP_INDEX_URL)",
     )
+
+
+def _fetch_from_index(spec: Spec, wheelhouse: Path, timeout: float) -> Source:
+    settings = index_settings(spec.indexes)
+    session = _session(settings)
+    try:
+        found = _locate(spec, session, settings, timeout)
+        return _download(
+            found.client, found.package, spec, wheelhouse, shown=found.shown, timeout=timeout
+        )
+    finally:
+        session.close()
 
 
 def _version_key(text: str) -> tuple[int, Version | str]:
@@ -413,6 +473,7 @@ def _download(
             source_date_epoch=inspection.source_date_epoch,
             pure=inspection.pure,
             origin=hostenv.redact(str(package.url).split("#", 1)[0]),
+            requires_python=package.requires_python or inspection.requires_python,
         )
         _record(wheelhouse, source)
         return source
@@ -445,6 +506,7 @@ def _local_sdist(spec: Spec, wheelhouse: Path) -> Source:
         source_date_epoch=inspection.source_date_epoch,
         pure=inspection.pure,
         origin="local file",
+        requires_python=inspection.requires_python,
     )
     _record(wheelhouse, source)
     return source
@@ -509,7 +571,72 @@ def _pack_directory(spec: Spec, wheelhouse: Path) -> Source:
         source_date_epoch=epoch,
         pure=inspection.pure,
         origin=f"local directory {root}",
+        requires_python=inspection.requires_python,
     )
+
+
+# ---------------------------------------------------------------- Requires-Python before fetching
+
+
+@dataclass(frozen=True)
+class PythonRequirements:
+    """What each spec's Requires-Python is, found without downloading anything."""
+
+    declared: Mapping[Spec, str | None]  # None: the spec declares none
+    unknown: tuple[tuple[Spec, str], ...] = ()  # specs whose index could not be read, and why
+
+
+def requires_python(
+    spec: Spec, *, wheelhouse: Path | None = None, timeout: float = 30.0
+) -> str | None:
+    """The Requires-Python a spec declares, without downloading its sdist: a pinned spec's from
+    its index page (`data-requires-python` of the sdist it would fetch; an sdist an earlier run
+    put in `wheelhouse` answers without the index), a local sdist's or source tree's from its
+    metadata. None when it declares none. An index that cannot be read is FetchFailed; a
+    version no index has is BadInput, as fetch says."""
+    if spec.kind == "sdist":
+        assert spec.path is not None
+        return inspect_archive(spec.path).requires_python
+    if spec.kind == "directory":
+        assert spec.path is not None
+        texts = {
+            n: (spec.path / n).read_bytes() for n in _READ_MEMBERS if (spec.path / n).is_file()
+        }
+        return _declared_python(texts)
+    if wheelhouse is not None:
+        known = _known_sdist(spec, wheelhouse)
+        if known is not None:
+            return known.requires_python
+    settings = index_settings(spec.indexes)
+    session = _session(settings)
+    try:
+        declared = _locate(spec, session, settings, timeout).package.requires_python
+    finally:
+        session.close()
+    text = str(declared or "").strip()
+    return text or None
+
+
+def requires_pythons(
+    specs: Sequence[Spec], *, wheelhouse: Path | None = None, timeout: float = 30.0
+) -> PythonRequirements:
+    """requires_python for every spec, asking the index for several at once. A spec whose index
+    cannot be read goes to `unknown` (the caller keeps its pairs and says so); any other error
+    (a version the index does not have) is raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(spec: Spec) -> str | FetchFailed | None:
+        try:
+            return requires_python(spec, wheelhouse=wheelhouse, timeout=timeout)
+        except FetchFailed as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=min(8, max(1, len(specs)))) as pool:
+        answers = list(pool.map(one, specs))
+    pairs = list(zip(specs, answers, strict=True))
+    declared = {s: a for s, a in pairs if not isinstance(a, FetchFailed)}
+    unknown = tuple((s, a.message) for s, a in pairs if isinstance(a, FetchFailed))
+    return PythonRequirements(declared, unknown)
 
 
 # ---------------------------------------------------------------- entry point

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,9 +76,14 @@ def redact_urls(value: str) -> str:
     return " ".join(redact(item) for item in value.split())
 
 
-def pip_config_files(environ: Mapping[str, str], home: Path | None = None) -> list[Path]:
-    """pip's config files in the order pip reads them (later ones win): global, user, then the
-    file PIP_CONFIG_FILE names. PIP_CONFIG_FILE=os.devnull turns every file off, as in pip."""
+def pip_config_files(
+    environ: Mapping[str, str], home: Path | None = None, prefix: Path | None = None
+) -> list[Path]:
+    """pip's config files in the order pip loads them (later ones win), as its configuration
+    documentation says: global (each XDG_CONFIG_DIRS pip/pip.conf, then /etc/pip.conf); user
+    (~/.pip/pip.conf, then $XDG_CONFIG_HOME/pip/pip.conf), left out when PIP_CONFIG_FILE names
+    a file that exists; site (`sys.prefix`/pip.conf, the running environment's); then the file
+    PIP_CONFIG_FILE names. PIP_CONFIG_FILE=os.devnull turns every file off, as in pip."""
     config_file = environ.get("PIP_CONFIG_FILE")
     if config_file == os.devnull:
         return []
@@ -85,9 +91,11 @@ def pip_config_files(environ: Mapping[str, str], home: Path | None = None) -> li
     xdg_dirs = environ.get("XDG_CONFIG_DIRS") or "/etc/xdg"
     files = [Path(d) / "pip" / "pip.conf" for d in xdg_dirs.split(os.pathsep) if d]
     files.append(Path("/etc/pip.conf"))
-    files.append(home / ".pip" / "pip.conf")
-    xdg_home = environ.get("XDG_CONFIG_HOME") or str(home / ".config")
-    files.append(Path(xdg_home) / "pip" / "pip.conf")
+    if not (config_file and Path(config_file).exists()):
+        files.append(home / ".pip" / "pip.conf")
+        xdg_home = environ.get("XDG_CONFIG_HOME") or str(home / ".config")
+        files.append(Path(xdg_home) / "pip" / "pip.conf")
+    files.append((prefix if prefix is not None else Path(sys.prefix)) / "pip.conf")
     if config_file:
         files.append(Path(config_file))
     return files
@@ -111,6 +119,26 @@ def read_pip_config(files: Sequence[Path]) -> dict[str, str]:
     return options
 
 
+def with_environment(file_options: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """pip's options with its PIP_<OPTION> variables over the config files' values, as pip
+    merges them (PIP_INDEX_URL is index-url, PIP_DEFAULT_TIMEOUT default-timeout...)."""
+    options = dict(file_options)
+    for variable, value in environ.items():
+        if variable.startswith("PIP_") and variable != "PIP_CONFIG_FILE":
+            options[variable[4:].lower().replace("_", "-")] = value
+    return options
+
+
+def pip_options(
+    environ: Mapping[str, str] | None = None, config_files: Sequence[Path] | None = None
+) -> dict[str, str]:
+    """The host's pip options, as its pip would see them: config files in pip's order, then the
+    environment over them. What fetch and from_host both read, merged here only."""
+    environ = dict(os.environ) if environ is None else dict(environ)
+    files = pip_config_files(environ) if config_files is None else list(config_files)
+    return with_environment(read_pip_config(files), environ)
+
+
 def _is_local_index(url: str) -> bool:
     lowered = url.strip().lower()
     return lowered.startswith("file:") or "://" not in lowered
@@ -127,24 +155,21 @@ def from_host(
     """The settings to pass into a container, from the environment over pip's config files."""
     environ = dict(os.environ) if environ is None else dict(environ)
     files = pip_config_files(environ) if config_files is None else list(config_files)
-    pip_options = read_pip_config(files)
-
-    # Environment wins over config files, as in pip.
-    values: dict[str, str] = {}
-    for option, variable in PASSED_PIP_OPTIONS.items():
-        if option in pip_options:
-            values[variable] = pip_options[option]
-    for variable in set(PASSED_PIP_OPTIONS.values()):
-        if variable in environ:
-            values[variable] = environ[variable]
+    file_options = read_pip_config(files)
+    options = with_environment(file_options, environ)
+    values = {
+        variable: options[option]
+        for option, variable in PASSED_PIP_OPTIONS.items()
+        if option in options
+    }
 
     dropped: list[str] = []
     for option in HOST_ONLY_PIP_OPTIONS:
         variable = "PIP_" + option.upper().replace("-", "_")
         if variable in environ:
             dropped.append(f"{variable}={redact_urls(environ[variable])}")
-        elif option in pip_options:
-            dropped.append(f"pip {option} = {redact_urls(pip_options[option])}")
+        elif option in file_options:
+            dropped.append(f"pip {option} = {redact_urls(file_options[option])}")
 
     index = values.get("PIP_INDEX_URL")
     if index is not None and _is_local_index(index):
@@ -165,7 +190,7 @@ def from_host(
             values[name] = value
             values[name.lower()] = value
 
-    ca_bundle = _ca_bundle(environ, pip_options)
+    ca_bundle = _ca_bundle(environ, file_options)
     if ca_bundle is not None:
         for name in TRUST_VARIABLES:
             values[name] = CONTAINER_CA_PATH

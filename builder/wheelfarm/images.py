@@ -87,18 +87,24 @@ def is_generic(target: Target, root: Path | None = None) -> bool:
 
 
 def generic_packages(target: Target) -> dict[str, str]:
-    """RUNTIME_PACKAGES / BUILD_PACKAGES for a generic Dockerfile: every offered Python's
-    packages; the build stage starts FROM runtime, so it lists only what runtime lacks."""
+    """RUNTIME_PACKAGES / BUILD_PACKAGES / REPO_SETUP for a generic Dockerfile: every offered
+    Python's packages for the target's distro, and what enables the repositories they come from;
+    the build stage starts FROM runtime, so it lists only what runtime lacks."""
     from wheelfarm import pkgmgr
 
     runtime: list[str] = []
     build: list[str] = []
     for python in target.pythons:
-        runtime += pkgmgr.python_packages(target.family, python.version, "runtime")
-        build += pkgmgr.python_packages(target.family, python.version, "build")
+        runtime += pkgmgr.python_packages(target.family, python.version, "runtime", target.distro)
+        build += pkgmgr.python_packages(target.family, python.version, "build", target.distro)
     runtime = list(dict.fromkeys(runtime))
     build = [p for p in dict.fromkeys(build) if p not in runtime]
-    return {"RUNTIME_PACKAGES": " ".join(runtime), "BUILD_PACKAGES": " ".join(build)}
+    args = {"RUNTIME_PACKAGES": " ".join(runtime), "BUILD_PACKAGES": " ".join(build)}
+    if target.family in ("dnf", "yum"):  # the families whose generic Dockerfile takes it
+        args["REPO_SETUP"] = pkgmgr.repository_setup(
+            target.family, target.distro, target.version, [p.version for p in target.pythons]
+        )
+    return args
 
 
 def build_args(target: Target, base: str, arch: str, root: Path | None = None) -> dict[str, str]:

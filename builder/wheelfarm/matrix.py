@@ -1,27 +1,43 @@
 """The build plan as a CI matrix: one entry per target job that `wheelfarm build` would run.
 
-Pure: settings in, a JSON-ready mapping out. A planning job has no images, so by default every
-known target (shipped and extra) is planned, not only those whose image is present."""
+Settings in, a JSON-ready mapping out; the one thing asked of the outside is each spec's
+Requires-Python, from its index page (as `build` asks it), so that the matrix leaves out the
+pairs build would skip and a target left with nothing to build gets no job (a GitHub job with
+nothing to upload would fail). An index that cannot be reached is said on stderr and its specs'
+pairs are kept. A planning job has no images, so by default every known target (shipped and
+extra) is planned, not only those whose image is present."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from wheelfarm import plan
+from wheelfarm import fetch, plan
 from wheelfarm.config import Settings
 from wheelfarm.errors import BadInput
+from wheelfarm.reporter import Reporter, Silent
+
+Lookup = Callable[[Sequence[plan.Spec]], fetch.PythonRequirements]
 
 FORMATS = ("json", "github")
 # The output name the workflows read: `needs.<plan job>.outputs.matrix`.
 GITHUB_OUTPUT_NAME = "matrix"
 
 
-def build_matrix(settings: Settings, cwd: Path | None = None) -> dict[str, list[dict[str, str]]]:
+def build_matrix(
+    settings: Settings,
+    cwd: Path | None = None,
+    *,
+    reporter: Reporter | None = None,
+    lookup: Lookup = fetch.requires_pythons,
+) -> dict[str, list[dict[str, str]]]:
     """`{"include": [{"target", "image", "python", "specs"}, ...]}` for the settings' specs,
-    requirement files, targets and Python."""
+    requirement files, targets and Python, without the pairs whose Requires-Python or marker
+    excludes the target's Python (each said as a note)."""
+    reporter = reporter or Silent()
     specs = plan.parse_specs(settings.specs, settings.requirements)
     catalogue = settings.catalogue
     chosen = plan.select_targets(
@@ -32,11 +48,20 @@ def build_matrix(settings: Settings, cwd: Path | None = None) -> dict[str, list[
             f"no target offers Python {settings.python}",
             hint="drop --python or name targets that offer it (wheelfarm images list)",
         )
-    jobs = plan.build_plan(specs, chosen, settings.python)
+    found = lookup(specs)
+    for spec, why in found.unknown:
+        reporter.warn(
+            f"Requires-Python of {spec.requirement} is unknown ({why}); "
+            "planned on every target, the build will skip it where it does not apply"
+        )
+    skipped = plan.skips(specs, chosen, settings.python, found.declared)
+    for skip in skipped:
+        reporter.info(f"skipped: {skip.reason}")
+    jobs = plan.build_plan(specs, chosen, settings.python, found.declared)
     if not jobs:
         raise BadInput(
-            "nothing to build on the selected targets: every spec's marker excludes them",
-            hint="check the environment markers in the specs",
+            "nothing to build on the selected targets: every spec is skipped on them",
+            hint="; ".join(s.reason for s in skipped[:4]) or None,
         )
     here = (Path.cwd() if cwd is None else cwd).resolve()
     return {"include": [_entry(job, here) for job in jobs]}

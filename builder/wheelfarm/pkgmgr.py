@@ -18,6 +18,7 @@ FAMILIES = ("apk", "apt", "dnf", "yum")
 # take for syntax.
 _PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._:@=<>~*/-]*$")
 _APK_NAME_VERSION = re.compile(r"^(?P<name>.+?)-(?P<version>\d[^-]*)-r\d+$")
+YUM_STRICT = "--setopt=skip_missing_names_on_install=False"
 APT_RETRY_MESSAGE = "wheelfarm: the package lists in the image did not do; refreshing them"
 
 
@@ -61,7 +62,9 @@ def install_command(family: str, packages: Sequence[str], *, ca_file: str | None
     options = f" --setopt=sslcacert={shlex.quote(ca_file)}" if ca_file else ""
     if family == "dnf":
         return f"dnf install -y -q --setopt=install_weak_deps=False{options} {names}"
-    return f"yum install -y -q{options} {names}"
+    # yum (unlike dnf) skips a name no repository has and exits 0; a wrong recipe name must fail
+    # here, not later as a missing header in the compile.
+    return f"yum install -y -q {YUM_STRICT}{options} {names}"
 
 
 def install_env(family: str) -> dict[str, str]:
@@ -146,10 +149,32 @@ def parse_version(family: str, package: str, output: str) -> str | None:
     return word[len(prefix) :] if word.startswith(prefix) else None
 
 
-def python_packages(family: str, version: str, stage: str) -> list[str]:
+# Enterprise Linux rebuilds whose EPEL (patchelf, many -devel packages) installs from their own
+# repositories with epel-release, and whose extra -devel repository is CRB (PowerTools on 8).
+# ("rockylinux" is what a base image's name gives when an extra target declares no distro.)
+EL_REBUILDS = ("rocky", "rockylinux", "almalinux", "centos")
+EL = (*EL_REBUILDS, "rhel", "ol")
+# Distros whose repositories have no patchelf and no EPEL wheelfarm can enable without naming a
+# host (RHEL/UBI needs a subscription or a URL; Amazon Linux has no EPEL).
+NO_PATCHELF = ("rhel", "amzn")
+
+
+def _major(version: str) -> int | None:
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _el7(distro: str, version: str) -> bool:
+    return distro in EL and _major(version) == 7
+
+
+def python_packages(family: str, version: str, stage: str, distro: str = "") -> list[str]:
     """The distro packages that give Python X.Y with venv and pip (runtime), plus headers and a
     C/C++ toolchain (build). Names follow each family's pattern for a versioned Python
-    (python3.11, python3.11-venv, python3.11-devel); Alpine has one python3."""
+    (python3.11, python3.11-venv, python3.11-devel); Alpine has one python3. On an EL 7 base
+    (CentOS 7) there is no python3.X-pip: its python3 is 3.6, and other versions come from
+    Software Collections (rh-python38-python...). patchelf is left out where the distro's
+    repositories lack it (auditwheel then inspects but cannot repair)."""
     _check_family(family)
     if stage not in ("runtime", "build"):
         raise ValueError(f"unknown stage {stage!r}")
@@ -161,8 +186,41 @@ def python_packages(family: str, version: str, stage: str) -> list[str]:
         runtime = ["ca-certificates", "python3", "py3-pip"]
         tools = ["python3-dev", "build-base", "linux-headers", "patchelf", "pkgconf"]
     else:
-        runtime = [f"python{version}", f"python{version}-pip"]
-        tools = [f"python{version}-devel", "gcc", "gcc-c++", "make", "pkgconfig"]
-        if family == "dnf":
+        # An EL distro on yum is EL 7 (8 and later are dnf).
+        if family == "yum" and distro in EL and version == "3.6":
+            prefix = "python3"
+        elif family == "yum" and distro in EL:
+            prefix = f"rh-python{version.replace('.', '')}-python"
+        else:
+            prefix = f"python{version}"
+        runtime = [prefix, f"{prefix}-pip"]
+        tools = [f"{prefix}-devel", "gcc", "gcc-c++", "make", "pkgconfig"]
+        if family == "dnf" and distro not in NO_PATCHELF:
             tools.append("patchelf")
     return runtime + tools if build else runtime
+
+
+def repository_setup(family: str, distro: str, version: str, pythons: Sequence[str]) -> str:
+    """The shell command a generic image runs before installing anything, in both stages (so a
+    verification container resolves what a build did): EPEL and CRB/PowerTools on an EL
+    rebuild's dnf (patchelf is in EPEL only), Software Collections on CentOS 7 for a Python that
+    is not its 3.6. "true" when nothing is needed. A yum base on another EL 7 (RHEL, Oracle)
+    with a Python other than 3.6 is refused: its collections need a subscription or a host."""
+    _check_family(family)
+    major = _major(version)
+    if family == "dnf" and distro in EL_REBUILDS and major is not None and major >= 8:
+        extra = "powertools" if major == 8 else "crb"
+        return (
+            "dnf install -y -q --setopt=install_weak_deps=False dnf-plugins-core epel-release"
+            f" && dnf config-manager --set-enabled {extra}"
+        )
+    if family == "yum" and _el7(distro, version) and any(p != "3.6" for p in pythons):
+        if distro not in EL_REBUILDS:
+            raise BadInput(
+                f"a generic yum target on {distro} {version} cannot offer Python "
+                f"{', '.join(p for p in pythons if p != '3.6')}: only CentOS's Software "
+                "Collections are known here",
+                hint="offer python 3.6 (the system python3), or use the shipped centos-7 target",
+            )
+        return f"yum install -y -q {YUM_STRICT} centos-release-scl-rh"
+    return "true"

@@ -25,6 +25,7 @@ from typing import Literal
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
     InvalidSdistFilename,
     canonicalize_name,
@@ -575,18 +576,89 @@ def select_targets(
     return chosen
 
 
+@dataclass(frozen=True)
+class Skip:
+    """A spec planned not to be built on a target, and why: its Requires-Python or its
+    environment marker excludes the target's Python. Not a failure."""
+
+    spec: Spec
+    target: Target
+    python: Python
+    reason: str  # "markupsafe 3.0.2 requires Python >=3.9; centos-7 builds for 3.8"
+
+
+def _label(spec: Spec) -> str:
+    return f"{spec.name} {spec.version}" if spec.version else spec.requirement
+
+
+def _admits(requires_python: str, python: Python) -> bool | None:
+    """Whether a Requires-Python admits CPython X.Y; None when it cannot be read (pip ignores
+    an invalid one too). The micro version is not known before the container runs, so X.Y is
+    admitted when its first or a late micro release is."""
+    try:
+        allowed = SpecifierSet(requires_python)
+    except InvalidSpecifier:
+        return None
+    return any(allowed.contains(f"{python.version}.{micro}", prereleases=True) for micro in (0, 99))
+
+
+def skip_reason(
+    spec: Spec, target: Target, python: Python, requires_python: str | None = None
+) -> str | None:
+    """Why `spec` is not built on `target` for `python`, or None when it is built: its
+    environment marker excludes that Python on Linux, or its Requires-Python does."""
+    if spec.marker is not None:
+        try:
+            applies = spec.applies_to(python)
+        except InvalidMarker:  # pragma: no cover - markers are checked when parsed
+            applies = True
+        if not applies:
+            return (
+                f"{_label(spec)} is only for {spec.marker}; {target.name} builds for "
+                f"{python.version} on Linux"
+            )
+    if requires_python and _admits(requires_python, python) is False:
+        return (
+            f"{_label(spec)} requires Python {requires_python}; {target.name} builds for "
+            f"{python.version}"
+        )
+    return None
+
+
+def skips(
+    specs: Sequence[Spec],
+    targets: Sequence[Target],
+    python: str | None = None,
+    requires_python: Mapping[Spec, str | None] | None = None,
+) -> list[Skip]:
+    """Every (spec, target) pair the plan leaves out, with its reason, in target then spec
+    order. `requires_python` maps a spec to the Requires-Python its index page or sdist
+    declares (a spec missing from it, or None, declares none)."""
+    found = requires_python or {}
+    result: list[Skip] = []
+    for target in targets:
+        chosen = target.python_for(python)
+        for spec in specs:
+            reason = skip_reason(spec, target, chosen, found.get(spec))
+            if reason is not None:
+                result.append(Skip(spec, target, chosen, reason))
+    return result
+
+
 def build_plan(
-    specs: Sequence[Spec], targets: Sequence[Target], python: str | None = None
+    specs: Sequence[Spec],
+    targets: Sequence[Target],
+    python: str | None = None,
+    requires_python: Mapping[Spec, str | None] | None = None,
 ) -> list[BuildJob]:
-    """One job per target, in target order, with the specs whose markers hold for its Python.
-    A target that lacks the asked-for Python exits 2; a job with nothing to build is left out."""
+    """One job per target, in target order, with the specs it builds: those whose marker and
+    Requires-Python admit its Python (`skips` says why the others are left out). A target that
+    lacks the asked-for Python exits 2; a job with nothing to build is left out."""
+    skipped = {(s.spec, s.target.name) for s in skips(specs, targets, python, requires_python)}
     jobs: list[BuildJob] = []
     for target in targets:
         chosen = target.python_for(python)
-        try:
-            applicable = tuple(s for s in specs if s.applies_to(chosen))
-        except InvalidMarker as exc:  # pragma: no cover - markers are checked when parsed
-            raise BadInput(str(exc)) from None
+        applicable = tuple(s for s in specs if (s, target.name) not in skipped)
         if applicable:
             jobs.append(BuildJob(target, chosen, applicable))
     return jobs

@@ -41,6 +41,15 @@ class Target:
     # False when distro/version were guessed from the base image's name (an extra target that
     # declares neither): good for listings, never for choosing index roots or views.
     release_known: bool = True
+    # The LC_ALL/LANG its processes run under: a locale the image has (CentOS 7's glibc 2.17
+    # has no C.UTF-8, and every shell would print setlocale warnings into the logs). Empty:
+    # the family's (en_US.UTF-8 for yum, EL 7; C.UTF-8 elsewhere).
+    locale: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.locale:
+            family_locale = "en_US.UTF-8" if self.family == "yum" else "C.UTF-8"
+            object.__setattr__(self, "locale", family_locale)
 
     @property
     def python(self) -> Python:
@@ -81,11 +90,16 @@ def _py(*versions: str, prefix: str = "/usr/bin/python") -> tuple[Python, ...]:
 TARGETS: tuple[Target, ...] = (
     Target("alpine-3.20", "alpine", "3.20", "alpine:3.20", "apk", _py("3.12")),
     Target("alpine-3.21", "alpine", "3.21", "alpine:3.21", "apk", _py("3.12")),
+    Target("alpine-3.22", "alpine", "3.22", "alpine:3.22", "apk", _py("3.12")),
+    Target("alpine-3.23", "alpine", "3.23", "alpine:3.23", "apk", _py("3.12")),
+    Target("alpine-3.24", "alpine", "3.24", "alpine:3.24", "apk", _py("3.14")),
+    Target("alpine-3.25", "alpine", "3.25", "alpine:3.25", "apk", _py("3.14")),
     Target("debian-11", "debian", "11", "debian:11", "apt", _py("3.9"), suite="bullseye"),
     Target("debian-12", "debian", "12", "debian:12", "apt", _py("3.11"), suite="bookworm"),
     Target("debian-13", "debian", "13", "debian:13", "apt", _py("3.13"), suite="trixie"),
     Target("ubuntu-22.04", "ubuntu", "22.04", "ubuntu:22.04", "apt", _py("3.10")),
     Target("ubuntu-24.04", "ubuntu", "24.04", "ubuntu:24.04", "apt", _py("3.12")),
+    Target("ubuntu-26.04", "ubuntu", "26.04", "ubuntu:26.04", "apt", _py("3.14")),
     Target(
         "centos-7",
         "centos",
@@ -97,10 +111,16 @@ TARGETS: tuple[Target, ...] = (
         "Software Collections (the newest CentOS 7 ships), GCC 10 from devtoolset-10; no "
         "patchelf (EPEL only), so auditwheel can inspect but not repair",
     ),
-    Target("rockylinux-8", "rocky", "8", "rockylinux:8", "dnf", _py("3.12", "3.11")),
-    Target("rockylinux-9", "rocky", "9", "rockylinux:9", "dnf", _py("3.9", "3.12", "3.11")),
+    # Rocky Linux publishes its images as rockylinux/rockylinux:N (10 only there; the plain
+    # rockylinux:N tags are no longer updated).
+    Target("rockylinux-8", "rocky", "8", "rockylinux/rockylinux:8", "dnf", _py("3.12", "3.11")),
+    Target(
+        "rockylinux-9", "rocky", "9", "rockylinux/rockylinux:9", "dnf", _py("3.9", "3.12", "3.11")
+    ),
+    Target("rockylinux-10", "rocky", "10", "rockylinux/rockylinux:10", "dnf", _py("3.12")),
     Target("almalinux-8", "almalinux", "8", "almalinux:8", "dnf", _py("3.12", "3.11")),
     Target("almalinux-9", "almalinux", "9", "almalinux:9", "dnf", _py("3.9", "3.12", "3.11")),
+    Target("almalinux-10", "almalinux", "10", "almalinux:10", "dnf", _py("3.12")),
 )
 
 FAMILIES = ("apk", "apt", "dnf", "yum")

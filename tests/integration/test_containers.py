@@ -430,3 +430,96 @@ def test_ctrl_c_during_a_command_leaves_no_container(debian_targets: dict[str, T
     assert child.returncode != 0
     assert "KeyboardInterrupt" in (child.stderr.read() if child.stderr else "")
     assert docker_names(name) == []
+
+
+# --- --timeout, enforced from the host ---------------------------------------------------------
+
+# setup.py starts a daemon the way some builds do (a compiler server, a test database): it calls
+# setsid, ignores SIGTERM and sleeps; then setup.py itself hangs. It writes the daemon's pid where
+# the test can read it back.
+DAEMON_SETUP = """\
+import os, signal, time
+from setuptools import setup
+if os.fork() == 0:
+    os.setsid()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with open("/tmp/wf-daemon.pid", "w") as handle:
+        handle.write(str(os.getpid()))
+    time.sleep(3600)
+    os._exit(0)
+time.sleep(3600)
+setup()
+"""
+DAEMON_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "wf-test-daemon"
+version = "1.0"
+"""
+# Every process in a container, one per line: pid and command line, read from /proc (the images
+# have no ps).
+PROCESSES = 'for d in /proc/[0-9]*; do echo "${d#/proc/} $(tr "\\000" " " < $d/cmdline)"; done'
+
+
+def daemon_sdist(directory: Path) -> Path:
+    import io
+    import tarfile
+
+    path = directory / "wf_test_daemon-1.0.tar.gz"
+    files = {
+        "PKG-INFO": "Metadata-Version: 2.1\nName: wf-test-daemon\nVersion: 1.0\n",
+        "pyproject.toml": DAEMON_PYPROJECT,
+        "setup.py": DAEMON_SETUP,
+        "daemon.c": "int daemon_unused;\n",  # looks compiled, so it is built
+    }
+    with tarfile.open(path, "w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"wf_test_daemon-1.0/{name}")
+            info.size, info.mtime = len(data), 1_700_000_000
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_timed_out_build_leaves_no_process_of_its_tree(
+    debian_targets: dict[str, Target], tmp_path: Path
+) -> None:
+    """`--timeout` ends the exec's whole tree from the host, a setsid child that ignores SIGTERM
+    included; the build says timed out, and the kept container has nothing of it left."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHEELFARM_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "wheelfarm", "build", str(daemon_sdist(tmp_path)),
+         "--target", "debian-12", "--timeout", "60", "--keep-on-failure", "--no-verify",
+         "--wheelhouse", str(tmp_path / "wh"), "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        out, err = child.communicate(timeout=400)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    kept = container.leftover_containers(child.pid)
+    try:
+        assert child.returncode == 1, err[-3000:]
+        (result,) = json.loads(out)["results"]
+        assert result["status"] == "failed"
+        assert "timed out after 60s" in result["error"]
+        assert len(kept) == 1, kept
+        shown = subprocess.run(
+            ["docker", "exec", kept[0], "sh", "-c", f"cat /tmp/wf-daemon.pid; echo; {PROCESSES}"],
+            capture_output=True, text=True, check=True,
+        ).stdout.splitlines()  # fmt: skip
+    finally:
+        for name in kept:
+            subprocess.run(["docker", "rm", "-fv", name], capture_output=True, check=False)
+    daemon, *processes = shown
+    assert daemon.isdigit(), "the daemon never started: the timeout came before setup.py ran"
+    pids = {line.split()[0] for line in processes}
+    assert daemon not in pids
+    # Left: the container's init and idle command, and this exec's own shell and tr.
+    assert [line for line in processes if "python" in line or "sleep" in line] == []

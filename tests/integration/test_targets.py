@@ -4,8 +4,10 @@ per Alpine, Ubuntu, CentOS and Rocky/Alma target after `wheelfarm images build <
 missing image is a failure with the command that makes it, never a skip.
 
 What is built there is every shipped recipe: pyyaml and markupsafe, and lxml, psycopg2 and cffi,
-whose apk/dnf/yum package lists are otherwise never exercised; each wheel is verified by
-`wheelfarm build` in the target's runtime image (its recipe's system packages, import, test).
+whose apk/dnf/yum package lists are otherwise never exercised, in releases chosen per Python
+(target_specs); a pinned release that cannot serve the target's Python is expected `skipped`
+(markupsafe 3.0.2 on centos-7). Each wheel is verified by `wheelfarm build` in the target's
+runtime image (its recipe's system packages, import, test).
 
 Also: a project's extra target (declared in pyproject.toml, built from the generic Dockerfile
 of its package-manager family) is planned, imaged and built like a shipped one."""
@@ -28,8 +30,11 @@ pytestmark = pytest.mark.integration
 
 TEST_TARGETS = config.split_list(os.environ.get("WHEELFARM_TEST_TARGETS", "")) or ["debian-12"]
 SPECS = ("pyyaml==6.0.2", "markupsafe==3.0.2")
-# The recipes with system libraries: libxml2/libxslt, libpq, libffi.
-SYSTEM_LIBRARY_SPECS = ("lxml==5.3.0", "psycopg2==2.9.10")
+
+
+def _at_least(python: str, version: tuple[int, int]) -> bool:
+    major, minor = (int(part) for part in python.split("."))
+    return (major, minor) >= version
 
 
 def cffi_spec(python: str) -> str:
@@ -39,7 +44,25 @@ def cffi_spec(python: str) -> str:
 
 
 def target_specs(python: str) -> tuple[str, ...]:
-    return (*SPECS, *SYSTEM_LIBRARY_SPECS, cffi_spec(python))
+    """What a target whose Python is `python` builds and verifies: the oldest releases this suite
+    pins that build on it. Python 3.14 (Ubuntu 26.04, Alpine 3.24+) needs pyyaml 6.0.3,
+    markupsafe 3.0.3, psycopg2 2.9.11 and lxml 6.0.2 (which builds against libxml2 2.14/2.15,
+    those distros' own). CentOS 7 (3.8) gets lxml 4.9.4: lxml 5 documents libxml2 >= 2.9.2 and
+    CentOS 7 ships 2.9.1; markupsafe 3.0.2 needs 3.9 there, so it is planned as skipped
+    (skipped_specs) and none is built."""
+    if _at_least(python, (3, 14)):
+        pinned = ("pyyaml==6.0.3", "markupsafe==3.0.3", "lxml==6.0.2", "psycopg2==2.9.11")
+    elif python == "3.8":
+        pinned = ("pyyaml==6.0.2", "lxml==4.9.4", "psycopg2==2.9.10")
+    else:
+        pinned = ("pyyaml==6.0.2", "markupsafe==3.0.2", "lxml==5.3.0", "psycopg2==2.9.10")
+    return (*pinned, cffi_spec(python))
+
+
+def skipped_specs(python: str) -> tuple[str, ...]:
+    """Pinned releases whose Requires-Python excludes `python`: planned, and skipped (not a
+    failure) with the reason."""
+    return ("markupsafe==3.0.2",) if python == "3.8" else ()
 
 
 EXTRA_NAME = "debian-12-extra"
@@ -116,17 +139,23 @@ def test_build_and_verify_on_target(name: str, tmp_path: Path) -> None:
     target = targets.get(name)
     require_images(name)
     wheelhouse = tmp_path / "wheelhouse"
-    specs = target_specs(target.python.version)
+    python = target.python.version
+    specs, skipped = target_specs(python), skipped_specs(python)
     result = wheelfarm(
-        "build", *specs, "--target", name, "--wheelhouse", str(wheelhouse), "--json"
+        "build", *specs, *skipped, "--target", name, "--wheelhouse", str(wheelhouse), "--json"
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
     summary = json.loads(result.stdout)
     assert summary["ok"] is True
     assert {r["target"] for r in summary["results"]} == {name}
-    check_wheels(
-        wheelhouse, target.python.version, expected_build_tag(target.build_image, tmp_path), specs
-    )
+    # A release that cannot serve this Python is skipped with its reason, not failed.
+    for spec in skipped:
+        project, _, version = spec.partition("==")
+        (entry,) = [r for r in summary["results"] if project in json.dumps(r)]
+        assert entry["status"] == "skipped", entry
+        assert f"{project} {version} requires Python" in json.dumps(entry), entry
+        assert f"{name} builds for {python}" in json.dumps(entry), entry
+    check_wheels(wheelhouse, python, expected_build_tag(target.build_image, tmp_path), specs)
     # Each wheel passed on this target: installed with its recipe's system packages, imported,
     # its recipe's test run.
     passed = {
@@ -134,6 +163,16 @@ def test_build_and_verify_on_target(name: str, tmp_path: Path) -> None:
         and r["status"] == "pass"
     }  # fmt: skip
     assert passed == {p.name for p in wheelhouse.glob("*.whl")}, summary["verify"]["results"]
+
+
+def test_specs_are_chosen_per_python() -> None:
+    """Every shipped target's Python gets one spec per recipe, each release serving it."""
+    for target in targets.TARGETS:
+        python = target.python.version
+        projects = [s.partition("==")[0] for s in (*target_specs(python), *skipped_specs(python))]
+        assert sorted(projects) == ["cffi", "lxml", "markupsafe", "psycopg2", "pyyaml"], target
+    assert "lxml==4.9.4" in target_specs("3.8") and "markupsafe==3.0.2" in skipped_specs("3.8")
+    assert "lxml==6.0.2" in target_specs("3.14")
 
 
 def local_base() -> str:

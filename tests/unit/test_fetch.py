@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import wf_index
 
 from wheelfarm import fetch, plan
 from wheelfarm.errors import BadInput
@@ -155,3 +157,79 @@ def test_index_settings(tmp_path: Path) -> None:
 
     bare = {"PIP_CONFIG_FILE": "/dev/null", "HOME": str(tmp_path)}
     assert fetch.index_settings(environ=bare).indexes == (PYPI_SIMPLE_ENDPOINT,)
+
+
+# ------------------------------------------------------------------ Requires-Python
+
+
+def test_requires_python_from_pkg_info_else_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    declared = make_sdist(
+        tmp_path / "a" / "demo-1.0.tar.gz",
+        {"PKG-INFO": b"Metadata-Version: 2.1\nName: demo\nRequires-Python: >=3.9\n\nbody\n"},
+    )
+    assert fetch.inspect_archive(declared).requires_python == ">=3.9"
+    (tmp_path / "b").mkdir()
+    from_pyproject = make_sdist(
+        tmp_path / "b" / "demo-1.0.tar.gz",
+        {"pyproject.toml": b'[project]\nname = "demo"\nrequires-python = ">=3.10"\n'},
+    )
+    assert fetch.inspect_archive(from_pyproject).requires_python == ">=3.10"
+    (tmp_path / "c").mkdir()
+    bare = make_sdist(tmp_path / "c" / "demo-1.0.tar.gz", {})
+    assert fetch.inspect_archive(bare).requires_python is None
+    (local,) = plan.parse_specs([str(declared)])
+    source = fetch.fetch(local, tmp_path / "wh")
+    assert source.requires_python == ">=3.9"
+    assert source.as_json()["requires_python"] == ">=3.9"
+    assert fetch.requires_python(local) == ">=3.9"
+    # A pinned spec whose sdist an earlier run fetched needs no index.
+    (pinned,) = plan.parse_specs(["demo==1.0"])
+    assert fetch.requires_python(pinned, wheelhouse=tmp_path / "wh") == ">=3.9"
+
+
+def test_requires_python_of_a_source_directory(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "tree"\nversion = "1"\nrequires-python = ">=3.12"\n'
+    )
+    (spec,) = plan.parse_specs([str(tmp_path)])
+    assert fetch.requires_python(spec) == ">=3.12"
+    assert fetch.fetch(spec, tmp_path / "wh").requires_python == ">=3.12"
+
+
+@pytest.fixture
+def simple_index(tmp_path: Path) -> Iterator[str]:
+    pages = {"demo": [("demo-1.0.tar.gz", ">=3.10"), ("demo-2.0.tar.gz", None)]}
+    with wf_index.serve(tmp_path / "index", pages) as url:
+        yield url
+
+
+def specs_on(tmp_path: Path, index: str, *lines: str) -> list[plan.Spec]:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"--index-url {index}\n" + "\n".join(lines) + "\n")
+    return plan.parse_specs([], [requirements])
+
+
+def test_requires_python_from_the_index_page_alone(tmp_path: Path, simple_index: str) -> None:
+    (one,) = specs_on(tmp_path, simple_index, "demo==1.0")
+    (two,) = specs_on(tmp_path, simple_index, "demo[extra]==2.0 ; os_name == 'posix'")
+    # Nothing is downloaded: the files do not even exist on this index.
+    assert fetch.requires_python(one) == ">=3.10"
+    assert fetch.requires_python(two) is None
+    found = fetch.requires_pythons([one, two])
+    assert found.declared == {one: ">=3.10", two: None}
+    assert found.unknown == ()
+    (missing,) = specs_on(tmp_path, simple_index, "demo==9.9")
+    with pytest.raises(BadInput) as excinfo:
+        fetch.requires_python(missing)
+    assert "no demo 9.9" in excinfo.value.message
+
+
+def test_an_index_that_cannot_be_reached_leaves_the_spec_unknown(tmp_path: Path) -> None:
+    (spec,) = specs_on(tmp_path, wf_index.closed_port_url(), "demo==1.0")
+    with pytest.raises(fetch.FetchFailed):
+        fetch.requires_python(spec, timeout=5)
+    found = fetch.requires_pythons([spec], timeout=5)
+    assert found.declared == {}
+    ((unknown, why),) = found.unknown
+    assert unknown == spec and "cannot read demo's page" in why

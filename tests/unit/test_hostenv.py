@@ -4,6 +4,7 @@ something inside it, never host-only paths, never a password on display."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,8 +104,12 @@ def test_unreadable_or_broken_config_is_skipped(tmp_path: Path) -> None:
 
 
 def test_pip_config_files_follow_pips_order(tmp_path: Path) -> None:
+    """Global, user, site (the running environment's prefix), then PIP_CONFIG_FILE; a
+    PIP_CONFIG_FILE that does not exist leaves the user files in, as pip does."""
     files = hostenv.pip_config_files(
-        {"XDG_CONFIG_DIRS": "/x:/y", "PIP_CONFIG_FILE": "/z/pip.conf"}, home=tmp_path
+        {"XDG_CONFIG_DIRS": "/x:/y", "PIP_CONFIG_FILE": "/z/pip.conf"},
+        home=tmp_path,
+        prefix=Path("/venv"),
     )
     assert files == [
         Path("/x/pip/pip.conf"),
@@ -112,9 +117,50 @@ def test_pip_config_files_follow_pips_order(tmp_path: Path) -> None:
         Path("/etc/pip.conf"),
         tmp_path / ".pip" / "pip.conf",
         tmp_path / ".config" / "pip" / "pip.conf",
+        Path("/venv/pip.conf"),
         Path("/z/pip.conf"),
     ]
     assert hostenv.pip_config_files({"PIP_CONFIG_FILE": os.devnull}, home=tmp_path) == []
+    default = hostenv.pip_config_files({}, home=tmp_path)
+    assert Path(sys.prefix) / "pip.conf" in default
+
+
+def test_a_pip_config_file_that_exists_turns_the_user_files_off(tmp_path: Path) -> None:
+    named = tmp_path / "named.conf"
+    named.write_text("[global]\nindex-url = https://named.invalid/simple\n")
+    user = tmp_path / "home" / ".config" / "pip" / "pip.conf"
+    user.parent.mkdir(parents=True)
+    user.write_text("[global]\nindex-url = https://user.invalid/simple\nwf-test-key = 7\n")
+    env = {"PIP_CONFIG_FILE": str(named), "HOME": str(tmp_path / "home")}
+    files = hostenv.pip_config_files(env, prefix=tmp_path / "venv")
+    assert user not in files and files[-1] == named
+    options = hostenv.pip_options(env, files)
+    assert options["index-url"] == "https://named.invalid/simple"
+    assert "wf-test-key" not in options  # the user file's
+    # Without it, pip reads the user file.
+    del env["PIP_CONFIG_FILE"]
+    files = hostenv.pip_config_files(env, prefix=tmp_path / "v")
+    assert hostenv.pip_options(env, files)["wf-test-key"] == "7"
+
+
+def test_the_site_file_is_read_and_the_environment_wins_once(tmp_path: Path) -> None:
+    site = tmp_path / "venv"
+    site.mkdir()
+    (site / "pip.conf").write_text(
+        "[global]\nindex-url = https://site.invalid/simple\n"
+        "extra-index-url = https://extra.invalid/simple\n"
+    )
+    env = {"HOME": str(tmp_path / "nohome"), "XDG_CONFIG_DIRS": str(tmp_path / "none")}
+    files = hostenv.pip_config_files(env, prefix=site)
+    options = hostenv.pip_options(env, files)
+    assert options["index-url"] == "https://site.invalid/simple"
+    env["PIP_INDEX_URL"] = "https://env.invalid/simple"
+    env["PIP_DEFAULT_TIMEOUT"] = "30"
+    settings = hostenv.from_host(env, files).as_env()
+    assert settings["PIP_INDEX_URL"] == "https://env.invalid/simple"
+    assert settings["PIP_EXTRA_INDEX_URL"] == "https://extra.invalid/simple"
+    assert settings["PIP_DEFAULT_TIMEOUT"] == "30"
+    assert hostenv.pip_options(env, files)["index-url"] == "https://env.invalid/simple"
 
 
 @pytest.mark.parametrize(

@@ -20,16 +20,23 @@ IMAGES = resources.images_dir()
 ISSUE_TARGETS = {
     "alpine-3.20",
     "alpine-3.21",
+    "alpine-3.22",
+    "alpine-3.23",
+    "alpine-3.24",
+    "alpine-3.25",
     "debian-11",
     "debian-12",
     "debian-13",
     "ubuntu-22.04",
     "ubuntu-24.04",
+    "ubuntu-26.04",
     "centos-7",
     "rockylinux-8",
     "rockylinux-9",
+    "rockylinux-10",
     "almalinux-8",
     "almalinux-9",
+    "almalinux-10",
 }
 
 
@@ -80,6 +87,16 @@ def test_shipped_dockerfile_defaults_match_the_catalogue(target: Target) -> None
     assert "install-venvs.sh" in text.split("AS build", 1)[1]
 
 
+@pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.name)
+def test_each_image_runs_under_the_locale_its_target_names(target: Target) -> None:
+    """Build and verify run their processes under target.locale; the image sets the same LANG,
+    and it is one the distro has (CentOS 7's glibc 2.17 has no C.UTF-8)."""
+    text = (images.dockerfile_dir(target) / "Dockerfile").read_text()
+    assert re.findall(r"^ENV LANG=(\S+)$", text, re.MULTILINE) == [target.locale]
+    if target.name == "centos-7":
+        assert target.locale == "en_US.UTF-8"
+
+
 def test_os_release_tags_follow_the_tag_rules() -> None:
     by_name = {t.name: images.os_release_tag(t, "x86_64") for t in TARGETS}
     assert by_name["debian-12"] == "linux_x86_64_debian_12"
@@ -106,6 +123,25 @@ def test_each_family_has_a_generic_dockerfile_for_extra_targets(family: str) -> 
     assert not set(args["RUNTIME_PACKAGES"].split()) & set(args["BUILD_PACKAGES"].split())
     for name in ("RUNTIME_PACKAGES", "BUILD_PACKAGES", "WHEELFARM_PYTHONS", "WHEELFARM_TAG"):
         assert f"${{{name}}}" in text
+
+
+def test_a_generic_el_target_enables_what_its_packages_need() -> None:
+    rocky = Target("my-rocky-9", "rocky", "9", "rockylinux/rockylinux:9", "dnf",
+                   (Python("3.12", "/usr/bin/python3.12"),))  # fmt: skip
+    args = images.build_args(rocky, rocky.base, "x86_64")
+    assert "patchelf" in args["BUILD_PACKAGES"].split()
+    assert args["REPO_SETUP"].endswith("--set-enabled crb")
+    centos = Target("my-centos-7", "centos", "7", "centos:7", "yum",
+                    (Python("3.8", "/opt/rh/rh-python38/root/usr/bin/python3.8"),))  # fmt: skip
+    args = images.build_args(centos, centos.base, "x86_64")
+    assert args["RUNTIME_PACKAGES"].split() == ["rh-python38-python", "rh-python38-python-pip"]
+    assert "centos-release-scl-rh" in args["REPO_SETUP"]
+    assert centos.locale == "en_US.UTF-8"  # the family's: EL 7 has no C.UTF-8
+    for family in ("dnf", "yum"):
+        text = (IMAGES / f"generic-{family}" / "Dockerfile").read_text()
+        assert 'RUN sh -c "${REPO_SETUP}"' in text.split("AS build", 1)[0]
+    debian = Target("my-debian", "debian", "12", "debian:12", "apt", (Python("3.11", "/x3.11"),))
+    assert "REPO_SETUP" not in images.build_args(debian, debian.base, "x86_64")
 
 
 def test_shipped_targets_get_no_package_arguments() -> None:

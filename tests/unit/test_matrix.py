@@ -6,11 +6,35 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import wf_index
 
 from wheelfarm import targets
+
+# What the real index pages say of the releases these tests plan (data-requires-python).
+PAGES = {
+    "pyyaml": [("PyYAML-6.0.2.tar.gz", ">=3.8")],
+    "markupsafe": [("markupsafe-3.0.2.tar.gz", ">=3.9")],
+    "tomli": [("tomli-2.0.1.tar.gz", ">=3.7")],
+    "lxml": [("lxml-5.3.0.tar.gz", ">=3.6")],
+    "numpy": [("numpy-2.1.3.tar.gz", ">=3.10")],
+}
+
+
+@pytest.fixture(autouse=True)
+def index(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """matrix asks the index for Requires-Python: every run here reads a local one, as the host's
+    pip configuration would name it (PIP_INDEX_URL, no config files)."""
+    with wf_index.serve(tmp_path_factory.mktemp("index"), PAGES) as url:
+        monkeypatch.setenv("PIP_INDEX_URL", url)
+        monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+        yield url
+
 
 EXTRA = """
 [[tool.wheelfarm.extra-targets]]
@@ -57,6 +81,11 @@ def test_defaults_to_every_known_target(project: Path) -> None:
         "specs": "pyyaml==6.0.2 markupsafe==3.0.2",
     }
     assert by_target["centos-7"]["python"] == "3.8"
+    # markupsafe 3.0.2 requires Python >=3.9: left out where the build would skip it.
+    assert by_target["centos-7"]["specs"] == "pyyaml==6.0.2"
+    assert "skipped: markupsafe 3.0.2 requires Python >=3.9; centos-7 builds for 3.8" in (
+        result.stderr
+    )
     assert result.stdout.startswith("{\n  ")  # pretty for people
 
 
@@ -188,3 +217,45 @@ def test_bad_input_exits_2(project: Path, args: list[str], message: str) -> None
     assert result.returncode == 2, result.stdout
     assert message in result.stderr
     assert result.stdout == ""
+
+
+def test_pairs_the_build_would_skip_are_left_out(project: Path) -> None:
+    result = wheelfarm(
+        project, "numpy==2.1.3", "markupsafe==3.0.2",
+        "--target", "centos-7", "--target", "debian-11", "--target", "debian-12",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    specs = {e["target"]: e["specs"] for e in json.loads(result.stdout)["include"]}
+    # centos-7 is left with nothing to build: no job at all, so none fails on an empty upload.
+    assert specs == {
+        "debian-11": "markupsafe==3.0.2",
+        "debian-12": "numpy==2.1.3 markupsafe==3.0.2",
+    }
+    assert "numpy 2.1.3 requires Python >=3.10; debian-11 builds for 3.9" in result.stderr
+    assert "numpy 2.1.3 requires Python >=3.10; centos-7 builds for 3.8" in result.stderr
+
+
+def test_nothing_left_to_build_exits_2_with_the_reasons(project: Path) -> None:
+    result = wheelfarm(project, "numpy==2.1.3", "--target", "debian-11")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "every spec is skipped" in result.stderr
+    assert "numpy 2.1.3 requires Python >=3.10; debian-11 builds for 3.9" in result.stderr
+
+
+def test_an_unreachable_index_is_said_and_the_pairs_are_kept(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIP_INDEX_URL", wf_index.closed_port_url())
+    result = wheelfarm(project, "markupsafe==3.0.2", "--target", "centos-7", "--format", "github")
+    assert result.returncode == 0, result.stderr
+    _name, _, value = result.stdout.strip().partition("=")
+    assert [e["target"] for e in json.loads(value)["include"]] == ["centos-7"]
+    assert "Requires-Python of markupsafe==3.0.2 is unknown" in result.stderr
+    assert "cannot read markupsafe's page" in result.stderr
+
+
+def test_a_version_the_index_does_not_have_exits_2(project: Path) -> None:
+    result = wheelfarm(project, "numpy==0.0.1", "--target", "debian-12")
+    assert result.returncode == 2
+    assert "no numpy 0.0.1" in result.stderr

@@ -32,7 +32,19 @@ def test_dnf_and_yum_install() -> None:
     assert pkgmgr.install_command("dnf", ["libpq-devel"]) == (
         "dnf install -y -q --setopt=install_weak_deps=False libpq-devel"
     )
-    assert pkgmgr.install_command("yum", ["libpq-devel"]) == "yum install -y -q libpq-devel"
+    assert pkgmgr.install_command("yum", ["libpq-devel"]) == (
+        "yum install -y -q --setopt=skip_missing_names_on_install=False libpq-devel"
+    )
+
+
+def test_yum_fails_on_a_name_no_repository_has() -> None:
+    """yum's default skips unknown names with exit 0; every yum install must turn that off."""
+    for ca_file in (None, "/etc/wheelfarm/host-ca.pem"):
+        words = pkgmgr.install_command("yum", ["no-such-devel"], ca_file=ca_file).split()
+        assert "--setopt=skip_missing_names_on_install=False" in words
+        assert words.index("--setopt=skip_missing_names_on_install=False") < words.index(
+            "no-such-devel"
+        )
 
 
 @pytest.mark.parametrize(
@@ -162,3 +174,49 @@ def test_python_packages(family: str, runtime: set[str], build: set[str]) -> Non
     assert set(runtime_packages) <= set(build_packages)
     compilers = {"gcc", "g++", "gcc-c++", "build-base", "make"}
     assert not compilers & set(runtime_packages), "a runtime image has no compilers"
+
+
+# ------------------------------------------------------------------ generic images on EL bases
+
+
+@pytest.mark.parametrize(
+    ("distro", "version", "extra"),
+    [("rocky", "8", "powertools"), ("almalinux", "9", "crb"), ("rockylinux", "10", "crb")],
+)
+def test_el_dnf_bases_get_epel_and_crb_for_patchelf(distro: str, version: str, extra: str) -> None:
+    build = pkgmgr.python_packages("dnf", "3.12", "build", distro)
+    assert "patchelf" in build
+    setup = pkgmgr.repository_setup("dnf", distro, version, ["3.12"])
+    assert "epel-release" in setup.split()
+    assert setup.endswith(f"dnf config-manager --set-enabled {extra}")
+    assert "dnf-plugins-core" in setup.split()  # config-manager comes with it
+
+
+def test_fedora_needs_no_repository_and_rhel_gets_no_patchelf() -> None:
+    assert pkgmgr.repository_setup("dnf", "fedora", "42", ["3.13"]) == "true"
+    assert "patchelf" in pkgmgr.python_packages("dnf", "3.13", "build", "fedora")
+    # UBI/RHEL: EPEL needs a subscription or a URL; auditwheel inspects without repairing.
+    assert "patchelf" not in pkgmgr.python_packages("dnf", "3.12", "build", "rhel")
+    assert pkgmgr.repository_setup("dnf", "rhel", "9", ["3.12"]) == "true"
+
+
+def test_centos_7_names_its_own_python_packages() -> None:
+    """CentOS 7 has no python3.X-pip: its python3 is 3.6, others are Software Collections."""
+    assert pkgmgr.python_packages("yum", "3.6", "build", "centos") == [
+        "python3", "python3-pip", "python3-devel", "gcc", "gcc-c++", "make", "pkgconfig",
+    ]  # fmt: skip
+    assert pkgmgr.python_packages("yum", "3.8", "runtime", "centos") == [
+        "rh-python38-python",
+        "rh-python38-python-pip",
+    ]
+    assert pkgmgr.repository_setup("yum", "centos", "7", ["3.6"]) == "true"
+    setup = pkgmgr.repository_setup("yum", "centos", "7", ["3.8"])
+    assert setup.split()[-1] == "centos-release-scl-rh"
+    assert "--setopt=skip_missing_names_on_install=False" in setup.split()
+
+
+def test_another_el7_with_a_software_collections_python_is_refused() -> None:
+    with pytest.raises(BadInput) as excinfo:
+        pkgmgr.repository_setup("yum", "rhel", "7", ["3.8"])
+    assert "cannot offer Python 3.8" in excinfo.value.message
+    assert excinfo.value.hint is not None and "centos-7" in excinfo.value.hint

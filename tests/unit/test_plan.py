@@ -221,6 +221,71 @@ def test_marker_only_for_other_pythons_leaves_no_job() -> None:
     assert plan.build_plan(specs, targets.select(["debian-12"])) == []
 
 
+@pytest.mark.parametrize(
+    ("requires", "target", "reason"),
+    [
+        (">=3.9", "centos-7", "markupsafe 3.0.2 requires Python >=3.9; centos-7 builds for 3.8"),
+        (">=3.9", "debian-11", None),
+        ("<3.13", "debian-13", "markupsafe 3.0.2 requires Python <3.13; debian-13 builds for 3.13"),
+        ("!=3.11.*", "debian-12", "markupsafe 3.0.2 requires Python !=3.11.*; debian-12 builds "
+         "for 3.11"),
+        (">=3.9.1", "debian-11", None),  # a later 3.9 micro release serves it
+        (">=3.10", "debian-11", "markupsafe 3.0.2 requires Python >=3.10; debian-11 builds for "
+         "3.9"),
+        ("not a specifier", "centos-7", None),  # pip ignores an invalid one too
+        (None, "centos-7", None),
+        ("", "centos-7", None),
+    ],
+)  # fmt: skip
+def test_requires_python_skip_reason(requires: str | None, target: str, reason: str | None) -> None:
+    (spec,) = plan.parse_specs(["markupsafe==3.0.2"])
+    chosen = targets.get(target)
+    assert plan.skip_reason(spec, chosen, chosen.python, requires) == reason
+
+
+def test_a_marker_that_excludes_a_target_gets_a_reason_too() -> None:
+    (spec,) = plan.parse_specs(['tomli==2.0.1 ; python_version < "3.11"'])
+    target = targets.get("debian-12")
+    assert plan.skip_reason(spec, target, target.python) == (
+        'tomli 2.0.1 is only for python_version < "3.11"; debian-12 builds for 3.11 on Linux'
+    )
+    assert plan.skip_reason(spec, targets.get("debian-11"), targets.get("debian-11").python) is None
+
+
+def test_skips_and_the_plan_agree() -> None:
+    specs = plan.parse_specs(
+        ["markupsafe==3.0.2", 'tomli==2.0.1 ; python_version < "3.11"', "numpy==2.1.3"]
+    )
+    markupsafe, _tomli, numpy = specs
+    chosen = targets.select(["debian-11", "debian-12", "rockylinux-9"])
+    requires: dict[plan.Spec, str | None] = {markupsafe: ">=3.9", numpy: ">=3.10"}
+    skipped = plan.skips(specs, chosen, requires_python=requires)
+    assert [(s.spec.name, s.target.name, s.python.version) for s in skipped] == [
+        ("numpy", "debian-11", "3.9"),
+        ("tomli", "debian-12", "3.11"),
+        ("numpy", "rockylinux-9", "3.9"),
+    ]
+    assert skipped[0].reason == "numpy 2.1.3 requires Python >=3.10; debian-11 builds for 3.9"
+    jobs = plan.build_plan(specs, chosen, requires_python=requires)
+    assert [(j.target.name, [s.name for s in j.specs]) for j in jobs] == [
+        ("debian-11", ["markupsafe", "tomli"]),
+        ("debian-12", ["markupsafe", "numpy"]),
+        ("rockylinux-9", ["markupsafe", "tomli"]),
+    ]
+    # Another Python of the same target is planned on its own terms.
+    (job,) = plan.build_plan([numpy], targets.select(["rockylinux-9"]), "3.12", requires)
+    assert plan.skips([numpy], targets.select(["rockylinux-9"]), "3.12", requires) == []
+    assert job.python.version == "3.12"
+
+
+def test_a_target_left_with_nothing_has_no_job_but_its_skips() -> None:
+    (numpy,) = plan.parse_specs(["numpy==2.1.3"])
+    chosen = targets.select(["debian-11"])
+    assert plan.build_plan([numpy], chosen, requires_python={numpy: ">=3.10"}) == []
+    (skip,) = plan.skips([numpy], chosen, requires_python={numpy: ">=3.10"})
+    assert skip.reason == "numpy 2.1.3 requires Python >=3.10; debian-11 builds for 3.9"
+
+
 def test_sdist_in_requirement_file_is_relative_to_it(tmp_path: Path) -> None:
     (tmp_path / "dist").mkdir()
     sdist = tmp_path / "dist" / "thing-0.1.tar.gz"
