@@ -237,7 +237,7 @@ def context(
         tag_set=tag_set,
         key=case["key"],
         paths=buildsteps.BuildPaths.of(source, case["key"], case["tools"]),
-        env=buildsteps.build_env(source, recipe, case["installer"]),
+        env=buildsteps.build_env(source, recipe, target, case["installer"]),
         log=log,
         budget=buildsteps.Budget(None),
         installer=case["installer"],

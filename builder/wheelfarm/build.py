@@ -128,52 +128,100 @@ def _offered(targets: Sequence[Target]) -> str:
     return ", ".join(versions)
 
 
-def _prepare(options: Options) -> tuple[list[plan.BuildJob], dict[str, str]]:
+@dataclass(frozen=True)
+class Planned:
+    """What the run builds, on which images, and what it leaves out before any container."""
+
+    jobs: tuple[plan.BuildJob, ...]
+    image_ids: dict[str, str]
+    skips: tuple[plan.Skip, ...] = ()
+
+
+def _targets(settings: Settings) -> list[Target] | None:
+    """The targets named (unknown ones and ones without the asked Python: exit 2, with or
+    without an engine); None for "every target whose build image is present"."""
+    catalogue, python = settings.catalogue, settings.python
+    if settings.targets:
+        chosen = plan.select_targets(settings.targets, (), python, catalogue)  # unknown: exit 2
+        for target in chosen:
+            target.python_for(python)  # a target without that Python: exit 2
+        return chosen
+    if python is not None and not any(p.version == python for t in catalogue for p in t.pythons):
+        raise BadInput(
+            f"no target offers Python {python}",
+            hint=f"the targets offer Python {_offered(catalogue)}",
+        )
+    return None
+
+
+def _present_targets(settings: Settings) -> tuple[list[Target], dict[str, str]]:
+    catalogue, python = settings.catalogue, settings.python
+    image_ids = _image_ids(catalogue, requested=False)
+    chosen = plan.select_targets((), image_ids, python, catalogue)
+    present = [t for t in catalogue if t.name in image_ids]
+    if not chosen and python is not None and present:
+        raise BadInput(
+            f"no target whose build image is present offers Python {python}",
+            hint=f"the present targets ({', '.join(t.name for t in present)}) offer Python "
+            f"{_offered(present)}; or name a target with --target",
+        )
+    if not chosen:
+        debian = [t for t in catalogue if t.can_bootstrap]
+        raise ImageMissing(
+            "no target's build image is present",
+            hint="make one, e.g.: " + "; ".join(images.make_command(t) for t in debian[:3]),
+        )
+    return chosen, image_ids
+
+
+def _prepare(options: Options, reporter: Reporter) -> Planned:
     """Everything that can fail before a container starts: specs, recipes, rules, the wheelhouse,
-    target names and Pythons (exit 2, with or without an engine), then engine and images."""
+    target names and Pythons (exit 2, with or without an engine), then engine and images; and
+    which specs a target's Python cannot take (Requires-Python from the index, markers)."""
     settings = options.settings
     specs = plan.parse_specs(settings.specs, settings.requirements)
     for spec in specs:
         recipes.load(spec.name, settings.recipes)
     rules.image_sources(settings.rules)  # a malformed --rules file fails now, exit 2
     check_wheelhouse(settings.wheelhouse)
-    catalogue = settings.catalogue
-    python = settings.python
-    if settings.targets:
-        chosen = plan.select_targets(settings.targets, (), python, catalogue)  # unknown: exit 2
-        for target in chosen:
-            target.python_for(python)  # a target without that Python: exit 2
-    elif python is not None and not any(p.version == python for t in catalogue for p in t.pythons):
-        raise BadInput(
-            f"no target offers Python {python}",
-            hint=f"the targets offer Python {_offered(catalogue)}",
-        )
+    named = _targets(settings)
     container.check_engine()
-    if settings.targets:
-        image_ids = _image_ids(chosen, requested=True)
-    else:
-        image_ids = _image_ids(catalogue, requested=False)
-        chosen = plan.select_targets((), image_ids, python, catalogue)
-        present = [t for t in catalogue if t.name in image_ids]
-        if not chosen and python is not None and present:
-            raise BadInput(
-                f"no target whose build image is present offers Python {python}",
-                hint=f"the present targets ({', '.join(t.name for t in present)}) offer Python "
-                f"{_offered(present)}; or name a target with --target",
-            )
-        if not chosen:
-            debian = [t for t in catalogue if t.can_bootstrap]
-            raise ImageMissing(
-                "no target's build image is present",
-                hint="make one, e.g.: " + "; ".join(images.make_command(t) for t in debian[:3]),
-            )
-    jobs = plan.build_plan(specs, chosen, python)
-    if not jobs:
-        raise BadInput(
-            "nothing to build on the selected targets: every spec's marker excludes them",
-            hint="check the environment markers in the specs",
-        )
-    return jobs, image_ids
+    chosen, image_ids = (named, {}) if named is not None else _present_targets(settings)
+    found = fetch.requires_pythons(specs, wheelhouse=settings.wheelhouse)
+    for spec, why in found.unknown:
+        reporter.warn(f"{spec.requirement}: its Requires-Python is unknown ({why}); built anyway")
+    skips = plan.skips(specs, chosen, settings.python, found.declared)
+    jobs = plan.build_plan(specs, chosen, settings.python, found.declared)
+    if named is not None:
+        # Only the targets with something to build need their image.
+        image_ids = _image_ids([job.target for job in jobs], requested=True)
+    return Planned(tuple(jobs), image_ids, tuple(skips))
+
+
+def _late_skips(planned: Planned, sources: dict[buildrun.SpecKey, Source]) -> Planned:
+    """The sdist's own metadata may declare a Requires-Python its index page did not: those
+    pairs are left out too, still before any container starts."""
+    jobs: list[plan.BuildJob] = []
+    late: list[plan.Skip] = []
+    for job in planned.jobs:
+        kept = []
+        for spec in job.specs:
+            declared = sources[spec.key].requires_python
+            reason = plan.skip_reason(spec, job.target, job.python, declared)
+            if reason is None:
+                kept.append(spec)
+            else:
+                late.append(plan.Skip(spec, job.target, job.python, reason))
+        if kept:
+            jobs.append(plan.BuildJob(job.target, job.python, tuple(kept)))
+    return Planned(tuple(jobs), planned.image_ids, planned.skips + tuple(late))
+
+
+def _skipped(skips: Sequence[plan.Skip]) -> list[Outcome]:
+    return [
+        Outcome(spec=s.spec.requirement, target=s.target.name, status="skipped", note=s.reason)
+        for s in skips
+    ]
 
 
 def _fetch_all(jobs: Sequence[plan.BuildJob], wheelhouse: Path) -> dict[buildrun.SpecKey, Source]:
@@ -193,7 +241,7 @@ def run(options: Options, reporter: Reporter) -> Report:
     """Build every job; never raises for a failed build (the report says), only for what stops
     the whole run (bad input, no engine, a missing image, Ctrl-C)."""
     began = time.monotonic()
-    jobs, image_ids = _prepare(options)
+    planned = _prepare(options, reporter)
     wheelhouse = options.settings.wheelhouse.resolve()
     try:
         wheelhouse.mkdir(parents=True, exist_ok=True)
@@ -206,14 +254,7 @@ def run(options: Options, reporter: Reporter) -> Report:
         reporter.note(note)
     with runner.sigterm_as_interrupt():
         try:
-            return _run(
-                options,
-                reporter,
-                jobs=jobs,
-                image_ids=image_ids,
-                wheelhouse=wheelhouse,
-                began=began,
-            )
+            return _run(options, reporter, planned, wheelhouse=wheelhouse, began=began)
         except KeyboardInterrupt:
             reporter.warn("interrupted: every build container was removed, nothing partial kept")
             raise
@@ -242,15 +283,14 @@ def _spec_work(
 
 
 def _run(
-    options: Options,
-    reporter: Reporter,
-    *,
-    jobs: Sequence[plan.BuildJob],
-    image_ids: dict[str, str],
-    wheelhouse: Path,
-    began: float,
+    options: Options, reporter: Reporter, planned: Planned, *, wheelhouse: Path, began: float
 ) -> Report:
-    sources = _fetch_all(jobs, wheelhouse)
+    sources = _fetch_all(planned.jobs, wheelhouse) if planned.jobs else {}
+    planned = _late_skips(planned, sources)
+    skipped = _skipped(planned.skips)
+    if not planned.jobs:
+        return Report(wheelhouse, tuple(skipped), time.monotonic() - began, 0)
+    jobs, image_ids = planned.jobs, planned.image_ids
     names = [job.target.name for job in jobs]
     jobs_at_once = max(1, options.settings.jobs or default_jobs())
     expected = _expected_costs(jobs, sources)
@@ -273,7 +313,7 @@ def _run(
     if state.compile_times:
         cache.store_compile_times(state.compile_times)
     outcomes = tuple(outcome for outcomes in done for outcome in outcomes)
-    return Report(wheelhouse, outcomes, time.monotonic() - began, state.started)
+    return Report(wheelhouse, (*outcomes, *skipped), time.monotonic() - began, state.started)
 
 
 def default_jobs() -> int:

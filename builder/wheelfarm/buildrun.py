@@ -384,7 +384,9 @@ class TargetWorker:
             tag_set=facts.tag_set(list(self.run.limits.rules)),
             key=key,
             paths=paths,
-            env=buildsteps.build_env(work.source, work.recipe, self.run.installer(facts.arch)),
+            env=buildsteps.build_env(
+                work.source, work.recipe, self.target, self.run.installer(facts.arch)
+            ),
             log=log,
             budget=buildsteps.Budget(self.run.limits.timeout),
             installer=self.run.installer(facts.arch),

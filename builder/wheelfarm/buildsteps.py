@@ -69,7 +69,6 @@ BASE_ENV = {
     "PIP_PROGRESS_BAR": "off",
     "PIP_ROOT_USER_ACTION": "ignore",
     "PYTHONHASHSEED": "0",
-    "LC_ALL": "C.UTF-8",
     "TZ": "UTC",
 }
 # `file.c:3:2: error: ...`, `error: command 'gcc' failed`, `E: Unable to locate package x`
@@ -266,9 +265,12 @@ class BuildContext:
         return [*argv, step, *extra]
 
 
-def build_env(source: Source, recipe: Recipe, installer: str = "uv") -> dict[str, str]:
+def build_env(
+    source: Source, recipe: Recipe, target: Target, installer: str = "uv"
+) -> dict[str, str]:
     return {
         **BASE_ENV,
+        "LC_ALL": target.locale,
         **recipe.env,
         "SOURCE_DATE_EPOCH": str(source.source_date_epoch),
         "HOME": f"{WORK}/home/{source.top}",
@@ -291,7 +293,7 @@ def cache_key(
         sdist_sha256=source.sha256,
         recipe_digest=recipe.build_digest(target),
         rules=provenance.rules_applied(tag_set),
-        build_env=build_env(source, recipe, installer),
+        build_env=build_env(source, recipe, target, installer),
         python=python,
     )
 

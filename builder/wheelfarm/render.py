@@ -251,7 +251,7 @@ def build_table(report: BuildReport) -> None:
             o.target,
             o.spec,
             o.status,
-            o.error or o.wheel or "",
+            o.error or o.wheel or o.note,
             ", ".join(o.requires_external),
             f"{o.seconds:.1f}s",
         ]
@@ -261,7 +261,13 @@ def build_table(report: BuildReport) -> None:
         ["target", "spec", "status", "wheel", "Requires-External", "time"],
         rows,
         title=f"wheelhouse {report.wheelhouse}",
-        styles={"failed": "red", "built": "green", "up to date": "cyan", "restored": "cyan"},
+        styles={
+            "failed": "red",
+            "built": "green",
+            "up to date": "cyan",
+            "restored": "cyan",
+            "skipped": "yellow",
+        },
     )
     for outcome in report.outcomes:
         for gap in outcome.warnings:

@@ -575,11 +575,12 @@ class _Cell:
                 f"{STAGE}/{job.wheel.plain_name}",
             ],
             f"install with the target's stock pip {shown}",
-            env=PIP_ENV,
+            env={**PIP_ENV, "LC_ALL": job.target.locale},
             hint=f"stock pip {shown} on {job.target.name} refused the wheel or a dependency",
         )
         env = {
             **PIP_ENV,
+            "LC_ALL": job.target.locale,
             "PATH": f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "VIRTUAL_ENV": VENV,
         }

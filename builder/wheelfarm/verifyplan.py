@@ -55,6 +55,7 @@ class TargetView:
     arch: str
     tagset: rules.TagSet
     pythons: tuple[PythonFacts, ...]  # in the catalogue's order, only those present
+    locale: str = "C.UTF-8"  # what its processes run under (targets.Target.locale)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -83,6 +84,7 @@ def target_view(target: Target, facts: ImageFacts, rule_files: Sequence[Path]) -
         facts.arch,
         facts.tag_set(list(rule_files)),
         tuple(pythons),
+        target.locale,
     )
 
 

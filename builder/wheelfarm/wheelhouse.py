@@ -23,7 +23,7 @@ class Outcome:
 
     spec: str
     target: str
-    status: str  # "built", "up to date", "restored", "failed"
+    status: str  # "built", "up to date", "restored", "skipped" (note says why), "failed"
     wheel: str | None = None
     tag: str | None = None
     log: str | None = None  # relative to the wheelhouse

@@ -611,3 +611,23 @@ def test_missing_image_exits_3_with_the_command(tmp_path: Path) -> None:
     )
     assert child.returncode == 3, child.stderr
     assert "wheelfarm images build wf-test-absent" in child.stderr
+
+
+def test_a_spec_whose_requires_python_excludes_the_target_is_skipped_at_once(
+    tmp_path: Path, debian_targets: dict[str, Target]
+) -> None:
+    """numpy 2.1 needs Python 3.10; debian-11 builds for 3.9: planned as skipped from the index's
+    Requires-Python, with the reason, exit 0, no container."""
+    run = run_wheelfarm(
+        *build_args("numpy==2.1.3", "--target", "debian-11", "--json"),
+        "--wheelhouse",
+        str(tmp_path / "wh"),
+        env=environment(tmp_path / "cache"),
+    )
+    assert run.code == 0, run.stderr[-3000:]
+    [result] = run.summary["results"]
+    assert result["status"] == "skipped"
+    assert result["note"] == "numpy 2.1.3 requires Python >=3.10; debian-11 builds for 3.9"
+    assert run.summary["ok"] is True and run.summary["containers_started"] == 0
+    assert run.created == ()
+    assert not list((tmp_path / "wh").glob("numpy-*"))  # nothing fetched either

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from wheelfarm import buildrun, buildsteps, config, plan, recipes, uvtool
+from wheelfarm import buildrun, buildsteps, config, plan, recipes, targets, uvtool
 from wheelfarm.errors import ConfigError
 from wheelfarm.fetch import Source
 
@@ -105,7 +105,11 @@ def test_the_installer_is_part_of_what_the_build_sees_and_of_its_key() -> None:
     spec = plan.parse_spec("demo==1.0")
     source = Source(spec, Path("demo-1.0.tar.gz"), "0" * 64, "demo", "1.0", "demo-1.0", 1, False,
                     "test")  # fmt: skip
-    uv_env = buildsteps.build_env(source, recipe, "uv")
-    pip_env = buildsteps.build_env(source, recipe, "pip")
+    debian, centos = targets.get("debian-12"), targets.get("centos-7")
+    uv_env = buildsteps.build_env(source, recipe, debian, "uv")
+    pip_env = buildsteps.build_env(source, recipe, debian, "pip")
+    # A locale the target has: CentOS 7's glibc has no C.UTF-8.
+    assert uv_env["LC_ALL"] == "C.UTF-8"
+    assert buildsteps.build_env(source, recipe, centos)["LC_ALL"] == "en_US.UTF-8"
     assert uv_env["WHEELFARM_INSTALLER"] == "uv" and pip_env["WHEELFARM_INSTALLER"] == "pip"
     assert uv_env["HOME"] == "/wf/home/demo-1.0"
