@@ -83,22 +83,11 @@ class StepFailed(WheelfarmError):
         self.log = log  # the build log, relative to the wheelhouse, once it is closed
 
 
-class Exec(Protocol):
+class Exec(runner.Runs, Protocol):
     """What the steps need of a container (container.Container; a replaying fake in tests)."""
 
     @property
     def host_settings(self) -> HostSettings | None: ...
-
-    def run(
-        self,
-        argv: Sequence[str] | str,
-        *,
-        env: Mapping[str, str] | None = None,
-        workdir: str | None = None,
-        on_output: Callable[[str], None] | None = None,
-        timeout: float | None = None,
-        user: str = "",
-    ) -> int: ...
 
     def output(self, argv: Sequence[str] | str, *, check: bool = True) -> str: ...
 

@@ -184,7 +184,7 @@ class StepLog:
 
 
 class Runs(Protocol):
-    """What exec_step needs of a container."""
+    """What exec_step needs of a container (container.Container)."""
 
     def run(
         self,
@@ -194,6 +194,7 @@ class Runs(Protocol):
         workdir: str | None = None,
         on_output: Callable[[str], None] | None = None,
         timeout: float | None = None,
+        user: str = "",
     ) -> int: ...
 
 
