@@ -908,6 +908,14 @@ def main() -> None:
     unusable (missing, not a directory, no permission, read-only), else 3."""
     try:
         app(prog_name="wheelfarm")
+    except SystemExit as exc:
+        from wheelfarm import runner
+
+        # typer turns any KeyboardInterrupt into exit 130, SIGINT's; a run SIGTERM ended (it is
+        # raised as one, for the same clean-up) exits as a process that signal ended: 143.
+        if exc.code == 128 + signal.SIGINT and runner.terminated_by:
+            sys.exit(128 + runner.terminated_by[0])
+        raise
     except WheelfarmError as exc:
         from wheelfarm import ui
 
@@ -929,4 +937,4 @@ def main() -> None:
         from wheelfarm import ui
 
         ui.error("interrupted")
-        sys.exit(130)
+        sys.exit(128 + signal.SIGINT)

@@ -115,8 +115,22 @@ def run_parallel(state: RunState, parallel: int, tasks: Sequence[Callable[[], T]
     return [f.result() for f in futures]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be so the same clean-up runs; the command then exits
+    128 + the signal's number (143), as a process ended by it does, not SIGINT's 130."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+# The signal that ended this process's run, once one did (the CLI's exit status says which).
+terminated_by: list[int] = []
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    terminated_by.append(signum)
+    raise Terminated(signum)
 
 
 @contextlib.contextmanager
