@@ -263,6 +263,9 @@ def build_env(
         **recipe.env,
         "SOURCE_DATE_EPOCH": str(source.source_date_epoch),
         "HOME": f"{WORK}/home/{source.top}",
+        # The hooks' .pyc files go to their own home (the environment is not theirs to write),
+        # so the second hook reuses what the first compiled.
+        "PYTHONPYCACHEPREFIX": f"{WORK}/home/{source.top}/pycache",
         "WHEELFARM_INSTALLER": installer,
     }
 

@@ -113,9 +113,9 @@ def uv_env(envs: Path, requirements: list[str]) -> Path:
         if pins:
             print("wheelfarm: installing " + ", ".join(pins), flush=True)
             with requirements_file(pins) as path:
-                # Byte-compiled now, once: the hooks run as a user who cannot write here.
-                command = uv("pip", "sync", "--python", env_python(env), "--compile-bytecode",
-                             "--quiet", path)  # fmt: skip
+                # No .pyc files here: the hooks, which cannot write here, keep theirs under
+                # their own PYTHONPYCACHEPREFIX, for only the modules they import.
+                command = uv("pip", "sync", "--python", env_python(env), "--quiet", path)
                 subprocess.check_call(command)
         (env / COMPLETE).write_text("\n".join(pins) + "\n")
     return env
