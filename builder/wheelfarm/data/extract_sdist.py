@@ -33,6 +33,8 @@ def main() -> None:
     args = parser.parse_args()
     for stale in args.remove:
         shutil.rmtree(stale, ignore_errors=True)
+    # Made here, not by the unpacker: two sdists unpacking at once would race to create it.
+    Path(args.destination).mkdir(parents=True, exist_ok=True)
     shutil.unpack_archive(args.archive, args.destination)
     if args.owner:
         uid, _, gid = args.owner.partition(":")
