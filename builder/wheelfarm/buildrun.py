@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import ipaddress
 import shutil
 import threading
 import time
@@ -24,7 +23,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 from wheelfarm import buildsteps, cache, elfdeps, hostenv, imagefacts, plan, runner, tags, uvtool
 from wheelfarm.container import Container, engine_arch, image_arch
@@ -107,21 +105,6 @@ class BuildRun(runner.RunState):
             self.compile_times[(project, target)] = seconds
 
 
-def hostenv_on_loopback() -> bool:
-    """Whether an index the containers are given is on the host's loopback (127.0.0.0/8, ::1,
-    localhost): a bridged container cannot reach it there."""
-    env = hostenv.from_host().as_env()
-    urls = [env.get("PIP_INDEX_URL", ""), *env.get("PIP_EXTRA_INDEX_URL", "").split()]
-    for url in filter(None, urls):
-        host = urlsplit(url).hostname or ""
-        if host == "localhost":
-            return True
-        with contextlib.suppress(ValueError):
-            if ipaddress.ip_address(host).is_loopback:
-                return True
-    return False
-
-
 class _KeepContainer(Exception):
     """Raised inside a container block so Container keeps it running (--keep-on-failure)."""
 
@@ -172,7 +155,7 @@ class _TargetBox:
             mounts=mounts,
             readonly=readonly,
             # An index on the host's loopback (a local mirror) is reached on the host's network.
-            host_network=hostenv_on_loopback(),
+            host_network=hostenv.from_host().index_on_loopback,
             # Sources, build environments and object files: many small files, written ~5x
             # faster (in system time) to a volume than to the container's overlay.
             scratch=(buildsteps.WORK,),

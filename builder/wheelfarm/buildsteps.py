@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeVar
 from wheel.wheelfile import WheelFile
 
 from wheelfarm import __version__, cache, elfdeps, pkgmgr, provenance, retag, runner
+from wheelfarm.container import TIMED_OUT
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.fetch import Source
 from wheelfarm.hostenv import CONTAINER_CA_PATH, HostSettings
@@ -57,7 +58,6 @@ STEPS_REQUIRES_LINE = "wheelfarm-backend-requires: "
 # The project's own code (its backend's hooks, its setup.py) runs as this unprivileged user.
 BUILDER = "65534:65534"
 NICE = ("nice", "-n", "10")  # coreutils and busybox both have it
-TIMED_OUT = 124  # what Container.run returns when its timeout ran out
 # Steady build environment: no prompts, no version nags, plain logs, stable hashing. Not
 # PYTHONDONTWRITEBYTECODE: the build backend is installed into its isolated environment without
 # .pyc files, and each PEP 517 hook (a process of its own) would compile setuptools again; letting

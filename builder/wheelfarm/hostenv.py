@@ -10,6 +10,8 @@ into an image; index URLs may carry credentials, so `redact` is what any display
 from __future__ import annotations
 
 import configparser
+import contextlib
+import ipaddress
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -47,6 +49,21 @@ class HostSettings:
 
     def as_env(self) -> dict[str, str]:
         return dict(self.env)
+
+    @property
+    def index_on_loopback(self) -> bool:
+        """Whether an index passed on is on the host's loopback (127.0.0.0/8, ::1, localhost),
+        which a bridged container cannot reach there."""
+        env = self.as_env()
+        urls = [env.get("PIP_INDEX_URL", ""), *env.get("PIP_EXTRA_INDEX_URL", "").split()]
+        for url in filter(None, urls):
+            host = urlsplit(url).hostname or ""
+            if host == "localhost":
+                return True
+            with contextlib.suppress(ValueError):
+                if ipaddress.ip_address(host).is_loopback:
+                    return True
+        return False
 
     def describe(self) -> list[str]:
         """Lines safe to show: every URL redacted."""

@@ -13,7 +13,6 @@ settings a container was given (hostenv) to uv's own."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -120,8 +119,3 @@ def uv_environment(container_env: Mapping[str, str]) -> dict[str, str]:
         for name in ("HTTP_PROXY", "HTTPS_PROXY"):
             env[name] = container_env.get(name) or proxy
     return env
-
-
-def remove_tools() -> None:
-    """Forget every downloaded uv (the benchmark's cold start)."""
-    shutil.rmtree(home("x86_64").parent, ignore_errors=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from wheelfarm import buildrun, buildsteps, config, plan, recipes, targets, uvtool
+from wheelfarm import buildsteps, config, hostenv, plan, recipes, targets, uvtool
 from wheelfarm.errors import ConfigError
 from wheelfarm.fetch import Source
 
@@ -91,7 +91,7 @@ def test_an_index_on_the_hosts_loopback_needs_the_host_network(
     monkeypatch.setenv("PIP_CONFIG_FILE", str(tmp_path / "none.conf"))
     monkeypatch.setenv("PIP_INDEX_URL", url)
     monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
-    assert buildrun.hostenv_on_loopback() is loopback
+    assert hostenv.from_host().index_on_loopback is loopback
 
 
 def test_uv_builds_exist_for_x86_64_and_aarch64_only() -> None:
