@@ -394,6 +394,42 @@ def _corrupt_crc(wh: Path) -> str:
     return path.name
 
 
+def _flip_member_bit(path: Path, member: str) -> None:
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+    data = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + info.compress_size // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _with_extra_member(wh: Path, project: str, content: bytes, compression: int) -> Path:
+    path = make_wheel(wh, project, "1.0", D12)
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr(zipfile.ZipInfo(f"{project}/data.bin"), content, compress_type=compression)
+    return path
+
+
+def _corrupt_code_member(wh: Path) -> str:
+    # Not only METADATA is checked: every member's CRC-32 is.
+    path = make_wheel(wh, "codecrc", "1.0", D12)
+    _flip_member_bit(path, "codecrc/__init__.py")
+    return path.name
+
+
+def _corrupt_stored_member(wh: Path) -> str:
+    path = _with_extra_member(wh, "storedcrc", b"stored bytes " * 40, zipfile.ZIP_STORED)
+    _flip_member_bit(path, "storedcrc/data.bin")
+    return path.name
+
+
+def _corrupt_big_member(wh: Path) -> str:
+    # Bigger than what is inflated in one go: checked by zipfile's own reader.
+    path = _with_extra_member(wh, "bigcrc", os.urandom(3 << 20), zipfile.ZIP_DEFLATED)
+    _flip_member_bit(path, "bigcrc/data.bin")
+    return path.name
+
+
 def _renamed_member(wh: Path) -> str:
     path = make_wheel(wh, "renamed", "1.0", D12)
     data = path.read_bytes()
@@ -436,6 +472,9 @@ def _bad_sdist(wh: Path) -> str:
     ("make", "reason"),
     [
         (_corrupt_crc, "CRC"),
+        (_corrupt_code_member, "codecrc/__init__.py"),
+        (_corrupt_stored_member, "CRC"),
+        (_corrupt_big_member, "bigcrc/data.bin"),
         (_renamed_member, "renamed/__init__.py"),
         (_truncated, "zip"),
         (_no_metadata, "METADATA is missing"),
