@@ -79,6 +79,9 @@ _TREE_NAME = re.compile(r"\.(?P<site>.+)\.(?P<digest>[0-9a-f]{16})\Z")
 _CHUNK = 1 << 20
 _IN_MEMORY = 64 << 20  # a wheel up to this size is read whole, once
 
+# A zip member's local header (APPNOTE 4.3.7): its signature, 22 bytes the central directory
+# repeats, then the lengths of the name and of the extra field that come before the data.
+_LOCAL_HEADER = struct.Struct("<4s22xHH")
 Stamp = tuple[int, int, int]  # (size, mtime_ns, inode) of a wheelhouse file when it was read
 
 
@@ -264,11 +267,13 @@ def _member(
     if info.compress_type not in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED):
         return _member_via_zipfile(archive, info, keep)
     offset = info.header_offset
-    header = data[offset : offset + zipfile.sizeFileHeader]
-    if len(header) < zipfile.sizeFileHeader or header[:4] != zipfile.stringFileHeader:
+    header = data[offset : offset + _LOCAL_HEADER.size]
+    if len(header) < _LOCAL_HEADER.size:
+        raise zipfile.BadZipFile("truncated file header")
+    signature, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+    if signature != b"PK\x03\x04":
         raise zipfile.BadZipFile("bad magic number for file header")
-    name_length, extra_length = struct.unpack("<HH", header[26:30])
-    name_start = offset + zipfile.sizeFileHeader
+    name_start = offset + _LOCAL_HEADER.size
     encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
     if data[name_start : name_start + name_length] != info.orig_filename.encode(encoding):
         raise zipfile.BadZipFile(f"file name in directory {info.orig_filename!r} and header differ")
