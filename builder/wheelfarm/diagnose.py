@@ -642,3 +642,146 @@ def _unique_causes(causes: Iterable[Cause]) -> tuple[Cause, ...]:
 
 def _unique(items: Iterable[Missing]) -> tuple[Missing, ...]:
     return tuple(dict.fromkeys(items))
+
+
+# ---------------------------------------------------------------- the trace
+
+# `1234  openat(AT_FDCWD, "/usr/include/lber.h", O_RDONLY) = -1 ENOENT (No such file ...)`;
+# strace -f writes `[pid 1234] ` instead when it writes to a terminal. An interrupted call is
+# two lines: `1234  openat(AT_FDCWD, "/x", O_RDONLY <unfinished ...>`, then
+# `1234  <... openat resumed>) = -1 ENOENT (...)`.
+_PID = r"^(?:\[pid\s+)?(?P<pid>\d+)?\]?\s*"
+_CALL = re.compile(
+    _PID + r"(?P<call>\w+)\((?P<args>.*)\)\s+=\s+(?P<ret>-?\d+|\?)"
+    r"(?:\s+(?P<errno>E[A-Z]+))?"
+)
+_UNFINISHED = re.compile(
+    r"^(?:\[pid\s+)?(?P<pid>\d+)?\]?\s*(?P<head>\w+\(.*?)\s*<unfinished \.\.\.>$"
+)
+_RESUMED = re.compile(
+    r"^(?:\[pid\s+)?(?P<pid>\d+)?\]?\s*<\.\.\. (?P<call>\w+) resumed>(?P<rest>.*)$"
+)
+_PATH_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_EXECS = frozenset({"execve", "execveat"})
+_STATS = frozenset({"stat", "lstat", "newfstatat", "fstatat64", "statx", "stat64", "lstat64"})
+_OPENS = frozenset({"open", "openat", "openat2", "creat"})
+_HEADER = re.compile(r"\.(h|hh|hpp|hxx|H)\Z")
+_LINKED = re.compile(r"\Alib(?P<name>[\w+.-]+?)\.(?:so|a)\Z")
+
+
+@dataclass(frozen=True)
+class _Call:
+    pid: str
+    call: str
+    path: str
+    ok: bool  # returned without an error
+    enoent: bool
+
+
+def _calls(text: str) -> list[_Call]:
+    pending: dict[str, str] = {}
+    calls: list[_Call] = []
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        unfinished = _UNFINISHED.match(line)
+        if unfinished:
+            pending[unfinished.group("pid") or ""] = unfinished.group("head")
+            continue
+        resumed = _RESUMED.match(line)
+        if resumed:
+            pid = resumed.group("pid") or ""
+            head = pending.pop(pid, None)
+            if head is None:
+                continue
+            line = f"{pid} {head}{resumed.group('rest')}"
+        match = _CALL.match(line)
+        if match is None:
+            continue
+        path = _PATH_ARG.search(match.group("args"))
+        if path is None or not path.group(1):
+            continue
+        ret, errno = match.group("ret"), match.group("errno")
+        calls.append(
+            _Call(
+                pid=match.group("pid") or "",
+                call=match.group("call"),
+                path=path.group(1),
+                ok=errno is None and ret != "?" and not ret.startswith("-"),
+                enoent=errno == "ENOENT",
+            )
+        )
+    return calls
+
+
+def read_trace(text: str) -> tuple[Missing, ...]:
+    """What the traced step looked for and found nowhere, in the order it first looked:
+
+    - header: a `.h`/`.hpp` looked for under an `include` directory, named as the source spells
+      it (what the directories one process tried have in common, below `include`);
+    - pkgconfig: a `.pc` file pkg-config opened (its `-uninstalled` variant is not a module);
+    - program: an exec that failed, or the same name stat'ed in two or more `bin` folders by one
+      process (a shell's or `which`'s walk along PATH);
+    - library: `libfoo.so`/`libfoo.a` as ld opens them.
+
+    A name that any process found (opened, ran, stat'ed with success) is not missing: gcc looking
+    for its `cc1plus` or a header in several directories before finding it is no cause. Compiler
+    drivers probe their own programs with access(), which is therefore not read as a lookup."""
+    calls = _calls(text)
+    found = [call.path for call in calls if call.ok]
+    names_found = {PurePosixPath(path).name for path in found}
+    first: dict[Missing, int] = {}
+    headers: dict[tuple[str, str], list[str]] = {}
+    header_at: dict[tuple[str, str], int] = {}
+    walks: dict[tuple[str, str], set[str]] = {}
+    walk_at: dict[tuple[str, str], int] = {}
+    for index, call in enumerate(calls):
+        if not call.enoent:
+            continue
+        path = PurePosixPath(call.path)
+        name = path.name
+        if _HEADER.search(name) and "include" in path.parts and call.call not in _EXECS:
+            headers.setdefault((call.pid, name), []).append(call.path)
+            header_at.setdefault((call.pid, name), index)
+        elif call.call in _OPENS and name.endswith(".pc"):
+            if not name.endswith("-uninstalled.pc"):
+                first.setdefault(Missing("pkgconfig", name[:-3]), index)
+        elif call.call in _OPENS and (linked := _LINKED.match(name)):
+            first.setdefault(Missing("library", linked.group("name")), index)
+        elif call.call in _EXECS:
+            first.setdefault(Missing("program", name), index)
+        elif call.call in _STATS and path.parent.name in ("bin", "sbin"):
+            walks.setdefault((call.pid, name), set()).add(str(path.parent))
+            walk_at.setdefault((call.pid, name), index)
+    for key, dirs in walks.items():
+        if len(dirs) >= 2:
+            first.setdefault(Missing("program", key[1]), walk_at[key])
+    for key, paths in headers.items():
+        first.setdefault(Missing("header", _as_included(paths)), header_at[key])
+    missing = [item for item in first if not _was_found(item, found, names_found)]
+    return tuple(sorted(missing, key=first.__getitem__))
+
+
+def _as_included(paths: Sequence[str]) -> str:
+    """The name an #include spelled, from the paths tried for it: their common tail, below the
+    last `include` folder in it (a single path: below its last `include` folder)."""
+    split = [PurePosixPath(path).parts for path in paths]
+    tail: list[str] = []
+    for parts in zip(*(reversed(p) for p in split), strict=False):
+        if len(set(parts)) != 1:
+            break
+        tail.insert(0, parts[0])
+    if len(split) == 1 or "include" in tail:
+        whole = list(split[0]) if len(split) == 1 else tail
+        below = len(whole) - 1 - whole[::-1].index("include")
+        tail = whole[below + 1 :]
+    return "/".join(tail)
+
+
+def _was_found(item: Missing, found: Sequence[str], names: set[str]) -> bool:
+    if item.kind == "header":
+        return any(path == item.name or path.endswith("/" + item.name) for path in found)
+    if item.kind == "pkgconfig":
+        return f"{item.name}.pc" in names
+    if item.kind == "library":
+        return f"lib{item.name}.so" in names or f"lib{item.name}.a" in names
+    return item.name in names
