@@ -160,9 +160,9 @@ class Pattern:
 
     `regex` is searched in each line of the log; `names` turns the match into the names of what
     is missing (of kind `missing`, or by shape when `missing` is None and names are given); the
-    summary is `what` (with `{name}`) then the tool's words in parentheses; `hint` may use
-    `{name}` too. `before`, when given, must match one of the few lines before (a traceback's
-    frames, say)."""
+    summary is `what` (with `{name}`) then the tool's words in parentheses (an empty `what`: the
+    tool's line alone, as a compiler's error says itself what is wrong); `hint` may use `{name}`
+    too. `before`, when given, must match one of the few lines before (a traceback's frames)."""
 
     kind: CauseKind
     regex: re.Pattern[str]
@@ -541,7 +541,7 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(
         "compiler-error",
         r"^\S+?:\d+(?::\d+)?: (?:fatal )?error: .*|^error\[E\d+\]: .*",
-        "compiler error",
+        "",
         _COMPILER_HINT,
         names=_no_names,
         rank=COMPILER,
@@ -596,7 +596,7 @@ def _cause(pattern: Pattern, match: re.Match[str], line: str) -> Cause | None:
     kind = CAUSE_OF[missing[0].kind] if missing and pattern.missing is None else pattern.kind
     what = pattern.what.format(name=name)
     words = match.group(0).strip() if pattern.rank == NAMED else line
-    summary = what if words == what else f"{what} ({words})"
+    summary = what if words == what else f"{what} ({words})" if what else words
     return Cause(
         kind=kind,
         summary=summary[:SUMMARY_CHARS],
