@@ -51,7 +51,9 @@ CAUSE_OF: dict[Kind, CauseKind] = {
     "library": "missing-library",
 }
 # How well a cause explains a failure (lower explains better): the pattern's rank.
-NAMED, PROSE, DOWNLOAD, COMPILER, GENERIC = range(5)
+# A tool's own words for a failed download rank above the network's (a resolver's or a
+# connection's error, often a warning before the tool gives up).
+NAMED, PROSE, DOWNLOAD, NETWORK, COMPILER, GENERIC = range(6)
 SUMMARY_CHARS = 300
 _PACKAGES = "the recipe's [build.packages]"
 
@@ -441,16 +443,33 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     _p(
         "download",
+        r"Unable to update registry `(?P<name>[^`]+)`",
+        "crate registry unreachable: {name}",
+        _CRATES_HINT,
+        names=_no_names,
+        rank=DOWNLOAD,
+    ),
+    _p(
+        "download",
+        r"failed to (?:fetch|load source for dependency) `(?P<name>[^`]+)`",
+        "download failed: {name}",
+        _CRATES_HINT,
+        names=_no_names,
+        rank=DOWNLOAD,
+    ),
+    _p(
+        "download",
         r"no matching package named `(?P<name>[^`]+)` found",
         "crate not available from the registry: {name}",
         _CRATES_HINT,
         names=_no_names,
         rank=DOWNLOAD,
     ),
-    # rustup-init and friends
+    # rustup-init and friends; maturin's puccinialin: `Downloading rustup-init from https://...`
     _p(
         "download",
-        r"info: downloading installer|info: downloading component",
+        r"info: downloading installer|info: downloading component|"
+        r"Downloading (?P<name>\S+) from \w+://",
         "toolchain download",
         _TOOLCHAIN_HINT,
         names=_no_names,
@@ -513,11 +532,12 @@ PATTERNS: tuple[Pattern, ...] = (
         "download",
         r"urlopen error|URLError|Max retries exceeded with url|curl: \(\d+\)|"
         r"wget: unable to|Temporary failure in name resolution|Name or service not known|"
-        r"Could not resolve host|Network is unreachable|getaddrinfo failed",
+        r"Could not resolve host|Network is unreachable|getaddrinfo failed|"
+        r"Couldn't connect to server|Connection refused|spurious network error",
         "download at build time",
         _FETCH_HINT,
         names=_no_names,
-        rank=DOWNLOAD,
+        rank=NETWORK,
     ),
     # `Cannot find "foo-config"` and the like: what the name's spelling says it is
     _p(
