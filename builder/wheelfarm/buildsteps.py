@@ -665,6 +665,7 @@ def trace_failed_step(ctx: BuildContext, sched: Scheduler, failed: StepFailed) -
     if found is None or argv is None or failed.step is None or not _worth_tracing(found):
         return failed
     why_not, text = _untraceable(ctx), ""
+    began = time.monotonic()
     if why_not is None:
         why_not, text = _traced_run(ctx, sched, argv)
     else:
@@ -673,7 +674,10 @@ def trace_failed_step(ctx: BuildContext, sched: Scheduler, failed: StepFailed) -
         ctx.log.line(f"not traced ({why_not}): the diagnosis is the log's alone")
         return _diagnosed(failed, found.noted(f"log only: {why_not}"))
     missing = diagnose.read_trace(text)
-    ctx.log.line("looked for and found nowhere: " + (", ".join(map(str, missing)) or "nothing"))
+    named = ", ".join(map(str, missing)) or "nothing"
+    ctx.log.line(
+        f"looked for and found nowhere: {named} (traced in {time.monotonic() - began:.1f}s)"
+    )
     merged = found.with_trace(missing, "log and trace")
     if not missing:
         return _diagnosed(failed, merged)
