@@ -291,7 +291,7 @@ PATTERNS: tuple[Pattern, ...] = (
     # CMake's FindPkgConfig itself
     _p(
         "missing-program",
-        r"Could NOT find PkgConfig",
+        r"^(?!-- ).*Could NOT find PkgConfig",
         "missing program pkg-config",
         _PROGRAM_HINT.format(name="pkg-config"),
         missing="program",
@@ -478,7 +478,7 @@ PATTERNS: tuple[Pattern, ...] = (
     # pip and uv, for build requirements or a setup.py that installs at build time
     _p(
         "download",
-        r"Could not fetch URL (?P<name>\S+?):",
+        r"Could not fetch URL (?P<name>\S+?):(?:\s|$)",
         "package index unreachable: {name}",
         _INDEX_HINT,
         names=_no_names,
