@@ -699,6 +699,8 @@ _PATH_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _EXECS = frozenset({"execve", "execveat"})
 _STATS = frozenset({"stat", "lstat", "newfstatat", "fstatat64", "statx", "stat64", "lstat64"})
 _OPENS = frozenset({"open", "openat", "openat2", "creat"})
+_ACCESS = frozenset({"access", "faccessat", "faccessat2"})
+_LOOKUPS = _OPENS | _STATS | _ACCESS  # not unlink, mkdir, readlink...
 _HEADER = re.compile(r"\.(h|hh|hpp|hxx|H)\Z")
 _LINKED = re.compile(r"\Alib(?P<name>[\w+.-]+?)\.(?:so|a)\Z")
 # A compiler proper (gcc's cc1, cc1plus; clang runs its own -cc1 in the driver's process).
@@ -799,14 +801,14 @@ class _TraceReading:
             if call.call in _EXECS:
                 self.program[call.pid] = name
         runs = self.program.get(call.pid, "")
-        if _HEADER.search(name) and call.call not in _EXECS and _COMPILER.match(runs):
+        if _HEADER.search(name) and call.call in _LOOKUPS and _COMPILER.match(runs):
             # A header opened again (to quote its line in an error message) is no new lookup.
             if (call.pid, call.path) not in self.opened:
                 self.last_header[call.pid] = (call.pid, name)
             self.opened.add((call.pid, call.path))
         if not call.enoent:
             return
-        if _HEADER.search(name) and call.call not in _EXECS:
+        if _HEADER.search(name) and call.call in _LOOKUPS:
             self.headers.setdefault((call.pid, name), []).append(call.path)
             self.header_at.setdefault((call.pid, name), index)
         elif call.call in _OPENS and name.endswith(".pc"):
