@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 from wheel.wheelfile import WheelFile
 
-from wheelfarm import __version__, cache, elfdeps, pkgmgr, provenance, retag, runner
+from wheelfarm import __version__, cache, diagnose, elfdeps, pkgmgr, provenance, retag, runner
 from wheelfarm.container import TIMED_OUT
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.fetch import Source
@@ -76,11 +76,26 @@ _COMPILER_ERROR = re.compile(r"(:\d+:\d+: (fatal )?error: |^error: |^E: )")
 
 
 class StepFailed(WheelfarmError):
-    """One step of one spec's build failed; the message is the reason shown in the summary."""
+    """One step of one spec's build failed; the message is the reason shown in the summary, the
+    hint what to do about it (the diagnosed cause's, when the log named one)."""
 
-    def __init__(self, message: str, hint: str | None = None, *, log: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        log: str | None = None,
+        diagnosis: diagnose.Diagnosis | None = None,
+        step: tuple[str, int] | None = None,
+    ) -> None:
         super().__init__(message, hint)
         self.log = log  # the build log, relative to the wheelhouse, once it is closed
+        self.diagnosis = diagnosis  # what the failed step's output (and trace) say
+        self.step = step  # (what, exit code) of the failed exec, when one failed
+
+    @property
+    def cause(self) -> diagnose.Cause | None:
+        return self.diagnosis.primary if self.diagnosis is not None else None
 
 
 class Exec(runner.Runs, Protocol):
@@ -134,6 +149,9 @@ class BuildLog(runner.StepLog):
     def __init__(self, wheelhouse: Path, name: str) -> None:
         super().__init__(wheelhouse, name, clock=True)
         self.errors: list[str] = []
+        # The project-code exec that just failed (run_step), for trace_failed_step to run again.
+        self.failed_exec: tuple[str, ...] | None = None
+        self.failed_seconds = 0.0  # how long it ran
 
     def line(self, text: str) -> None:
         super().line(text)
@@ -155,9 +173,24 @@ class BuildLog(runner.StepLog):
                 return line.strip()[:300]
         return self.tail[-1].strip()[:300] if self.tail else ""
 
-    def failure(self, what: str, code: int) -> StepFailed:
+    def diagnosis(self) -> diagnose.Diagnosis:
+        """What the lines of the step that just failed (since the last heading) say."""
+        return diagnose.read_log("\n".join(self.section))
+
+    def failure(
+        self, what: str, code: int, diagnosis: diagnose.Diagnosis | None = None
+    ) -> StepFailed:
+        """The error for a failed step: its diagnosed cause and that cause's hint, else the
+        most useful line of its output (`reason`)."""
+        found = self.diagnosis() if diagnosis is None else diagnosis
+        cause = found.primary
+        if cause is not None:
+            return StepFailed(
+                f"{what}: {cause.summary}", cause.hint, diagnosis=found, step=(what, code)
+            )
         last = self.reason()
-        return StepFailed(f"{what}: exit {code}" + (f" ({last})" if last else ""))
+        message = f"{what}: exit {code}" + (f" ({last})" if last else "")
+        return StepFailed(message, diagnosis=found, step=(what, code))
 
 
 class Budget:
@@ -232,6 +265,7 @@ class BuildContext:
     installer_env: Mapping[str, str] = field(default_factory=dict)
     nice: bool = False  # a short build beside longer ones: its steps run at a lower priority
     stale: tuple[str, ...] = ()  # folders of earlier builds, removed while extracting
+    emulated: bool = False  # the image's architecture is not the engine's (qemu-user runs it)
 
     @property
     def label(self) -> str:
@@ -369,11 +403,13 @@ def run_step(
     what: str,
     *,
     project_code: bool,
+    limit: float | None = None,
 ) -> tuple[int, list[str]]:
-    """One exec of the PEP 517 driver within the budget, its output into `sink` under the heading
-    `what`. The project's own code (its backend's hooks) runs as the unprivileged BUILDER, who
-    can write only to its source, output and home folders: never to a cache or to an environment
-    another build uses. The installing steps run as root with the installer's settings."""
+    """One exec of the PEP 517 driver within the budget (and `limit` seconds), its output into
+    `sink` under the heading `what`. The project's own code (its backend's hooks) runs as the
+    unprivileged BUILDER, who can write only to its source, output and home folders: never to a
+    cache or to an environment another build uses. The installing steps run as root with the
+    installer's settings."""
     env = dict(ctx.env) if project_code else {**ctx.env, **ctx.installer_env}
     sink.heading(what)
     lines: list[str] = []
@@ -383,15 +419,20 @@ def run_step(
         sink.line(line)
 
     began = time.monotonic()
+    ctx.log.failed_exec = None
+    bounds = [t for t in (ctx.budget.left(), limit) if t is not None]
     code = ctx.container.run(
         argv,
         env=env,
         workdir=ctx.paths.src,
         on_output=both,
-        timeout=ctx.budget.left(),
+        timeout=min(bounds) if bounds else None,
         user=BUILDER if project_code else "",
     )
     ctx.budget.spend(time.monotonic() - began)
+    if code not in (0, TIMED_OUT) and project_code:
+        ctx.log.failed_exec = tuple(argv)
+        ctx.log.failed_seconds = time.monotonic() - began
     return code, lines
 
 
@@ -605,6 +646,88 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+# ---------------------------------------------------------------- diagnosing a failure
+
+# What the trace records: every call that takes a file name (execve, open/openat, the stat and
+# access families...). strace's own class, rather than a list of calls: the calls differ by
+# architecture (aarch64 has no open or stat) and by strace version (4.x knows no faccessat2).
+TRACE_CALLS = "file"
+# The trace's lines worth bringing to the host: calls on headers, .pc files, libraries and
+# programs (and the halves of interrupted calls); not the build's thousands of .py lookups.
+TRACE_KEEP = r'\.(h|hh|hpp|hxx|H|pc|so|a)"|/s?bin/|execve|resumed>|unfinished'
+TRACE_MIN_SECONDS = 60.0
+TRACE_HEADING = "trace the failed step (strace), to see what it looked for"
+_PTRACE_REFUSED = re.compile(
+    r"PTRACE_TRACEME|ptrace\(.*Operation not permitted|Operation not permitted.*ptrace"
+)
+
+
+def trace_failed_step(ctx: BuildContext, sched: Scheduler, failed: StepFailed) -> StepFailed:
+    """When the failed step's output names nothing missing and no compiler error (a build that
+    probed quietly and gave up in prose), run the failed project-code exec once more under
+    strace and read off what it looked for and did not find. Where strace cannot run (an
+    emulated target, no strace in the image, ptrace refused) the diagnosis is the log's alone,
+    and the log says so. Returns the error to raise: `failed`, or one whose cause the trace
+    names."""
+    found, argv = failed.diagnosis, ctx.log.failed_exec
+    if found is None or argv is None or failed.step is None or not _worth_tracing(found):
+        return failed
+    why_not, text = _untraceable(ctx), ""
+    began = time.monotonic()
+    if why_not is None:
+        why_not, text = _traced_run(ctx, sched, argv)
+    else:
+        ctx.log.heading(TRACE_HEADING)
+    if why_not is not None:
+        ctx.log.line(f"not traced ({why_not}): the diagnosis is the log's alone")
+        return _diagnosed(failed, found.noted(f"log only: {why_not}"))
+    missing = diagnose.read_trace(text)
+    named = ", ".join(map(str, missing)) or "nothing"
+    ctx.log.line(
+        f"looked for and found nowhere: {named} (traced in {time.monotonic() - began:.1f}s)"
+    )
+    merged = found.with_trace(missing, "log and trace")
+    if not missing:
+        return _diagnosed(failed, merged)
+    return ctx.log.failure(*failed.step, merged)
+
+
+def _traced_run(ctx: BuildContext, sched: Scheduler, argv: Sequence[str]) -> tuple[str | None, str]:
+    """The failed exec again under strace, in a build slot: (why it could not be traced, or
+    None; the trace's lines worth reading)."""
+    trace = f"{ctx.paths.home}/wheelfarm-trace.txt"
+    traced = ["strace", "-f", "-qq", "-e", f"trace={TRACE_CALLS}", "-o", trace, *argv]
+    # A trace slows the step down; one cut short still says what was looked for until then.
+    limit = max(TRACE_MIN_SECONDS, 3 * ctx.log.failed_seconds)
+    with sched.build_slot(lambda: sched.status("waiting for a free build slot (--jobs)")):
+        sched.status("tracing the failed step")
+        _, lines = run_step(ctx, ctx.log, traced, TRACE_HEADING, project_code=True, limit=limit)
+    if any(_PTRACE_REFUSED.search(line) for line in lines):
+        return "ptrace refused", ""
+    keep = f"grep -E '{TRACE_KEEP}' {trace}; rm -f {trace}"
+    return None, ctx.container.output(["sh", "-c", keep], check=False)
+
+
+def _diagnosed(failed: StepFailed, diagnosis: diagnose.Diagnosis) -> StepFailed:
+    return StepFailed(failed.message, failed.hint, diagnosis=diagnosis, step=failed.step)
+
+
+def _worth_tracing(found: diagnose.Diagnosis) -> bool:
+    """Nothing named missing, and no compiler error: a compiler that rejected the source found
+    what it included, and running it again would cost a second compile for nothing."""
+    primary = found.primary
+    return not found.missing and (primary is None or primary.kind != "compiler-error")
+
+
+def _untraceable(ctx: BuildContext) -> str | None:
+    """Why the failed step cannot be traced here, or None."""
+    if ctx.emulated:
+        return "the target is emulated: ptrace does not reach through qemu-user"
+    if not ctx.container.output(["sh", "-c", "command -v strace || true"]).strip():
+        return "no strace in the image"
+    return None
+
+
 # ---------------------------------------------------------------- the script
 
 
@@ -627,11 +750,14 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
         raise
     prepared = preparing.join()
     sched.check()
-    env = record_prepared(ctx, prepared)
-    if ctx.packages:
-        env = backend_requirements(ctx, sched, env)
-    durations = {"environment": round(ctx.budget.spent, 2)}
-    durations["compile"] = compile_wheel(ctx, sched, env)
+    try:
+        env = record_prepared(ctx, prepared)
+        if ctx.packages:
+            env = backend_requirements(ctx, sched, env)
+        durations = {"environment": round(ctx.budget.spent, 2)}
+        durations["compile"] = compile_wheel(ctx, sched, env)
+    except StepFailed as failed:
+        raise trace_failed_step(ctx, sched, failed) from None
     wheel = collect_wheel(ctx, staging)
     analysis = None
     if not wheel.name.endswith("-any.whl"):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wheelfarm import cache, elfdeps, fsutil, plan, runner
+from wheelfarm.diagnose import Cause
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Outcome:
     note: str = ""
     # Libraries Requires-External could not name (not found, or owned by no package).
     warnings: tuple[str, ...] = ()
+    cause: Cause | None = None  # why it failed, as its log (or a trace) says
 
     @property
     def ok(self) -> bool:
@@ -48,6 +50,7 @@ class Outcome:
             "requires_external": list(self.requires_external),
             "log": self.log,
             "error": self.error,
+            "cause": self.cause.as_json() if self.cause is not None else None,
             "seconds": round(self.seconds, 2),
             "note": self.note,
             "warnings": list(self.warnings),
