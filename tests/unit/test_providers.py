@@ -12,41 +12,9 @@ from wheelfarm import providers
 from wheelfarm.needs import Missing
 from wheelfarm.providers import Candidate, Known
 
-# Real lines of bookworm's Contents-amd64 and Contents-all (as the reduced index keeps them).
-BOOKWORM = """\
-usr/bin/g++                                             devel/pentium-builder
-usr/bin/swig                                            interpreters/swig
-usr/bin/cargo                                           rust/cargo,devel/cargo-web
-usr/bin/cmake                                           devel/cmake
-usr/bin/curl-config                                     libdevel/libcurl4-gnutls-dev,libdevel/libcurl4-nss-dev,libdevel/libcurl4-openssl-dev
-usr/bin/g++                                             devel/g++
-usr/bin/gfortran                                        devel/gfortran
-usr/bin/mysql_config                                    libdevel/libmariadb-dev-compat
-usr/bin/rustc                                           rust/rustc,devel/rustc-web
-usr/include/Poco/zlib.h                                 libdevel/libpoco-dev
-usr/include/TIFF/tiffio.h                               devel/ivtools-dev,libdevel/libinterviews-dev
-usr/include/android/openssl/ssl.h                       libdevel/android-libboringssl-dev
-usr/include/cyassl/openssl/ssl.h                        libdevel/libwolfssl-dev
-usr/include/freetype2/ft2build.h                        libdevel/libfreetype-dev
-usr/include/lber.h                                      libdevel/libldap-dev
-usr/include/mariadb/mysql.h                             libdevel/libmariadb-dev
-usr/include/mariadb/server/mysql.h                      libdevel/libmariadbd-dev
-usr/include/openssl/ssl.h                               libdevel/libssl-dev
-usr/include/tbox/database/impl/mysql.h                  libdevel/libtbox-dev
-usr/include/wolfssl/openssl/ssl.h                       libdevel/libwolfssl-dev
-usr/include/x86_64-linux-gnu/curl/curl.h                libdevel/libcurl4-gnutls-dev,libdevel/libcurl4-nss-dev,libdevel/libcurl4-openssl-dev
-usr/include/x86_64-linux-gnu/tiffio.h                   libdevel/libtiff-dev
-usr/include/zlib.h                                      libdevel/zlib1g-dev
-usr/lib/x86_64-linux-gnu/libz.a                         libdevel/zlib1g-dev
-usr/lib/x86_64-linux-gnu/libz.so                        libdevel/zlib1g-dev
-usr/lib/x86_64-linux-gnu/pkgconfig/libcurl.pc           libdevel/libcurl4-gnutls-dev,libdevel/libcurl4-nss-dev,libdevel/libcurl4-openssl-dev
-usr/lib/x86_64-linux-gnu/pkgconfig/mysqlclient.pc       libdevel/libmariadb-dev-compat
-usr/lib32/libz.a                                        libdevel/lib32z1-dev
-usr/lib32/libz.so                                       libdevel/lib32z1-dev
-usr/share/doc/zlib1g-dev/changelog.gz                   libdevel/zlib1g-dev
-usr/lib/x86_64-linux-gnu/darktable/plugins/imageio/format/libjpeg.so graphics/darktable
-usr/share/sip/PyQt5/QtCore/qstring.sip                  contrib/python/pyqt5-dev
-""".splitlines()
+DATA = Path(__file__).resolve().parents[1] / "data" / "providers"
+# Real lines of bookworm's Contents-amd64 and Contents-all (and three the reduced index drops).
+BOOKWORM = (DATA / "bookworm-contents.txt").read_text(encoding="utf-8").splitlines()
 # `apt-cache show --no-all-versions` in the debian-12 image, 2026-12-01.
 VERSIONS = {
     "cargo": "0.66.0+ds1-1",
