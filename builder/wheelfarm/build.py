@@ -90,6 +90,7 @@ class Options:
             keep_on_failure=self.keep_on_failure,
             force=self.force,
             installer=self.installer,
+            discover=self.settings.discover,
         )
 
 
@@ -181,7 +182,7 @@ def _prepare(options: Options, reporter: Reporter) -> Planned:
     settings = options.settings
     specs = plan.parse_specs(settings.specs, settings.requirements)
     for spec in specs:
-        recipes.load(spec.name, settings.recipes)
+        recipes.load(spec.name, settings.recipes, shipped=settings.shipped_recipes)
     rules.image_sources(settings.rules)  # a malformed --rules file fails now, exit 2
     check_wheelhouse(settings.wheelhouse)
     named = _targets(settings)
@@ -275,7 +276,9 @@ def _spec_work(
     return {
         key: SpecWork(
             source=source,
-            recipe=recipes.load(source.name, options.settings.recipes),
+            recipe=recipes.load(
+                source.name, options.settings.recipes, shipped=options.settings.shipped_recipes
+            ),
             pure=PureBuild(owners[key]) if key in owners else None,
         )
         for key, source in sources.items()

@@ -24,7 +24,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from wheelfarm import buildsteps, cache, elfdeps, hostenv, imagefacts, plan, runner, tags, uvtool
+from wheelfarm import (
+    buildsteps,
+    cache,
+    elfdeps,
+    foundrecipes,
+    hostenv,
+    imagefacts,
+    plan,
+    providers,
+    runner,
+    tags,
+    uvtool,
+)
 from wheelfarm.container import Container, engine_arch, image_arch
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.fetch import Source
@@ -47,6 +59,7 @@ class Limits:
     keep_on_failure: bool = False
     force: bool = False
     installer: str = "uv"  # what makes the build environments: "uv" or "pip"
+    discover: bool = True  # look up and install what a failed build lacked (--no-discover)
 
 
 @dataclass
@@ -130,6 +143,12 @@ class _TargetBox:
             return self.container
 
     def _start(self) -> Container:
+        c, self.tools = self.open(self._stack, f"build {self._target.name}")
+        return c
+
+    def open(self, stack: contextlib.ExitStack, job: str) -> tuple[Container, dict[str, str]]:
+        """A container of the target's build image, entered in `stack`, with the tools in it:
+        the target's long-lived one, or (Scheduler.isolated) one spec's own."""
         self._run.check()
         self._run.board.step(self._target.name, "starting container")
         pip_wheels = cache.pip_wheels_dir(self._target.name)
@@ -160,17 +179,18 @@ class _TargetBox:
             # faster (in system time) to a volume than to the container's overlay.
             scratch=(buildsteps.WORK,),
             keep_on_error=self._run.limits.keep_on_failure,
-            labels={"org.wheelfarm.job": f"build {self._target.name}"},
+            labels={"org.wheelfarm.job": job},
         )
-        self._stack.enter_context(c)
+        stack.enter_context(c)
         self._run.entered(c)
-        self._stack.callback(self._run.left, c)
-        self.tools = {
+        stack.callback(self._run.left, c)
+        tools = {
             "probe": c.copy_in(buildsteps.DATA / elfdeps.PROBE_NAME, buildsteps.TOOLS),
             "steps": c.copy_in(buildsteps.STEPS_SCRIPT, buildsteps.TOOLS),
             "extract": c.copy_in(buildsteps.EXTRACT_SCRIPT, buildsteps.TOOLS),
+            "contents": c.copy_in(buildsteps.CONTENTS_SCRIPT, buildsteps.TOOLS),
         }
-        return c
+        return c, tools
 
     def image_facts(self, python: str, need_container: bool) -> ImageFacts | None:
         """The image's facts: from the cache by image id, else read in the container."""
@@ -210,8 +230,18 @@ class _TargetBox:
 class _Schedule:
     """The buildsteps.Scheduler of one spec's build on one target."""
 
-    def __init__(self, run: BuildRun, name: str, label: str, rank: tuple[float, ...]) -> None:
+    def __init__(
+        self,
+        run: BuildRun,
+        name: str,
+        label: str,
+        rank: tuple[float, ...],
+        *,
+        box: _TargetBox,
+        stack: contextlib.ExitStack,
+    ) -> None:
         self._run, self._name, self._label, self._rank = run, name, label, rank
+        self._box, self._stack = box, stack
 
     def check(self) -> None:
         self._run.check()
@@ -229,6 +259,10 @@ class _Schedule:
 
     def status(self, text: str) -> None:
         self._run.board.step(self._name, f"{self._label}: {text}")
+
+    def isolated(self) -> Container:
+        c, _ = self._box.open(self._stack, f"build {self._name}: {self._label}")
+        return c
 
 
 class TargetWorker:
@@ -326,18 +360,25 @@ class TargetWorker:
                 pure.done.set()
         return outcome
 
-    def _key(self, spec: plan.Spec, facts: ImageFacts) -> str:
+    def _key(self, spec: plan.Spec, facts: ImageFacts, recipe: Recipe | None = None) -> str:
         work = self.run.work[spec.key]
         tag_set = facts.tag_set(list(self.run.limits.rules))
         return buildsteps.cache_key(
             facts.image_id,
             work.source,
-            work.recipe,
+            recipe or work.recipe,
             self.target,
             tag_set=tag_set,
             python=self.python.version,
             installer=self.run.installer(facts.arch),
         )
+
+    def _found_before(self, base: str) -> tuple[providers.Choice, ...]:
+        """What discovery found for this build in an earlier run (the cache keeps it by the key
+        of the build without it), so a rerun neither rediscovers nor starts a container."""
+        if not self.run.limits.discover:
+            return ()
+        return cache.discovered(base)
 
     def _cached(self, spec: plan.Spec) -> Outcome | None:
         assert self.box is not None
@@ -346,7 +387,14 @@ class TargetWorker:
         facts = self.box.image_facts(self.python.version, need_container=False)
         if facts is None:
             return None
-        return self.run.wheelhouse.restore(self._key(spec, facts), self.target.name, spec)
+        key = base = self._key(spec, facts)
+        found = self._found_before(base)
+        if found:
+            work = self.run.work[spec.key]
+            packages = (*work.recipe.packages_for(self.target), *(c.package for c in found))
+            recipe = work.recipe.with_packages(self.target, tuple(dict.fromkeys(packages)))
+            key = self._key(spec, facts, recipe)
+        return self.run.wheelhouse.restore(key, self.target.name, spec)
 
     def _context(self, spec: plan.Spec, log: buildsteps.BuildLog) -> buildsteps.BuildContext:
         assert self.box is not None
@@ -377,6 +425,8 @@ class TargetWorker:
             nice=(work.source.name, self.target.name) in self.run.background,
             # Also frees the folders of specs done with: one exec fewer than a clean-up.
             stale=self.box.take_leftovers(paths.src, paths.out, paths.env),
+            discover=self.run.limits.discover,
+            found=self._found_before(key),
         )
 
     def _installer_env(self, c: Container, arch: str) -> dict[str, str]:
@@ -390,7 +440,9 @@ class TargetWorker:
             "WHEELFARM_UV": uvtool.BINARY,
         }
 
-    def _schedule(self, spec: plan.Spec, ctx: buildsteps.BuildContext) -> _Schedule:
+    def _schedule(
+        self, spec: plan.Spec, ctx: buildsteps.BuildContext, stack: contextlib.ExitStack
+    ) -> _Schedule:
         assert self.box is not None
         name = self.target.name
         rank = plan.slot_priority(
@@ -398,21 +450,41 @@ class TargetWorker:
             self.job.specs.index(spec),
             self.run.order.index(name),
         )
-        return _Schedule(self.run, name, ctx.label, rank)
+        return _Schedule(self.run, name, ctx.label, rank, box=self.box, stack=stack)
+
+    def _write_recipe(self, spec: plan.Spec, built: buildsteps.Built) -> None:
+        """The recipe discovery found, merged into <wheelhouse>/.wheelfarm/recipes/."""
+        if not built.found:
+            return
+        recipe = self.run.work[spec.key].recipe
+        with self.run.lock:
+            path = foundrecipes.merge(
+                self.run.wheelhouse.path, self.target, built.record, recipe, built.wheel
+            )
+        self.run.reporter.note(
+            f"{spec.requirement} on {self.target.name}: discovery installed "
+            f"{', '.join(c.package for c in built.found)}; its recipe is in {path}"
+        )
 
     def _build(self, spec: plan.Spec, started: float) -> Outcome:
         assert self.box is not None
         source = self.run.work[spec.key].source
         stored: str | None = None
-        with buildsteps.opened_log(self.run.wheelhouse.path, source, self.target) as log:
+        with (
+            buildsteps.opened_log(self.run.wheelhouse.path, source, self.target) as log,
+            contextlib.ExitStack() as own,  # the spec's own containers (Scheduler.isolated)
+        ):
             ctx = self._context(spec, log)
             staging = self.run.wheelhouse.temp_dir("build-")
             try:
-                built = buildsteps.build_one(ctx, self._schedule(spec, ctx), staging)
+                built = buildsteps.build_one(ctx, self._schedule(spec, ctx, own), staging)
                 self.run.note_compile(source.name, self.target.name, built.durations["compile"])
-                cache.store(ctx.key, built.wheel, built.record)
-                stored = ctx.key
+                cache.store(built.key, built.wheel, built.record)
+                stored = built.key
+                if built.found:
+                    cache.store_discovered(ctx.key, built.found)
                 placed = self.run.wheelhouse.place(built.wheel, built.record)
+                self._write_recipe(spec, built)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         if stored is not None:

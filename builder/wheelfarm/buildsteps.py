@@ -18,6 +18,7 @@ Inside the container everything lives under /wf (a scratch volume): the source a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import time
@@ -28,12 +29,24 @@ from typing import Any, Protocol, TypeVar
 
 from wheel.wheelfile import WheelFile
 
-from wheelfarm import __version__, cache, elfdeps, pkgmgr, provenance, retag, runner
+from wheelfarm import (
+    __version__,
+    cache,
+    diagnose,
+    discover,
+    elfdeps,
+    pkgmgr,
+    provenance,
+    providers,
+    retag,
+    runner,
+)
 from wheelfarm.container import TIMED_OUT
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.fetch import Source
 from wheelfarm.hostenv import CONTAINER_CA_PATH, HostSettings
 from wheelfarm.imagefacts import ImageFacts
+from wheelfarm.needs import Missing
 from wheelfarm.plan import Spec
 from wheelfarm.recipes import Recipe
 from wheelfarm.rules import TagSet
@@ -50,6 +63,7 @@ DATA = Path(__file__).parent / "data"
 # The in-container helpers, copied into TOOLS when the container starts.
 STEPS_SCRIPT = DATA / "pep517_steps.py"
 EXTRACT_SCRIPT = DATA / "extract_sdist.py"
+CONTENTS_SCRIPT = DATA / "contents_index.py"
 # The lines pep517_steps.py reports the isolated environment's contents and path on, and what
 # the backend asked for.
 STEPS_ENV_LINE = "wheelfarm-build-env: "
@@ -81,6 +95,16 @@ class StepFailed(WheelfarmError):
     def __init__(self, message: str, hint: str | None = None, *, log: str | None = None) -> None:
         super().__init__(message, hint)
         self.log = log  # the build log, relative to the wheelhouse, once it is closed
+
+
+class ToolchainWanted(StepFailed):
+    """The backend asked for a requirement that downloads a toolchain (maturin's puccinialin
+    fetches Rust): the distro's own is looked up instead, as if the build had said it lacks it."""
+
+    def __init__(self, wanted: Sequence[discover.Download]) -> None:
+        said = "; ".join(f"{d.requirement} (downloads {d.downloads})" for d in wanted)
+        super().__init__(f"the build backend asked for {said}: the distro's toolchain is used")
+        self.missing = tuple(m for d in wanted for m in d.instead)
 
 
 class Exec(runner.Runs, Protocol):
@@ -123,6 +147,12 @@ class Scheduler(Protocol):
     def status(self, text: str) -> None:
         """Show what this build is doing now."""
 
+    def isolated(self) -> Exec:
+        """A container of this spec's own, started from the target's image, for a build that
+        installs system packages: what one spec installs never reaches another's build. It is
+        removed when the spec's build ends."""
+        ...
+
 
 # ---------------------------------------------------------------- the context
 
@@ -134,11 +164,17 @@ class BuildLog(runner.StepLog):
     def __init__(self, wheelhouse: Path, name: str) -> None:
         super().__init__(wheelhouse, name, clock=True)
         self.errors: list[str] = []
+        self.round: list[str] = []  # the lines of this build attempt, for its diagnosis
 
     def line(self, text: str) -> None:
         super().line(text)
+        self.round.append(text)
         if len(self.errors) < 3 and _COMPILER_ERROR.search(text):
             self.errors.append(text.strip())
+
+    def new_round(self) -> None:
+        self.round = []
+        self.errors = []
 
     def reason(self) -> str:
         """The most useful line of a failed step: the first compiler-style error, else pip's last
@@ -197,6 +233,7 @@ class BuildPaths:
     steps: str  # the PEP 517 driver, copied into /wf/tools
     extract: str  # the sdist extractor, copied there too
     probe: str  # the ELF probe
+    contents: str  # the apt Contents indexer (discovery)
 
     @classmethod
     def of(cls, source: Source, key: str, tools: Mapping[str, str]) -> BuildPaths:
@@ -209,6 +246,7 @@ class BuildPaths:
             steps=tools["steps"],
             extract=tools["extract"],
             probe=tools["probe"],
+            contents=tools["contents"],
         )
 
 
@@ -232,6 +270,9 @@ class BuildContext:
     installer_env: Mapping[str, str] = field(default_factory=dict)
     nice: bool = False  # a short build beside longer ones: its steps run at a lower priority
     stale: tuple[str, ...] = ()  # folders of earlier builds, removed while extracting
+    discover: bool = True  # look up and install what a failed build was missing
+    found: tuple[providers.Choice, ...] = ()  # what discovery installed, in its order
+    own_container: bool = False  # the container is this spec's own (Scheduler.isolated)
 
     @property
     def label(self) -> str:
@@ -243,7 +284,14 @@ class BuildContext:
 
     @property
     def packages(self) -> tuple[str, ...]:
-        return self.recipe.packages_for(self.target)
+        """The recipe's packages for the target, then what discovery found."""
+        found = tuple(choice.package for choice in self.found)
+        return tuple(dict.fromkeys((*self.recipe.packages_for(self.target), *found)))
+
+    @property
+    def effective_recipe(self) -> Recipe:
+        """The recipe with what discovery found for this target: what the wheel was made with."""
+        return self.recipe.with_packages(self.target, self.packages)
 
     def driver(self, step: str, env: str | None = None, *extra: str) -> list[str]:
         """The PEP 517 driver's command line for one step."""
@@ -357,6 +405,9 @@ class Built:
     record: dict[str, Any]  # the provenance record
     retagged: Retagged
     durations: dict[str, float]
+    key: str  # the cache key of what made it (with what discovery found)
+    found: tuple[providers.Choice, ...] = ()  # what discovery installed
+    paths: BuildPaths | None = None  # where it was built (in the container it ended in)
 
 
 # ---------------------------------------------------------------- the steps
@@ -608,15 +659,9 @@ def now() -> str:
 # ---------------------------------------------------------------- the script
 
 
-def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
-    """Build ctx.spec on ctx.target; the wheel is left in `staging`, with its record."""
-    started_at = now()
-    ctx.log.heading(
-        f"{ctx.label} on {ctx.target.name} ({ctx.facts.image} {ctx.facts.image_id[:19]}), "
-        f"Python {ctx.facts.pythons[ctx.python.version].version}, wheelfarm {__version__}"
-    )
-    if ctx.nice:
-        ctx.log.line("(a short build beside longer ones: its steps run at a lower CPU priority)")
+def attempt(ctx: BuildContext, sched: Scheduler) -> tuple[Environment, dict[str, float]]:
+    """One build attempt from a fresh extraction: the system packages install while the sdist
+    unpacks and its environment fills, then the backend's requirements and the compile."""
     sched.status("preparing the build environment")
     preparing = sched.beside(lambda: prepare(ctx))
     try:
@@ -630,8 +675,123 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
     env = record_prepared(ctx, prepared)
     if ctx.packages:
         env = backend_requirements(ctx, sched, env)
+    wanted = discover.toolchain_download(env.extra)
+    if wanted and ctx.discover:
+        raise ToolchainWanted(wanted)
     durations = {"environment": round(ctx.budget.spent, 2)}
     durations["compile"] = compile_wheel(ctx, sched, env)
+    return env, durations
+
+
+def _missing(ctx: BuildContext, failure: StepFailed) -> tuple[Missing, ...]:
+    """What this attempt lacked: a toolchain download the backend asked for, then the log."""
+    found = failure.missing if isinstance(failure, ToolchainWanted) else ()
+    diagnosis = diagnose.read_log("\n".join(ctx.log.round))
+    return tuple(dict.fromkeys((*found, *diagnosis.missing)))
+
+
+def _next_round(
+    ctx: BuildContext, sched: Scheduler, failure: StepFailed, asked: set[Missing]
+) -> BuildContext | None:
+    """After a failed attempt: the context of the next one, with what discovery found, or None
+    when it found nothing new to install."""
+    missing = [m for m in _missing(ctx, failure) if m not in asked]
+    if not missing:
+        ctx.log.heading("discovery: the log names nothing missing that was not looked up before")
+        return None
+    asked.update(missing)
+    if not ctx.own_container:
+        ctx = dataclasses.replace(ctx, container=sched.isolated(), own_container=True)
+    ctx.log.heading("discovery: missing " + ", ".join(str(m) for m in missing))
+    sched.status("discovery: asking the distro's package index")
+    where = discover.Where(
+        container=ctx.container,
+        family=ctx.target.family,
+        arch=ctx.facts.arch,
+        python=ctx.python_argv[-1],
+        script=ctx.paths.contents,
+        ca_file=_ca_file(ctx),
+    )
+    try:
+        choices = discover.lookup(where, missing, frozenset(ctx.packages), ctx.log)
+    except discover.LookupFailed as exc:
+        ctx.log.line(f"discovery: {exc.message}")
+        return None
+    fresh = [c for c in choices if c.package not in ctx.packages]
+    for m in missing:
+        if not any(c.missing == m for c in choices):
+            ctx.log.line(f"  {m}: no package of {ctx.target.name} provides it")
+    for choice in fresh:
+        ctx.log.line(f"  {choice.missing} → {choice.package} ({choice.why})")
+    if not fresh:
+        return None
+    return dataclasses.replace(ctx, found=(*ctx.found, *fresh))
+
+
+def _ca_file(ctx: BuildContext) -> str | None:
+    settings = ctx.container.host_settings
+    return CONTAINER_CA_PATH if settings is not None and settings.ca_bundle else None
+
+
+def build_rounds(
+    ctx: BuildContext, sched: Scheduler
+) -> tuple[BuildContext, Environment, dict[str, float], int]:
+    """Build attempts until one passes, at most discover.ROUNDS: each from a fresh extraction,
+    in the spec's own container once it installs anything, with what the last one lacked."""
+    if ctx.packages and not ctx.own_container:
+        ctx = dataclasses.replace(ctx, container=sched.isolated(), own_container=True)
+    asked: set[Missing] = set()
+    for number in range(1, discover.ROUNDS + 1):
+        if number > 1:
+            installing = ", ".join(c.package for c in ctx.found) or "-"
+            ctx.log.heading(f"round {number} of at most {discover.ROUNDS}: found {installing}")
+            paths = ctx.paths
+            ctx = dataclasses.replace(
+                ctx, budget=Budget(ctx.budget.total), stale=(paths.src, paths.out, paths.env)
+            )
+        ctx.log.new_round()
+        try:
+            env, durations = attempt(ctx, sched)
+        except StepFailed as failure:
+            if not ctx.discover or number == discover.ROUNDS:
+                raise
+            following = _next_round(ctx, sched, failure, asked)
+            if following is None:
+                raise
+            ctx = following
+            continue
+        return ctx, env, durations, number
+    raise AssertionError("unreachable: the last round raises")  # pragma: no cover
+
+
+def discovery_record(ctx: BuildContext, rounds: int) -> dict[str, Any]:
+    """What discovery did, for the provenance record."""
+    return {
+        "enabled": ctx.discover,
+        "rounds": rounds,
+        "installed": [c.package for c in ctx.found],
+        "choices": [
+            {
+                "missing": str(c.missing),
+                "package": c.package,
+                "why": c.why,
+                "of": list(c.candidates),
+            }
+            for c in ctx.found
+        ],
+    }
+
+
+def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
+    """Build ctx.spec on ctx.target; the wheel is left in `staging`, with its record."""
+    started_at = now()
+    ctx.log.heading(
+        f"{ctx.label} on {ctx.target.name} ({ctx.facts.image} {ctx.facts.image_id[:19]}), "
+        f"Python {ctx.facts.pythons[ctx.python.version].version}, wheelfarm {__version__}"
+    )
+    if ctx.nice:
+        ctx.log.line("(a short build beside longer ones: its steps run at a lower CPU priority)")
+    ctx, env, durations, rounds = build_rounds(ctx, sched)
     wheel = collect_wheel(ctx, staging)
     analysis = None
     if not wheel.name.endswith("-any.whl"):
@@ -640,17 +800,29 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
     sched.status("retagging")
     retagged = retag_for_image(ctx, wheel, analysis, staging)
     check_wheel(retagged.wheel)
+    recipe = ctx.effective_recipe
+    key = ctx.key
+    if ctx.found:
+        key = cache_key(
+            ctx.facts.image_id,
+            ctx.source,
+            recipe,
+            ctx.target,
+            tag_set=ctx.tag_set,
+            python=ctx.python.version,
+            installer=ctx.installer,
+        )
     record = provenance.record(
         provenance.Inputs(
             spec=ctx.spec,
             source=ctx.source,
             target=ctx.target,
-            recipe=ctx.recipe,
+            recipe=recipe,
             facts=ctx.facts,
             python=ctx.python.version,
             tag_set=ctx.tag_set,
             build_env=dict(ctx.env),
-            key=ctx.key,
+            key=key,
             log=ctx.log.relative,
         ),
         provenance.Result(
@@ -664,7 +836,8 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
             finished_at=now(),
         ),
     )
-    return Built(retagged.wheel, record, retagged, durations)
+    record["discovery"] = discovery_record(ctx, rounds)
+    return Built(retagged.wheel, record, retagged, durations, key, ctx.found, ctx.paths)
 
 
 @contextlib.contextmanager

@@ -498,6 +498,26 @@ NoVerifyOption = Annotated[
 ]
 
 
+NoDiscoverOption = Annotated[
+    bool,
+    _flag(
+        "--no-discover",
+        "Build only with the recipe's and the sdist's [external] packages: do not look up and "
+        "install what a failed build was missing (discovery is on by default; also `discover "
+        "= false` in [tool.wheelfarm] and WHEELFARM_DISCOVER=0).",
+    ),
+]
+NoShippedRecipesOption = Annotated[
+    bool,
+    _flag(
+        "--no-shipped-recipes",
+        "Ignore the recipes wheelfarm ships (--recipes still apply), so discovery finds what "
+        "they say and writes recipes anew (also `shipped-recipes = false`, "
+        "WHEELFARM_SHIPPED_RECIPES=0).",
+    ),
+]
+
+
 @_command(app)
 def build(  # noqa: PLR0917  # typer passes every option as a parameter
     specs: SpecsArgument = None,
@@ -514,6 +534,8 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
     force: RebuildOption = False,
     no_verify: NoVerifyOption = False,
     installer: InstallerOption = None,
+    no_discover: NoDiscoverOption = False,
+    no_shipped_recipes: NoShippedRecipesOption = False,
     config_file: ConfigOption = None,
 ) -> None:
     """Build wheels from source in each target's build container and tag them per distro.
@@ -546,6 +568,8 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
             "recipes": recipes,
             "rules": rules,
             "installer": installer,
+            "discover": None if not no_discover else False,
+            "shipped_recipes": None if not no_shipped_recipes else False,
         },
         config_file=config_file,
     )

@@ -26,6 +26,7 @@ the key."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from dataclasses import dataclass
@@ -65,6 +66,15 @@ class Recipe:
 
     def runtime_for(self, target: targets.Target) -> tuple[str, ...]:
         return _pick(self.runtime_packages, target)
+
+    def with_packages(self, target: targets.Target, packages: tuple[str, ...]) -> Recipe:
+        """This recipe with `packages` as the build packages of one target (what discovery
+        found beside the recipe's own); itself when that changes nothing."""
+        if self.packages_for(target) == packages:
+            return self
+        lists = dict(self.build_packages)
+        lists[target.name] = packages
+        return dataclasses.replace(self, build_packages=tuple(sorted(lists.items())))
 
     @property
     def env(self) -> dict[str, str]:
@@ -193,12 +203,13 @@ def find(project: str, directory: Path) -> Path | None:
     return None
 
 
-def load(project: str, recipes_dir: Path | None = None) -> Recipe:
-    """The project's recipe: from `recipes_dir` (--recipes) first, else the shipped ones; a
-    project with neither gets an empty recipe (build with no extra packages)."""
+def load(project: str, recipes_dir: Path | None = None, *, shipped: bool = True) -> Recipe:
+    """The project's recipe: from `recipes_dir` (--recipes) first, else the shipped ones
+    (unless shipped=False, --no-shipped-recipes); a project with neither gets an empty recipe
+    (build with no extra packages, and discovery finds what it lacks)."""
     if recipes_dir is not None and not recipes_dir.is_dir():
         raise ConfigError(f"recipes directory {recipes_dir} does not exist")
-    for directory in (recipes_dir, resources.recipes_dir()):
+    for directory in (recipes_dir, resources.recipes_dir() if shipped else None):
         if directory is None or not directory.is_dir():
             continue
         path = find(project, directory)
