@@ -47,6 +47,14 @@ from wheelfarm.targets import Target
 from wheelfarm.wheelhouse import Outcome, Wheelhouse, placement_note
 
 _T = TypeVar("_T")
+
+
+@functools.cache
+def _engine_arch() -> str:
+    """The engine's architecture, as image facts name it: an image of another runs emulated."""
+    return tags.normalise_arch(engine_arch())
+
+
 SpecKey = tuple[str, str, str]  # plan.Spec.key: what makes two specs the same build
 
 
@@ -352,6 +360,7 @@ class TargetWorker:
                 error=exc.message if isinstance(exc, WheelfarmError) else f"{exc!r}",
                 seconds=time.monotonic() - started,
                 log=exc.log if isinstance(exc, buildsteps.StepFailed) else None,
+                cause=exc.cause if isinstance(exc, buildsteps.StepFailed) else None,
             )
         finally:
             if pure is not None and owner:
@@ -427,6 +436,7 @@ class TargetWorker:
             stale=self.box.take_leftovers(paths.src, paths.out, paths.env),
             discover=self.run.limits.discover,
             found=self._found_before(key),
+            emulated=facts.arch != _engine_arch(),
         )
 
     def _installer_env(self, c: Container, arch: str) -> dict[str, str]:

@@ -90,11 +90,26 @@ _COMPILER_ERROR = re.compile(r"(:\d+:\d+: (fatal )?error: |^error: |^E: )")
 
 
 class StepFailed(WheelfarmError):
-    """One step of one spec's build failed; the message is the reason shown in the summary."""
+    """One step of one spec's build failed; the message is the reason shown in the summary, the
+    hint what to do about it (the diagnosed cause's, when the log named one)."""
 
-    def __init__(self, message: str, hint: str | None = None, *, log: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        log: str | None = None,
+        diagnosis: diagnose.Diagnosis | None = None,
+        step: tuple[str, int] | None = None,
+    ) -> None:
         super().__init__(message, hint)
         self.log = log  # the build log, relative to the wheelhouse, once it is closed
+        self.diagnosis = diagnosis  # what the failed step's output (and trace) say
+        self.step = step  # (what, exit code) of the failed exec, when one failed
+
+    @property
+    def cause(self) -> diagnose.Cause | None:
+        return self.diagnosis.primary if self.diagnosis is not None else None
 
 
 class ToolchainWanted(StepFailed):
@@ -165,6 +180,8 @@ class BuildLog(runner.StepLog):
         super().__init__(wheelhouse, name, clock=True)
         self.errors: list[str] = []
         self.round: list[str] = []  # the lines of this build attempt, for its diagnosis
+        # The project-code exec that just failed (run_step), for trace_failed_step to run again.
+        self.failed_exec: tuple[str, ...] | None = None
 
     def line(self, text: str) -> None:
         super().line(text)
@@ -191,9 +208,24 @@ class BuildLog(runner.StepLog):
                 return line.strip()[:300]
         return self.tail[-1].strip()[:300] if self.tail else ""
 
-    def failure(self, what: str, code: int) -> StepFailed:
+    def diagnosis(self) -> diagnose.Diagnosis:
+        """What the lines of the step that just failed (since the last heading) say."""
+        return diagnose.read_log("\n".join(self.section))
+
+    def failure(
+        self, what: str, code: int, diagnosis: diagnose.Diagnosis | None = None
+    ) -> StepFailed:
+        """The error for a failed step: its diagnosed cause and that cause's hint, else the
+        most useful line of its output (`reason`)."""
+        found = self.diagnosis() if diagnosis is None else diagnosis
+        cause = found.primary
+        if cause is not None:
+            return StepFailed(
+                f"{what}: {cause.summary}", cause.hint, diagnosis=found, step=(what, code)
+            )
         last = self.reason()
-        return StepFailed(f"{what}: exit {code}" + (f" ({last})" if last else ""))
+        message = f"{what}: exit {code}" + (f" ({last})" if last else "")
+        return StepFailed(message, diagnosis=found, step=(what, code))
 
 
 class Budget:
@@ -273,6 +305,7 @@ class BuildContext:
     discover: bool = True  # look up and install what a failed build was missing
     found: tuple[providers.Choice, ...] = ()  # what discovery installed, in its order
     own_container: bool = False  # the container is this spec's own (Scheduler.isolated)
+    emulated: bool = False  # the image's architecture is not the engine's (qemu-user runs it)
 
     @property
     def label(self) -> str:
@@ -434,6 +467,7 @@ def run_step(
         sink.line(line)
 
     began = time.monotonic()
+    ctx.log.failed_exec = None
     code = ctx.container.run(
         argv,
         env=env,
@@ -443,6 +477,8 @@ def run_step(
         user=BUILDER if project_code else "",
     )
     ctx.budget.spend(time.monotonic() - began)
+    if code not in (0, TIMED_OUT) and project_code:
+        ctx.log.failed_exec = tuple(argv)
     return code, lines
 
 
@@ -656,6 +692,83 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+# ---------------------------------------------------------------- diagnosing a failure
+
+# What the trace records: runs, opens and lookups, each with its result.
+TRACE_CALLS = "execve,open,openat,stat,lstat,newfstatat,statx,access,faccessat,faccessat2"
+# The trace's lines worth bringing to the host: calls on headers, .pc files, libraries and
+# programs (and the halves of interrupted calls); not the build's thousands of .py lookups.
+TRACE_KEEP = r'\.(h|hh|hpp|hxx|H|pc|so|a)"|/s?bin/|execve|resumed>|unfinished'
+TRACE_HEADING = "trace the failed step (strace), to see what it looked for"
+_PTRACE_REFUSED = re.compile(
+    r"PTRACE_TRACEME|ptrace\(.*Operation not permitted|Operation not permitted.*ptrace"
+)
+
+
+def trace_failed_step(ctx: BuildContext, sched: Scheduler, failed: StepFailed) -> StepFailed:
+    """When the failed step's output names nothing missing and no compiler error (a build that
+    probed quietly and gave up in prose), run the failed project-code exec once more under
+    strace and read off what it looked for and did not find. Where strace cannot run (an
+    emulated target, no strace in the image, ptrace refused) the diagnosis is the log's alone,
+    and the log says so. Returns the error to raise: `failed`, or one whose cause the trace
+    names."""
+    found, argv = failed.diagnosis, ctx.log.failed_exec
+    if found is None or argv is None or failed.step is None or not _worth_tracing(found):
+        return failed
+    why_not, text = _untraceable(ctx), ""
+    began = time.monotonic()
+    if why_not is None:
+        why_not, text = _traced_run(ctx, sched, argv)
+    else:
+        ctx.log.heading(TRACE_HEADING)
+    if why_not is not None:
+        ctx.log.line(f"not traced ({why_not}): the diagnosis is the log's alone")
+        return _diagnosed(failed, found.noted(f"log only: {why_not}"))
+    missing = diagnose.read_trace(text)
+    named = ", ".join(map(str, missing)) or "nothing"
+    ctx.log.line(
+        f"looked for and found nowhere: {named} (traced in {time.monotonic() - began:.1f}s)"
+    )
+    merged = found.with_trace(missing, "log and trace")
+    if not missing:
+        return _diagnosed(failed, merged)
+    return ctx.log.failure(*failed.step, merged)
+
+
+def _traced_run(ctx: BuildContext, sched: Scheduler, argv: Sequence[str]) -> tuple[str | None, str]:
+    """The failed exec again under strace, in a build slot: (why it could not be traced, or
+    None; the trace's lines worth reading)."""
+    trace = f"{ctx.paths.home}/wheelfarm-trace.txt"
+    traced = ["strace", "-f", "-qq", "-e", f"trace={TRACE_CALLS}", "-o", trace, *argv]
+    with sched.build_slot(lambda: sched.status("waiting for a free build slot (--jobs)")):
+        sched.status("tracing the failed step")
+        _, lines = run_step(ctx, ctx.log, traced, TRACE_HEADING, project_code=True)
+    if any(_PTRACE_REFUSED.search(line) for line in lines):
+        return "ptrace refused", ""
+    keep = f"grep -E '{TRACE_KEEP}' {trace}; rm -f {trace}"
+    return None, ctx.container.output(["sh", "-c", keep], check=False)
+
+
+def _diagnosed(failed: StepFailed, diagnosis: diagnose.Diagnosis) -> StepFailed:
+    return StepFailed(failed.message, failed.hint, diagnosis=diagnosis, step=failed.step)
+
+
+def _worth_tracing(found: diagnose.Diagnosis) -> bool:
+    """Nothing named missing, and no compiler error: a compiler that rejected the source found
+    what it included, and running it again would cost a second compile for nothing."""
+    primary = found.primary
+    return not found.missing and (primary is None or primary.kind != "compiler-error")
+
+
+def _untraceable(ctx: BuildContext) -> str | None:
+    """Why the failed step cannot be traced here, or None."""
+    if ctx.emulated:
+        return "the target is emulated: ptrace does not reach through qemu-user"
+    if not ctx.container.output(["sh", "-c", "command -v strace || true"]).strip():
+        return "no strace in the image"
+    return None
+
+
 # ---------------------------------------------------------------- the script
 
 
@@ -672,22 +785,29 @@ def attempt(ctx: BuildContext, sched: Scheduler) -> tuple[Environment, dict[str,
         raise
     prepared = preparing.join()
     sched.check()
-    env = record_prepared(ctx, prepared)
-    if ctx.packages:
-        env = backend_requirements(ctx, sched, env)
+    try:
+        env = record_prepared(ctx, prepared)
+        if ctx.packages:
+            env = backend_requirements(ctx, sched, env)
+    except StepFailed as failed:
+        raise trace_failed_step(ctx, sched, failed) from None
     wanted = discover.toolchain_download(env.extra)
     if wanted and ctx.discover:
         raise ToolchainWanted(wanted)
     durations = {"environment": round(ctx.budget.spent, 2)}
-    durations["compile"] = compile_wheel(ctx, sched, env)
+    try:
+        durations["compile"] = compile_wheel(ctx, sched, env)
+    except StepFailed as failed:
+        raise trace_failed_step(ctx, sched, failed) from None
     return env, durations
 
 
 def _missing(ctx: BuildContext, failure: StepFailed) -> tuple[Missing, ...]:
     """What this attempt lacked: a toolchain download the backend asked for, then the log."""
-    found = failure.missing if isinstance(failure, ToolchainWanted) else ()
-    diagnosis = diagnose.read_log("\n".join(ctx.log.round))
-    return tuple(dict.fromkeys((*found, *diagnosis.missing)))
+    if isinstance(failure, ToolchainWanted):
+        return failure.missing
+    diagnosis = failure.diagnosis or diagnose.read_log("\n".join(ctx.log.round))
+    return diagnosis.missing
 
 
 def _next_round(

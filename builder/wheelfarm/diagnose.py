@@ -51,7 +51,9 @@ CAUSE_OF: dict[Kind, CauseKind] = {
     "library": "missing-library",
 }
 # How well a cause explains a failure (lower explains better): the pattern's rank.
-NAMED, PROSE, DOWNLOAD, COMPILER, GENERIC = range(5)
+# A tool's own words for a failed download rank above the network's (a resolver's or a
+# connection's error, often a warning before the tool gives up).
+NAMED, PROSE, DOWNLOAD, NETWORK, COMPILER, GENERIC = range(6)
 SUMMARY_CHARS = 300
 _PACKAGES = "the recipe's [build.packages]"
 
@@ -89,10 +91,10 @@ class Diagnosis:
         return min(enumerate(self.causes), key=lambda item: (item[1].rank, item[0]))[1]
 
     def with_trace(self, found: Sequence[Missing], note: str) -> Diagnosis:
-        """This diagnosis with what a trace found missing (causes of their own, after the log's,
-        so that a named thing from the trace beats prose from the log)."""
-        known = set(self.missing)
-        extra = tuple(_traced_cause(item) for item in found if item not in known)
+        """This diagnosis with what a trace found missing: one cause naming them all, after the
+        log's (so that things named by the trace beat prose from the log)."""
+        new = [item for item in found if item not in set(self.missing)]
+        extra = (_traced_cause(new),) if new else ()
         return Diagnosis(
             causes=self.causes + extra,
             missing=_unique([*self.missing, *found]),
@@ -160,9 +162,9 @@ class Pattern:
 
     `regex` is searched in each line of the log; `names` turns the match into the names of what
     is missing (of kind `missing`, or by shape when `missing` is None and names are given); the
-    summary is `what` (with `{name}`) then the tool's words in parentheses; `hint` may use
-    `{name}` too. `before`, when given, must match one of the few lines before (a traceback's
-    frames, say)."""
+    summary is `what` (with `{name}`) then the tool's words in parentheses (an empty `what`: the
+    tool's line alone, as a compiler's error says itself what is wrong); `hint` may use `{name}`
+    too. `before`, when given, must match one of the few lines before (a traceback's frames)."""
 
     kind: CauseKind
     regex: re.Pattern[str]
@@ -289,7 +291,7 @@ PATTERNS: tuple[Pattern, ...] = (
     # CMake's FindPkgConfig itself
     _p(
         "missing-program",
-        r"Could NOT find PkgConfig",
+        r"^(?!-- ).*Could NOT find PkgConfig",
         "missing program pkg-config",
         _PROGRAM_HINT.format(name="pkg-config"),
         missing="program",
@@ -441,16 +443,33 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     _p(
         "download",
+        r"Unable to update registry `(?P<name>[^`]+)`",
+        "crate registry unreachable: {name}",
+        _CRATES_HINT,
+        names=_no_names,
+        rank=DOWNLOAD,
+    ),
+    _p(
+        "download",
+        r"failed to (?:fetch|load source for dependency) `(?P<name>[^`]+)`",
+        "download failed: {name}",
+        _CRATES_HINT,
+        names=_no_names,
+        rank=DOWNLOAD,
+    ),
+    _p(
+        "download",
         r"no matching package named `(?P<name>[^`]+)` found",
         "crate not available from the registry: {name}",
         _CRATES_HINT,
         names=_no_names,
         rank=DOWNLOAD,
     ),
-    # rustup-init and friends
+    # rustup-init and friends; maturin's puccinialin: `Downloading rustup-init from https://...`
     _p(
         "download",
-        r"info: downloading installer|info: downloading component",
+        r"info: downloading installer|info: downloading component|"
+        r"Downloading (?P<name>\S+) from \w+://",
         "toolchain download",
         _TOOLCHAIN_HINT,
         names=_no_names,
@@ -459,7 +478,7 @@ PATTERNS: tuple[Pattern, ...] = (
     # pip and uv, for build requirements or a setup.py that installs at build time
     _p(
         "download",
-        r"Could not fetch URL (?P<name>\S+?):",
+        r"Could not fetch URL (?P<name>\S+?):(?:\s|$)",
         "package index unreachable: {name}",
         _INDEX_HINT,
         names=_no_names,
@@ -513,11 +532,12 @@ PATTERNS: tuple[Pattern, ...] = (
         "download",
         r"urlopen error|URLError|Max retries exceeded with url|curl: \(\d+\)|"
         r"wget: unable to|Temporary failure in name resolution|Name or service not known|"
-        r"Could not resolve host|Network is unreachable|getaddrinfo failed",
+        r"Could not resolve host|Network is unreachable|getaddrinfo failed|"
+        r"Couldn't connect to server|Connection refused|spurious network error",
         "download at build time",
         _FETCH_HINT,
         names=_no_names,
-        rank=DOWNLOAD,
+        rank=NETWORK,
     ),
     # `Cannot find "foo-config"` and the like: what the name's spelling says it is
     _p(
@@ -541,7 +561,7 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(
         "compiler-error",
         r"^\S+?:\d+(?::\d+)?: (?:fatal )?error: .*|^error\[E\d+\]: .*",
-        "compiler error",
+        "",
         _COMPILER_HINT,
         names=_no_names,
         rank=COMPILER,
@@ -596,7 +616,7 @@ def _cause(pattern: Pattern, match: re.Match[str], line: str) -> Cause | None:
     kind = CAUSE_OF[missing[0].kind] if missing and pattern.missing is None else pattern.kind
     what = pattern.what.format(name=name)
     words = match.group(0).strip() if pattern.rank == NAMED else line
-    summary = what if words == what else f"{what} ({words})"
+    summary = what if words == what else f"{what} ({words})" if what else words
     return Cause(
         kind=kind,
         summary=summary[:SUMMARY_CHARS],
@@ -607,18 +627,21 @@ def _cause(pattern: Pattern, match: re.Match[str], line: str) -> Cause | None:
     )
 
 
-def _traced_cause(item: Missing) -> Cause:
+def _traced_cause(found: Sequence[Missing]) -> Cause:
     hints = {
         "header": _HEADER_HINT,
         "pkgconfig": _PC_HINT,
         "program": _PROGRAM_HINT,
         "library": _LIBRARY_HINT,
     }
+    first = found[0]
     return Cause(
-        kind=CAUSE_OF[item.kind],
-        summary=f"missing {item} (looked for and not found, in the trace)",
-        hint=hints[item.kind].format(name=item.name),
-        missing=(item,),
+        kind=CAUSE_OF[first.kind],
+        summary=f"missing {', '.join(map(str, found))} (looked for and found nowhere, traced)",
+        hint=hints[first.kind].format(name=first.name)
+        if len(found) == 1
+        else f"install the distro's packages that ship them ({_PACKAGES})",
+        missing=tuple(found),
         line="",
         rank=NAMED,
     )
@@ -667,6 +690,13 @@ _STATS = frozenset({"stat", "lstat", "newfstatat", "fstatat64", "statx", "stat64
 _OPENS = frozenset({"open", "openat", "openat2", "creat"})
 _HEADER = re.compile(r"\.(h|hh|hpp|hxx|H)\Z")
 _LINKED = re.compile(r"\Alib(?P<name>[\w+.-]+?)\.(?:so|a)\Z")
+# A compiler proper (gcc's cc1, cc1plus; clang runs its own -cc1 in the driver's process).
+_COMPILER = re.compile(r"\A(?:cc1\w*|(?:[\w.-]+-)?clang(?:\+\+)?(?:-[\d.]+)?)\Z")
+# Compiler drivers, their compilers proper and the linker, which search for their own helpers.
+_TOOLCHAIN = re.compile(
+    r"\A(?:[\w.-]+-)?(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+|collect2|ld|ld\.\w+|lto-wrapper|"
+    r"as|cc1\w*)(?:-[\d.]+)?\Z"
+)
 
 
 @dataclass(frozen=True)
@@ -716,64 +746,100 @@ def _calls(text: str) -> list[_Call]:
 def read_trace(text: str) -> tuple[Missing, ...]:
     """What the traced step looked for and found nowhere, in the order it first looked:
 
-    - header: a `.h`/`.hpp` looked for under an `include` directory, named as the source spells
-      it (what the directories one process tried have in common, below `include`);
+    - header: a `.h`/`.hpp` one process looked for in several folders, one an `include` folder,
+      named as the source spells it (what the paths tried have in common, below `include`);
     - pkgconfig: a `.pc` file pkg-config opened (its `-uninstalled` variant is not a module);
     - program: an exec that failed, or the same name stat'ed in two or more `bin` folders by one
       process (a shell's or `which`'s walk along PATH);
     - library: `libfoo.so`/`libfoo.a` as ld opens them.
 
-    A name that any process found (opened, ran, stat'ed with success) is not missing: gcc looking
-    for its `cc1plus` or a header in several directories before finding it is no cause. Compiler
-    drivers probe their own programs with access(), which is therefore not read as a lookup."""
-    calls = _calls(text)
-    found = [call.path for call in calls if call.ok]
-    names_found = {PurePosixPath(path).name for path in found}
-    first: dict[Missing, int] = {}
-    headers: dict[tuple[str, str], list[str]] = {}
-    header_at: dict[tuple[str, str], int] = {}
-    walks: dict[tuple[str, str], set[str]] = {}
-    walk_at: dict[tuple[str, str], int] = {}
-    for index, call in enumerate(calls):
-        if not call.enoent:
-            continue
+    Noise is left out: a name that any process found (opened, ran, stat'ed) is not missing (gcc
+    looks for a header or its `cc1plus` in several folders before it finds it); a compiler
+    proper stops at the first header it cannot find, so in its process only the last header it
+    looked for counts (the ones before were `__has_include` probes); the compiler driver's and
+    linker's own lookups of their helpers (collect2 trying `gnm` before `nm`) are theirs, and
+    a helper really missing is said in the log. Compiler drivers probe with access(), which is
+    not read as a lookup at all."""
+    reading = _TraceReading()
+    for index, call in enumerate(_calls(text)):
+        reading.take(index, call)
+    return reading.missing()
+
+
+class _TraceReading:
+    """read_trace's state: what each process ran, looked for and found."""
+
+    def __init__(self) -> None:
+        self.program: dict[str, str] = {}  # pid → what it runs now (its last exec)
+        self.found: list[str] = []
+        self.first: dict[Missing, int] = {}
+        self.headers: dict[tuple[str, str], list[str]] = {}
+        self.header_at: dict[tuple[str, str], int] = {}
+        self.last_header: dict[str, tuple[str, str]] = {}  # compiler pid → its last lookup
+        self.opened: set[tuple[str, str]] = set()
+        self.walks: dict[tuple[str, str], set[str]] = {}
+        self.walk_at: dict[tuple[str, str], int] = {}
+
+    def take(self, index: int, call: _Call) -> None:
         path = PurePosixPath(call.path)
         name = path.name
-        if _HEADER.search(name) and "include" in path.parts and call.call not in _EXECS:
-            headers.setdefault((call.pid, name), []).append(call.path)
-            header_at.setdefault((call.pid, name), index)
+        if call.ok:
+            self.found.append(call.path)
+            if call.call in _EXECS:
+                self.program[call.pid] = name
+        runs = self.program.get(call.pid, "")
+        if _HEADER.search(name) and call.call not in _EXECS and _COMPILER.match(runs):
+            # A header opened again (to quote its line in an error message) is no new lookup.
+            if (call.pid, call.path) not in self.opened:
+                self.last_header[call.pid] = (call.pid, name)
+            self.opened.add((call.pid, call.path))
+        if not call.enoent:
+            return
+        if _HEADER.search(name) and call.call not in _EXECS:
+            self.headers.setdefault((call.pid, name), []).append(call.path)
+            self.header_at.setdefault((call.pid, name), index)
         elif call.call in _OPENS and name.endswith(".pc"):
             if not name.endswith("-uninstalled.pc"):
-                first.setdefault(Missing("pkgconfig", name[:-3]), index)
+                self.first.setdefault(Missing("pkgconfig", name[:-3]), index)
         elif call.call in _OPENS and (linked := _LINKED.match(name)):
-            first.setdefault(Missing("library", linked.group("name")), index)
+            self.first.setdefault(Missing("library", linked.group("name")), index)
+        elif _TOOLCHAIN.match(runs):
+            return  # the driver's and linker's search for their own helpers
         elif call.call in _EXECS:
-            first.setdefault(Missing("program", name), index)
+            self.first.setdefault(Missing("program", name), index)
         elif call.call in _STATS and path.parent.name in ("bin", "sbin"):
-            walks.setdefault((call.pid, name), set()).add(str(path.parent))
-            walk_at.setdefault((call.pid, name), index)
-    for key, dirs in walks.items():
-        if len(dirs) >= 2:
-            first.setdefault(Missing("program", key[1]), walk_at[key])
-    for key, paths in headers.items():
-        first.setdefault(Missing("header", _as_included(paths)), header_at[key])
-    missing = [item for item in first if not _was_found(item, found, names_found)]
-    return tuple(sorted(missing, key=first.__getitem__))
+            self.walks.setdefault((call.pid, name), set()).add(str(path.parent))
+            self.walk_at.setdefault((call.pid, name), index)
+
+    def missing(self) -> tuple[Missing, ...]:
+        first = dict(self.first)
+        for key, dirs in self.walks.items():
+            if len(dirs) >= 2:
+                first.setdefault(Missing("program", key[1]), self.walk_at[key])
+        for key, paths in self.headers.items():
+            last = self.last_header.get(key[0])
+            if last is not None and last != key:
+                continue  # the compiler went on: a probe, not what stopped it
+            if any("include" in PurePosixPath(path).parts for path in paths):
+                first.setdefault(Missing("header", _as_included(paths)), self.header_at[key])
+        names = {PurePosixPath(path).name for path in self.found}
+        missing = [item for item in first if not _was_found(item, self.found, names)]
+        return tuple(sorted(missing, key=first.__getitem__))
 
 
 def _as_included(paths: Sequence[str]) -> str:
-    """The name an #include spelled, from the paths tried for it: their common tail, below the
-    last `include` folder in it (a single path: below its last `include` folder)."""
+    """The name an #include spelled, from the paths tried for it: their common tail (a single
+    path: all of it), below the last `include` folder in it."""
     split = [PurePosixPath(path).parts for path in paths]
-    tail: list[str] = []
-    for parts in zip(*(reversed(p) for p in split), strict=False):
-        if len(set(parts)) != 1:
-            break
-        tail.insert(0, parts[0])
-    if len(split) == 1 or "include" in tail:
-        whole = list(split[0]) if len(split) == 1 else tail
-        below = len(whole) - 1 - whole[::-1].index("include")
-        tail = whole[below + 1 :]
+    tail: list[str] = list(split[0])
+    if len(split) > 1:
+        tail = []
+        for parts in zip(*(reversed(p) for p in split), strict=False):
+            if len(set(parts)) != 1:
+                break
+            tail.insert(0, parts[0])
+    if "include" in tail:
+        tail = tail[len(tail) - tail[::-1].index("include") :]
     return "/".join(tail)
 
 

@@ -169,22 +169,23 @@ def _el7(distro: str, version: str) -> bool:
 
 
 def python_packages(family: str, version: str, stage: str, distro: str = "") -> list[str]:
-    """The distro packages that give Python X.Y with venv and pip (runtime), plus headers and a
-    C/C++ toolchain (build). Names follow each family's pattern for a versioned Python
-    (python3.11, python3.11-venv, python3.11-devel); Alpine has one python3. On an EL 7 base
-    (CentOS 7) there is no python3.X-pip: its python3 is 3.6, and other versions come from
-    Software Collections (rh-python38-python...). patchelf is left out where the distro's
-    repositories lack it (auditwheel then inspects but cannot repair)."""
+    """The distro packages that give Python X.Y with venv and pip (runtime), plus headers, a
+    C/C++ toolchain and strace, to see what a failed build looked for (build). Names follow
+    each family's pattern for a versioned Python (python3.11, python3.11-venv, python3.11-devel);
+    Alpine has one python3. On an EL 7 base (CentOS 7) there is no python3.X-pip: its python3
+    is 3.6, and other versions come from Software Collections (rh-python38-python...). patchelf
+    is left out where the distro's repositories lack it (auditwheel then inspects but cannot
+    repair)."""
     _check_family(family)
     if stage not in ("runtime", "build"):
         raise ValueError(f"unknown stage {stage!r}")
     build = stage == "build"
     if family == "apt":
         runtime = ["ca-certificates", f"python{version}", f"python{version}-venv", "python3-pip"]
-        tools = [f"python{version}-dev", "gcc", "g++", "make", "patchelf", "pkg-config"]
+        tools = [f"python{version}-dev", "gcc", "g++", "make", "patchelf", "pkg-config", "strace"]
     elif family == "apk":
         runtime = ["ca-certificates", "python3", "py3-pip"]
-        tools = ["python3-dev", "build-base", "linux-headers", "patchelf", "pkgconf"]
+        tools = ["python3-dev", "build-base", "linux-headers", "patchelf", "pkgconf", "strace"]
     else:
         # An EL distro on yum is EL 7 (8 and later are dnf).
         if family == "yum" and distro in EL and version == "3.6":
@@ -194,7 +195,7 @@ def python_packages(family: str, version: str, stage: str, distro: str = "") -> 
         else:
             prefix = f"python{version}"
         runtime = [prefix, f"{prefix}-pip"]
-        tools = [f"{prefix}-devel", "gcc", "gcc-c++", "make", "pkgconfig"]
+        tools = [f"{prefix}-devel", "gcc", "gcc-c++", "make", "pkgconfig", "strace"]
         if family == "dnf" and distro not in NO_PATCHELF:
             tools.append("patchelf")
     return runtime + tools if build else runtime

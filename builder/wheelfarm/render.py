@@ -297,7 +297,11 @@ def build_summary(
         build_table(report)
     failed = report.failed
     if failed:
-        lines = [f"{o.spec} on {o.target}: {o.error} (log: {o.log})" for o in failed]
+        lines = [
+            f"{o.spec} on {o.target}: {o.error} (log: {o.log})"
+            + (f"\n    to fix: {o.cause.hint}" if o.cause is not None and o.cause.hint else "")
+            for o in failed
+        ]
         raise BuildFailed(
             f"{len(failed)} build(s) failed:\n  " + "\n  ".join(lines),
             hint=f"the logs are under {report.wheelhouse / META / LOGS}",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wheelfarm import cache, elfdeps, fsutil, plan, runner
+from wheelfarm.diagnose import Cause
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Outcome:
     tag: str | None = None
     log: str | None = None  # relative to the wheelhouse
     error: str | None = None
+    cause: Cause | None = None  # what the failed build's log (or trace) says it lacked
     seconds: float = 0.0
     requires_external: tuple[str, ...] = ()
     note: str = ""
@@ -48,6 +50,7 @@ class Outcome:
             "requires_external": list(self.requires_external),
             "log": self.log,
             "error": self.error,
+            "cause": self.cause.as_json() if self.cause is not None else None,
             "seconds": round(self.seconds, 2),
             "note": self.note,
             "warnings": list(self.warnings),

@@ -63,7 +63,10 @@ def test_a_failing_compile_names_the_compiler_error(tmp_path: Path) -> None:
         buildsteps.build_one(ctx, Inline(fake), tmp_path)
     log.close()
     assert failed.value.message == case["result"]["error"]  # type: ignore[index]
-    assert failed.value.message.startswith("build the wheel: exit 1 (broken.c:1:2: error: #error")
+    assert failed.value.message.startswith("build the wheel: broken.c:1:2: error: #error")
+    cause = failed.value.cause
+    assert cause is not None and cause.kind == "compiler-error" and cause.missing == ()
+    # A compiler's error is not traced again: the replay saw no strace call.
     assert fake.left == 0
     assert "#error wheelfarm test" in log.final.read_text()
 

@@ -203,7 +203,7 @@ def test_fedora_needs_no_repository_and_rhel_gets_no_patchelf() -> None:
 def test_centos_7_names_its_own_python_packages() -> None:
     """CentOS 7 has no python3.X-pip: its python3 is 3.6, others are Software Collections."""
     assert pkgmgr.python_packages("yum", "3.6", "build", "centos") == [
-        "python3", "python3-pip", "python3-devel", "gcc", "gcc-c++", "make", "pkgconfig",
+        "python3", "python3-pip", "python3-devel", "gcc", "gcc-c++", "make", "pkgconfig", "strace",
     ]  # fmt: skip
     assert pkgmgr.python_packages("yum", "3.8", "runtime", "centos") == [
         "rh-python38-python",
