@@ -305,6 +305,9 @@ class BuildContext:
     discover: bool = True  # look up and install what a failed build was missing
     found: tuple[providers.Choice, ...] = ()  # what discovery installed, in its order
     own_container: bool = False  # the container is this spec's own (Scheduler.isolated)
+    # Installed for discovery's own use, never part of the recipe: strace, where the image
+    # lacks it, to see what a build that names nothing looked for.
+    helpers: tuple[str, ...] = ()
     emulated: bool = False  # the image's architecture is not the engine's (qemu-user runs it)
 
     @property
@@ -534,7 +537,7 @@ def prepare(ctx: BuildContext) -> Prepared:
 
 
 def install_system_packages(ctx: BuildContext, sched: Scheduler) -> None:
-    packages = ctx.packages
+    packages = (*ctx.packages, *ctx.helpers)
     if not packages:
         return
     sched.status(f"installing {' '.join(packages)}")
@@ -802,12 +805,27 @@ def attempt(ctx: BuildContext, sched: Scheduler) -> tuple[Environment, dict[str,
     return env, durations
 
 
-def _missing(ctx: BuildContext, failure: StepFailed) -> tuple[Missing, ...]:
-    """What this attempt lacked: a toolchain download the backend asked for, then the log."""
+def _missing(failure: StepFailed, diagnosis: diagnose.Diagnosis) -> tuple[Missing, ...]:
+    """What this attempt lacked: a toolchain download the backend asked for, else the primary
+    cause's missing things (the fewest packages that answer the diagnosis: mysqlclient probes
+    mysqlclient, mariadb, libmariadb... in turn and needs one), else everything named."""
     if isinstance(failure, ToolchainWanted):
         return failure.missing
-    diagnosis = failure.diagnosis or diagnose.read_log("\n".join(ctx.log.round))
+    primary = diagnosis.primary
+    if primary is not None and primary.missing:
+        return primary.missing
     return diagnosis.missing
+
+
+def _trace_next(ctx: BuildContext, diagnosis: diagnose.Diagnosis) -> bool:
+    """Whether the next attempt is the same one again, with strace installed to trace it: the
+    log named nothing, and the image has no strace to trace with."""
+    return (
+        not diagnosis.missing
+        and "no strace" in diagnosis.note
+        and ctx.target.family in pkgmgr.FAMILIES
+        and "strace" not in ctx.helpers
+    )
 
 
 def _next_round(
@@ -815,7 +833,12 @@ def _next_round(
 ) -> BuildContext | None:
     """After a failed attempt: the context of the next one, with what discovery found, or None
     when it found nothing new to install."""
-    missing = [m for m in _missing(ctx, failure) if m not in asked]
+    diagnosis = failure.diagnosis or diagnose.read_log("\n".join(ctx.log.round))
+    if _trace_next(ctx, diagnosis):
+        ctx.log.heading("discovery: the log names nothing missing; once more, with strace")
+        own = ctx if ctx.own_container else dataclasses.replace(ctx, container=sched.isolated())
+        return dataclasses.replace(own, own_container=True, helpers=(*ctx.helpers, "strace"))
+    missing = [m for m in _missing(failure, diagnosis) if m not in asked]
     if not missing:
         ctx.log.heading("discovery: the log names nothing missing that was not looked up before")
         return None
@@ -837,7 +860,10 @@ def _next_round(
     except discover.LookupFailed as exc:
         ctx.log.line(f"discovery: {exc.message}")
         return None
-    fresh = [c for c in choices if c.package not in ctx.packages]
+    fresh: list[providers.Choice] = []
+    for choice in choices:  # two things may have one provider: it is installed once
+        if choice.package not in ctx.packages and all(f.package != choice.package for f in fresh):
+            fresh.append(choice)
     for m in missing:
         if not any(c.missing == m for c in choices):
             ctx.log.line(f"  {m}: no package of {ctx.target.name} provides it")
