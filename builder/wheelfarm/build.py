@@ -24,6 +24,7 @@ from wheelfarm import (
     buildrun,
     cache,
     container,
+    external,
     fetch,
     fsutil,
     images,
@@ -273,16 +274,19 @@ def _spec_work(
         for spec in job.specs:
             if sources[spec.key].pure:
                 owners.setdefault(spec.key, job.target.name)
-    return {
-        key: SpecWork(
+    settings = options.settings
+    table = external.mappings(settings.external_mappings)
+    work = {}
+    for key, source in sources.items():
+        recipe = recipes.load(source.name, settings.recipes, shipped=settings.shipped_recipes)
+        mapped = external.map_external(external.read(source.path, source.top), table)
+        work[key] = SpecWork(
             source=source,
-            recipe=recipes.load(
-                source.name, options.settings.recipes, shipped=options.settings.shipped_recipes
-            ),
+            recipe=external.apply(recipe, mapped),
             pure=PureBuild(owners[key]) if key in owners else None,
+            find=mapped.find,
         )
-        for key, source in sources.items()
-    }
+    return work
 
 
 def _run(

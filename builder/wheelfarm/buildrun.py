@@ -41,6 +41,7 @@ from wheelfarm.container import Container, engine_arch, image_arch
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.fetch import Source
 from wheelfarm.imagefacts import ImageFacts
+from wheelfarm.needs import Missing
 from wheelfarm.recipes import Recipe
 from wheelfarm.reporter import Board, Reporter
 from wheelfarm.targets import Target
@@ -84,8 +85,9 @@ class SpecWork:
     """What every target knows about one spec before building it."""
 
     source: Source
-    recipe: Recipe
+    recipe: Recipe  # with the packages its sdist's [external] table maps to
     pure: PureBuild | None = None
+    find: tuple[Missing, ...] = ()  # what [external] names to find (compilers, tools)
 
 
 @dataclass(kw_only=True)
@@ -437,6 +439,7 @@ class TargetWorker:
             discover=self.run.limits.discover,
             found=self._found_before(key),
             emulated=facts.arch != _engine_arch(),
+            wanted=work.find,
         )
 
     def _installer_env(self, c: Container, arch: str) -> dict[str, str]:

@@ -308,6 +308,7 @@ class BuildContext:
     # Installed for discovery's own use, never part of the recipe: strace, where the image
     # lacks it, to see what a build that names nothing looked for.
     helpers: tuple[str, ...] = ()
+    wanted: tuple[Missing, ...] = ()  # to find before the first attempt ([external] tools)
     emulated: bool = False  # the image's architecture is not the engine's (qemu-user runs it)
 
     @property
@@ -847,7 +848,37 @@ def _next_round(
         ctx = dataclasses.replace(ctx, container=sched.isolated(), own_container=True)
     ctx.log.heading("discovery: missing " + ", ".join(str(m) for m in missing))
     sched.status("discovery: asking the distro's package index")
-    where = discover.Where(
+    try:
+        choices = discover.lookup(_where(ctx), missing, frozenset(ctx.packages), ctx.log)
+    except discover.LookupFailed as exc:
+        ctx.log.line(f"discovery: {exc.message}")
+        return None
+    fresh = _fresh(ctx, missing, choices)
+    if not fresh:
+        return None
+    return dataclasses.replace(ctx, found=(*ctx.found, *fresh))
+
+
+def _find_wanted(ctx: BuildContext, sched: Scheduler, asked: set[Missing]) -> BuildContext:
+    """The compilers and tools the sdist's [external] table names, found like missing programs
+    before the first attempt (not at all with --no-discover: the recipe must name them)."""
+    if not ctx.discover:
+        named = ", ".join(map(str, ctx.wanted))
+        ctx.log.heading(f"[external] names {named}: not looked up (--no-discover)")
+        return ctx
+    ctx.log.heading("[external]: finding " + ", ".join(map(str, ctx.wanted)))
+    asked.update(ctx.wanted)
+    try:
+        choices = discover.lookup(_where(ctx), ctx.wanted, frozenset(ctx.packages), ctx.log)
+    except discover.LookupFailed as exc:
+        ctx.log.line(f"discovery: {exc.message}")
+        return ctx
+    fresh = _fresh(ctx, ctx.wanted, choices)
+    return dataclasses.replace(ctx, found=(*ctx.found, *fresh))
+
+
+def _where(ctx: BuildContext) -> discover.Where:
+    return discover.Where(
         container=ctx.container,
         family=ctx.target.family,
         arch=ctx.facts.arch,
@@ -855,13 +886,15 @@ def _next_round(
         script=ctx.paths.contents,
         ca_file=_ca_file(ctx),
     )
-    try:
-        choices = discover.lookup(where, missing, frozenset(ctx.packages), ctx.log)
-    except discover.LookupFailed as exc:
-        ctx.log.line(f"discovery: {exc.message}")
-        return None
+
+
+def _fresh(
+    ctx: BuildContext, missing: Sequence[Missing], choices: Sequence[providers.Choice]
+) -> list[providers.Choice]:
+    """The choices that install something new (two things may have one provider: it is
+    installed once), logged with the things nothing provides."""
     fresh: list[providers.Choice] = []
-    for choice in choices:  # two things may have one provider: it is installed once
+    for choice in choices:
         if choice.package not in ctx.packages and all(f.package != choice.package for f in fresh):
             fresh.append(choice)
     for m in missing:
@@ -869,9 +902,7 @@ def _next_round(
             ctx.log.line(f"  {m}: no package of {ctx.target.name} provides it")
     for choice in fresh:
         ctx.log.line(f"  {choice.missing} → {choice.package} ({choice.why})")
-    if not fresh:
-        return None
-    return dataclasses.replace(ctx, found=(*ctx.found, *fresh))
+    return fresh
 
 
 def _ca_file(ctx: BuildContext) -> str | None:
@@ -884,9 +915,11 @@ def build_rounds(
 ) -> tuple[BuildContext, Environment, dict[str, float], int]:
     """Build attempts until one passes, at most discover.ROUNDS: each from a fresh extraction,
     in the spec's own container once it installs anything, with what the last one lacked."""
-    if ctx.packages and not ctx.own_container:
+    if (ctx.packages or ctx.wanted) and not ctx.own_container:
         ctx = dataclasses.replace(ctx, container=sched.isolated(), own_container=True)
     asked: set[Missing] = set()
+    if ctx.wanted and not ctx.found:
+        ctx = _find_wanted(ctx, sched, asked)
     for number in range(1, discover.ROUNDS + 1):
         if number > 1:
             installing = ", ".join(c.package for c in ctx.found) or "-"

@@ -518,6 +518,17 @@ NoShippedRecipesOption = Annotated[
 ]
 
 
+ExternalMappingsOption = Annotated[
+    Path | None,
+    _option(
+        help="A JSON file mapping PEP 725 identifiers (an sdist's [external] table) to each "
+        "family's packages, over the shipped mappings (same shape as "
+        "data/external-mappings.json; also `external-mappings` in [tool.wheelfarm]).",
+        metavar="FILE",
+    ),
+]
+
+
 @_command(app)
 def build(  # noqa: PLR0917  # typer passes every option as a parameter
     specs: SpecsArgument = None,
@@ -536,6 +547,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
     installer: InstallerOption = None,
     no_discover: NoDiscoverOption = False,
     no_shipped_recipes: NoShippedRecipesOption = False,
+    external_mappings: ExternalMappingsOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Build wheels from source in each target's build container and tag them per distro.
@@ -570,6 +582,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
             "installer": installer,
             "discover": None if not no_discover else False,
             "shipped_recipes": None if not no_shipped_recipes else False,
+            "external_mappings": external_mappings,
         },
         config_file=config_file,
     )

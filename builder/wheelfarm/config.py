@@ -74,6 +74,7 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("installer", "installer", "--installer"),
     _Option("discover", "bool", "--no-discover"),
     _Option("shipped-recipes", "bool", "--no-shipped-recipes"),
+    _Option("external-mappings", "path", "--external-mappings"),
 )
 _BY_FIELD = {o.field: o for o in OPTIONS}
 KEYS: tuple[str, ...] = (*(o.key for o in OPTIONS), EXTRA_TARGETS_KEY)
@@ -107,6 +108,7 @@ class Settings:
     installer: str = "uv"  # what makes the isolated build environments: uv or pip
     discover: bool = True  # look up and install what a failed build lacked
     shipped_recipes: bool = True  # use the recipes wheelfarm ships (after --recipes)
+    external_mappings: Path | None = None  # PEP 725 identifiers → packages, over the shipped
     rules: tuple[Path, ...] = ()  # lowest precedence first: project, WHEELFARM_RULES, --rules
     rule_kinds: tuple[str, ...] = ()  # where each of `rules` came from, for labels
     extra_targets: tuple[Target, ...] = ()
