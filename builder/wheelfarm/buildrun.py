@@ -32,7 +32,6 @@ from wheelfarm import (
     hostenv,
     imagefacts,
     plan,
-    providers,
     runner,
     tags,
     uvtool,
@@ -275,6 +274,23 @@ class _Schedule:
         return c
 
 
+def _write_recipe(run: BuildRun, target: Target, spec: plan.Spec, built: buildsteps.Built) -> None:
+    """The recipe discovery found, merged into <wheelhouse>/.wheelfarm/recipes/."""
+    if not built.found and not built.pinned:
+        return
+    recipe = run.work[spec.key].recipe
+    with run.lock:
+        path = foundrecipes.merge(run.wheelhouse.path, target, built.record, recipe, built.wheel)
+    said = []
+    if built.found:
+        said.append(f"discovery installed {', '.join(c.package for c in built.found)}")
+    if built.pinned:
+        said.append("it built with its build requirements as of the sdist's upload day")
+    run.reporter.note(
+        f"{spec.requirement} on {target.name}: {'; '.join(said)}; its recipe is in {path}"
+    )
+
+
 class TargetWorker:
     """One target's part of the run: its specs, in its own container."""
 
@@ -384,11 +400,12 @@ class TargetWorker:
             installer=self.run.installer(facts.arch),
         )
 
-    def _found_before(self, base: str) -> tuple[providers.Choice, ...]:
-        """What discovery found for this build in an earlier run (the cache keeps it by the key
-        of the build without it), so a rerun neither rediscovers nor starts a container."""
+    def _found_before(self, base: str) -> cache.Discovered:
+        """What discovery (and the release-day retry) found for this build in an earlier run
+        (the cache keeps it by the key of the build without it), so a rerun neither rediscovers
+        nor starts a container. With --no-discover only the recipe counts."""
         if not self.run.limits.discover:
-            return ()
+            return cache.Discovered()
         return cache.discovered(base)
 
     def _cached(self, spec: plan.Spec) -> Outcome | None:
@@ -399,11 +416,14 @@ class TargetWorker:
         if facts is None:
             return None
         key = base = self._key(spec, facts)
-        found = self._found_before(base)
-        if found:
+        before = self._found_before(base)
+        if before.found or before.pinned:
             work = self.run.work[spec.key]
-            packages = (*work.recipe.packages_for(self.target), *(c.package for c in found))
-            recipe = work.recipe.with_packages(self.target, tuple(dict.fromkeys(packages)))
+            found = (c.package for c in before.found)
+            packages = tuple(dict.fromkeys((*work.recipe.packages_for(self.target), *found)))
+            recipe = work.recipe.with_packages(self.target, packages)
+            if before.pinned and work.source.version:
+                recipe = recipe.with_constraints(f"=={work.source.version}", before.pinned)
             key = self._key(spec, facts, recipe)
         return self.run.wheelhouse.restore(key, self.target.name, spec)
 
@@ -437,7 +457,8 @@ class TargetWorker:
             # Also frees the folders of specs done with: one exec fewer than a clean-up.
             stale=self.box.take_leftovers(paths.src, paths.out, paths.env),
             discover=self.run.limits.discover,
-            found=self._found_before(key),
+            found=self._found_before(key).found,
+            pinned=self._found_before(key).pinned,
             emulated=facts.arch != _engine_arch(),
             wanted=work.find,
         )
@@ -465,20 +486,6 @@ class TargetWorker:
         )
         return _Schedule(self.run, name, ctx.label, rank, box=self.box, stack=stack)
 
-    def _write_recipe(self, spec: plan.Spec, built: buildsteps.Built) -> None:
-        """The recipe discovery found, merged into <wheelhouse>/.wheelfarm/recipes/."""
-        if not built.found:
-            return
-        recipe = self.run.work[spec.key].recipe
-        with self.run.lock:
-            path = foundrecipes.merge(
-                self.run.wheelhouse.path, self.target, built.record, recipe, built.wheel
-            )
-        self.run.reporter.note(
-            f"{spec.requirement} on {self.target.name}: discovery installed "
-            f"{', '.join(c.package for c in built.found)}; its recipe is in {path}"
-        )
-
     def _build(self, spec: plan.Spec, started: float) -> Outcome:
         assert self.box is not None
         source = self.run.work[spec.key].source
@@ -494,10 +501,10 @@ class TargetWorker:
                 self.run.note_compile(source.name, self.target.name, built.durations["compile"])
                 cache.store(built.key, built.wheel, built.record)
                 stored = built.key
-                if built.found:
-                    cache.store_discovered(ctx.key, built.found)
+                if built.found or built.pinned:
+                    cache.store_discovered(ctx.key, built.found, built.pinned)
                 placed = self.run.wheelhouse.place(built.wheel, built.record)
-                self._write_recipe(spec, built)
+                _write_recipe(self.run, self.target, spec, built)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         if stored is not None:

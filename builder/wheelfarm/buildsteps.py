@@ -309,6 +309,10 @@ class BuildContext:
     # lacks it, to see what a build that names nothing looked for.
     helpers: tuple[str, ...] = ()
     wanted: tuple[Missing, ...] = ()  # to find before the first attempt ([external] tools)
+    # The release-day retry: build requirements resolved as of this time (the sdist's upload),
+    # and once that worked, the pins it resolved to (kept as constraints for this version).
+    exclude_newer: str | None = None
+    pinned: tuple[str, ...] = ()
     emulated: bool = False  # the image's architecture is not the engine's (qemu-user runs it)
 
     @property
@@ -327,8 +331,12 @@ class BuildContext:
 
     @property
     def effective_recipe(self) -> Recipe:
-        """The recipe with what discovery found for this target: what the wheel was made with."""
-        return self.recipe.with_packages(self.target, self.packages)
+        """The recipe with what discovery found for this target, and the pins the release-day
+        retry resolved scoped to this version: what the wheel was made with."""
+        recipe = self.recipe.with_packages(self.target, self.packages)
+        if self.pinned and self.source.version:
+            recipe = recipe.with_constraints(f"=={self.source.version}", self.pinned)
+        return recipe
 
     def driver(self, step: str, env: str | None = None, *extra: str) -> list[str]:
         """The PEP 517 driver's command line for one step."""
@@ -336,6 +344,11 @@ class BuildContext:
         argv += ["--installer", self.installer, "--env", env or self.paths.env]
         if step == "wheel":
             argv += ["--out", self.paths.out]
+        if step in ("env", "extend"):
+            pins = (*self.recipe.constraints_for(self.source.version), *self.pinned)
+            argv += [arg for pin in dict.fromkeys(pins) for arg in ("--constraint", pin)]
+            if self.exclude_newer:
+                argv += ["--exclude-newer", self.exclude_newer]
         return [*argv, step, *extra]
 
 
@@ -368,7 +381,7 @@ def cache_key(
     return cache.build_key(
         image_id=image_id,
         sdist_sha256=source.sha256,
-        recipe_digest=recipe.build_digest(target),
+        recipe_digest=recipe.build_digest(target, source.version),
         rules=provenance.rules_applied(tag_set),
         build_env=build_env(source, recipe, target, installer),
         python=python,
@@ -445,6 +458,7 @@ class Built:
     key: str  # the cache key of what made it (with what discovery found)
     found: tuple[providers.Choice, ...] = ()  # what discovery installed
     paths: BuildPaths | None = None  # where it was built (in the container it ended in)
+    pinned: tuple[str, ...] = ()  # the release-day retry's pins, when it made the build pass
 
 
 # ---------------------------------------------------------------- the steps
@@ -905,6 +919,29 @@ def _fresh(
     return fresh
 
 
+def _release_day(ctx: BuildContext, failure: StepFailed) -> BuildContext | None:
+    """After discovery has nothing more to install: the same build again with its build
+    requirements resolved as of the sdist's upload time (an older release often fails against
+    today's Cython or setuptools), once, when the index gave that time. A failed package install
+    is not the build requirements' fault."""
+    if ctx.exclude_newer or ctx.pinned or failure.step is None:
+        return None
+    if failure.step[0] == "install system packages":
+        return None
+    when = ctx.source.upload_time
+    if when is None:
+        ctx.log.heading(
+            "no release-day retry: the index gives no upload times (PEP 700); pin the build "
+            "requirements with [build] constraints in a recipe if today's releases break it"
+        )
+        return None
+    if ctx.installer != "uv":
+        ctx.log.heading("no release-day retry: it needs uv (--installer uv)")
+        return None
+    ctx.log.heading(f"release-day retry: build requirements as of {when}, the sdist's upload")
+    return dataclasses.replace(ctx, exclude_newer=when)
+
+
 def _ca_file(ctx: BuildContext) -> str | None:
     settings = ctx.container.host_settings
     return CONTAINER_CA_PATH if settings is not None and settings.ca_bundle else None
@@ -932,13 +969,18 @@ def build_rounds(
         try:
             env, durations = attempt(ctx, sched)
         except StepFailed as failure:
-            if not ctx.discover or number == discover.ROUNDS:
+            if number == discover.ROUNDS:
                 raise
-            following = _next_round(ctx, sched, failure, asked)
+            following = _next_round(ctx, sched, failure, asked) if ctx.discover else None
+            following = following or _release_day(ctx, failure)
             if following is None:
                 raise
             ctx = following
             continue
+        if ctx.exclude_newer and not ctx.pinned:
+            pins = tuple(f"{name}=={version}" for name, version in sorted(env.contents.items()))
+            ctx.log.line(f"the release-day build requirements worked: {', '.join(pins)}")
+            ctx = dataclasses.replace(ctx, pinned=pins)
         return ctx, env, durations, number
     raise AssertionError("unreachable: the last round raises")  # pragma: no cover
 
@@ -949,6 +991,8 @@ def discovery_record(ctx: BuildContext, rounds: int) -> dict[str, Any]:
         "enabled": ctx.discover,
         "rounds": rounds,
         "installed": [c.package for c in ctx.found],
+        "build_requirements_as_of": ctx.exclude_newer,
+        "pinned": list(ctx.pinned),
         "choices": [
             {
                 "missing": str(c.missing),
@@ -981,7 +1025,7 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
     check_wheel(retagged.wheel)
     recipe = ctx.effective_recipe
     key = ctx.key
-    if ctx.found:
+    if ctx.found or ctx.pinned:
         key = cache_key(
             ctx.facts.image_id,
             ctx.source,
@@ -1016,7 +1060,7 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
         ),
     )
     record["discovery"] = discovery_record(ctx, rounds)
-    return Built(retagged.wheel, record, retagged, durations, key, ctx.found, ctx.paths)
+    return Built(retagged.wheel, record, retagged, durations, key, ctx.found, ctx.paths, ctx.pinned)
 
 
 @contextlib.contextmanager

@@ -182,8 +182,9 @@ def _discovered_path(key: str) -> Path:
     return root() / "discovered" / f"{key}.json"
 
 
-def store_discovered(key: str, found: Sequence[Choice]) -> None:
-    """What discovery installed for the build whose key without it is `key`."""
+def store_discovered(key: str, found: Sequence[Choice], pinned: Sequence[str] = ()) -> None:
+    """What discovery installed for the build whose key without it is `key`, and the pins of
+    the release-day retry when it made that build pass."""
     data = [
         {
             "kind": c.missing.kind,
@@ -194,21 +195,28 @@ def store_discovered(key: str, found: Sequence[Choice]) -> None:
         }
         for c in found
     ]
-    fsutil.write_json_atomic(_discovered_path(key), {"found": data})
+    fsutil.write_json_atomic(_discovered_path(key), {"found": data, "pinned": list(pinned)})
 
 
-def discovered(key: str) -> tuple[Choice, ...]:
+@dataclass(frozen=True)
+class Discovered:
+    found: tuple[Choice, ...] = ()
+    pinned: tuple[str, ...] = ()
+
+
+def discovered(key: str) -> Discovered:
     """What store_discovered kept for `key` (nothing when it kept nothing or cannot be read)."""
     try:
         data = json.loads(_discovered_path(key).read_text(encoding="utf-8"))
+        pinned = tuple(str(p) for p in data.get("pinned", []))
         found = []
         for item in data["found"]:
             kind = item["kind"]
             if kind not in KINDS:
-                return ()
+                return Discovered()
             missing = Missing(kind, str(item["name"]))
             of = tuple(str(o) for o in item["of"])
             found.append(Choice(missing, str(item["package"]), of, str(item["why"])))
-        return tuple(found)
+        return Discovered(tuple(found), pinned)
     except (OSError, ValueError, KeyError, TypeError):
-        return ()
+        return Discovered()

@@ -69,6 +69,12 @@ def render(recipe: Recipe, heading: str) -> str:
         ("build.env", [f"{_key(k)} = {json.dumps(v)}" for k, v in recipe.build_env]),
         ("runtime.packages", [f"{_key(k)} = {_strings(v)}" for k, v in recipe.runtime_packages]),
     ]
+    for number, (versions, requires) in enumerate(recipe.constraints):
+        lines = [f"versions = {json.dumps(versions)}"] if versions else []
+        # An array of tables: `[[build.constraints]]`, after [build.env].
+        tables.insert(
+            2 + number, ("[build.constraints]", [*lines, f"requires = {_strings(requires)}"])
+        )
     verify = [f"imports = {_strings(recipe.imports)}"] if recipe.imports else []
     if recipe.test:
         verify.append(f"test = {json.dumps(recipe.test)}")
@@ -102,7 +108,20 @@ def merged(existing: Recipe, target: Target, found: Mapping[str, Any]) -> Recipe
         runtime_packages=_merge_lists(existing.runtime_packages, target, found["runtime"]),
         imports=tuple(dict.fromkeys((*existing.imports, *found["imports"]))),
         test=existing.test or found["test"],
+        # The first target's constraints for a version stay: the schema scopes them by the
+        # project's version, not by target.
+        constraints=tuple({**dict(found["constraints"]), **dict(existing.constraints)}.items()),
     )
+
+
+def _constraints(recipe: Recipe, record: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
+    """The recipe's own constraints, and the pins that worked for this version."""
+    found = list(recipe.constraints)
+    pinned = (record.get("discovery") or {}).get("pinned") or []
+    version = (record.get("spec") or "").partition("==")[2] or None
+    if pinned and version:
+        found.append((f"=={version}", tuple(pinned)))
+    return found
 
 
 def merge(
@@ -121,6 +140,7 @@ def merge(
         "imports": [*recipe.imports, *wheel_imports(wheel)],
         "env": recipe.env,
         "test": recipe.test,
+        "constraints": _constraints(recipe, record),
     }
     heading = (
         f"The recipe wheelfarm's discovery found for {project}, merged across targets.\n"

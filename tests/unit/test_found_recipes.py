@@ -103,13 +103,13 @@ def test_what_discovery_found_is_kept_by_the_key_without_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert cache.discovered("k" * 64) == ()
+    assert cache.discovered("k" * 64) == cache.Discovered()
     found = (
         Choice(Missing("program", "curl-config"), "libcurl4-openssl-dev", ("a", "b"), "why"),
         Choice(Missing("header", "lber.h"), "libldap-dev", ("libldap-dev",), "only"),
     )
-    cache.store_discovered("k" * 64, found)
-    assert cache.discovered("k" * 64) == found
+    cache.store_discovered("k" * 64, found, ("cython==3.0.11",))
+    assert cache.discovered("k" * 64) == cache.Discovered(found, ("cython==3.0.11",))
 
 
 def test_no_shipped_recipes_leaves_the_user_s(tmp_path: Path) -> None:
@@ -142,3 +142,50 @@ def test_discover_in_pyproject_and_bad_values(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.wheelfarm]\ndiscover = "no"\n')
     with pytest.raises(ConfigError, match="expected true or false"):
         config.resolve({}, env={}, cwd=tmp_path)
+
+
+CONSTRAINED = """
+[build]
+constraints = ["setuptools<75", {versions = "<2.0", requires = ["cython<3.1"]}]
+"""
+
+
+def test_constraints_apply_to_the_versions_they_name() -> None:
+    recipe = recipes.parse(CONSTRAINED, "x", "test")
+    assert recipe.constraints_for("1.5") == ("setuptools<75", "cython<3.1")
+    assert recipe.constraints_for("2.1") == ("setuptools<75",)
+    assert recipe.build_digest(DEBIAN_12, "1.5") != recipe.build_digest(DEBIAN_12, "2.1")
+    plain = recipes.Recipe(project="x")
+    assert plain.build_digest(DEBIAN_12, "1.5") == plain.build_digest(DEBIAN_12)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[build]\nconstraints = "cython"\n', "must be a list"),
+        ('[[build.constraints]]\nversions = "<<2"\nrequires = ["a"]\n', "no version specifier"),
+        ('[[build.constraints]]\nrequires = ["not a requirement!"]\n', "not a requirement"),
+        ('[[build.constraints]]\nversions = "<2"\n', "non-empty list"),
+    ],
+)
+def test_bad_constraints_name_the_key(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        recipes.parse(text, "x", "test")
+
+
+def test_the_pins_that_worked_are_written_scoped_to_the_version(tmp_path: Path) -> None:
+    rec = {
+        **record(["libhdf5-dev"], ["libhdf5-103-1"]),
+        "spec": "h5py==3.12.1",
+        "discovery": {"pinned": ["cython==3.0.11", "setuptools==75.1.0"]},
+    }
+    path = foundrecipes.merge(
+        tmp_path,
+        DEBIAN_12,
+        rec,
+        recipes.Recipe(project="h5py"),
+        wheel(tmp_path, "h5py/__init__.py"),
+    )
+    written = recipes.parse(path.read_text(), "h5py", str(path))
+    assert written.constraints_for("3.12.1") == ("cython==3.0.11", "setuptools==75.1.0")
+    assert written.constraints_for("3.13.0") == ()
