@@ -8,7 +8,10 @@ its specs' steps (buildsteps.py) overlapping where they can.
   waiting compile expected to take longest (plan.expected_compile_costs: earlier runs' times,
   else the sdist's size), then by plan order. Builds expected to take under half the longest run
   niced (plan.in_background), so the long builds' chains go first.
-- The package manager of a container installs for one spec at a time.
+- The package manager of a container installs for one spec at a time. A spec that installs
+  system packages (recipe, [external] or discovery) builds in a container of its own, started
+  for it and removed after it (Scheduler.isolated): the target's long-lived container never gets
+  a package, so no spec's wheel depends on what another installed.
 - A project predicted pure Python is built once, by the first target that has it; the others
   wait for that result and build it themselves only if it came out platform-specific."""
 

@@ -6,6 +6,12 @@
   packages install → the backend's own requirements → compile (in a build slot) → copy the
   wheel out → analyse its ELF files → retag it for the image → check it → its provenance record.
 
+The part up to the compile is one attempt (`attempt`); `build_rounds` makes up to
+discover.ROUNDS of them: after a failed one, discovery looks up what its diagnosis names in the
+target's own package index and the next attempt installs it, from a fresh extraction, in a
+container of the spec's own (Scheduler.isolated) once the spec installs anything; when discovery
+has nothing more, the release-day retry resolves the build requirements as of the sdist's upload.
+
 Each step is a function of a `BuildContext` (container, paths, environment, log, recipe, budget)
 that returns a typed result or raises `StepFailed`. Where a step waits, runs beside another or
 takes a slot is not decided here: `build_one` asks a `Scheduler` (buildrun.py decides), so the
