@@ -609,6 +609,57 @@ WheelhouseArgument = Annotated[
 ]
 
 
+recipes_app = typer.Typer(
+    help=_help(
+        "The recipes discovery wrote: merge one target's into another folder.\n\n"
+        "Example: wheelfarm recipes merge debian-11/.wheelfarm/recipes --target debian-11 "
+        "--into recipes"
+    ),
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+)
+app.add_typer(recipes_app, name="recipes")
+
+
+@_command(recipes_app, "merge")
+def recipes_merge(
+    source: Annotated[
+        Path, typer.Argument(help="A .wheelfarm/recipes folder one target's build wrote.")
+    ],
+    *,
+    target: Annotated[
+        str, typer.Option("--target", help="The target that wrote them.", metavar="TARGET")
+    ],
+    into: Annotated[
+        Path,
+        typer.Option("--into", help="The recipes folder to merge them into.", metavar="DIR"),
+    ],
+    config_file: ConfigOption = None,
+) -> None:
+    """Merge the recipes one target's discovery wrote into another folder.
+
+    As a build merges what each target found into
+    <wheelhouse>/.wheelfarm/recipes/<project>.toml: a family with no list
+    gets the target's, a target whose list differs gets its own. The
+    GitHub workflow's index job merges every target's this way.
+
+    Example:
+
+      wheelfarm recipes merge debian-11/.wheelfarm/recipes --target debian-11 --into recipes
+    """
+    from wheelfarm import config, foundrecipes, ui
+    from wheelfarm.errors import BadInput
+    from wheelfarm.targets import get
+
+    settings = config.resolve({}, config_file=config_file)
+    if not source.is_dir():
+        raise BadInput(f"{source} is not a directory of recipes")
+    merged = foundrecipes.merge_written(source, into, get(target, settings.catalogue))
+    reporter = ui.ConsoleReporter()
+    for path in merged:
+        reporter.note(f"merged {path.name} from {target} into {path}")
+
+
 @_command(app)
 def index(
     wheelhouse: WheelhouseArgument = None,

@@ -148,3 +148,32 @@ def merge(
     )
     fsutil.write_text_atomic(path, render(merged(existing, target, found), heading))
     return path
+
+
+def merge_written(source: Path, into: Path, target: Target) -> list[Path]:
+    """Merge the recipes one target's build wrote (`source`, a .wheelfarm/recipes folder) into
+    `into`, as that target's build would have merged them there: what the GitHub workflow's
+    index job does with each target's wheelhouse, in plan order."""
+    written: list[Path] = []
+    for path in sorted(source.glob("*.toml")):
+        found_recipe = recipes.parse(path.read_text(encoding="utf-8"), path.stem, str(path))
+        destination = into / path.name
+        existing = Recipe(project=found_recipe.project)
+        if destination.is_file():
+            text = destination.read_text(encoding="utf-8")
+            existing = recipes.parse(text, path.stem, str(destination))
+        found = {
+            "build": found_recipe.packages_for(target),
+            "runtime": found_recipe.runtime_for(target),
+            "imports": found_recipe.imports,
+            "env": found_recipe.env,
+            "test": found_recipe.test,
+            "constraints": list(found_recipe.constraints),
+        }
+        heading = (
+            f"The recipe wheelfarm's discovery found for {found_recipe.project}, merged across "
+            f"targets.\nRebuild with: wheelfarm build --recipes <this folder> --no-discover ..."
+        )
+        fsutil.write_text_atomic(destination, render(merged(existing, target, found), heading))
+        written.append(destination)
+    return written

@@ -189,3 +189,34 @@ def test_the_pins_that_worked_are_written_scoped_to_the_version(tmp_path: Path) 
     written = recipes.parse(path.read_text(), "h5py", str(path))
     assert written.constraints_for("3.12.1") == ("cython==3.0.11", "setuptools==75.1.0")
     assert written.constraints_for("3.13.0") == ()
+
+
+def test_recipes_merge_merges_each_target_s_written_recipes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wf_cli import run_in_process
+
+    for name, packages in (("debian-12", ["libldap-dev"]), ("debian-11", ["libldap2-dev"])):
+        target = targets.get(name)
+        foundrecipes.merge(
+            tmp_path / name,
+            target,
+            record(packages, []),
+            recipes.Recipe(project="python-ldap"),
+            wheel(tmp_path, "ldap/__init__.py"),
+        )
+        written = foundrecipes.folder(tmp_path / name)
+        result = run_in_process(
+            capsys, monkeypatch, "recipes", "merge", str(written), "--target", name,
+            "--into", str(tmp_path / "merged"),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "merged python-ldap.toml" in result.stderr
+    merged = recipes.load("python-ldap", tmp_path / "merged", shipped=False)
+    assert merged.packages_for(DEBIAN_12) == ("libldap-dev",)
+    assert merged.packages_for(DEBIAN_11) == ("libldap2-dev",)
+    missing = run_in_process(
+        capsys, monkeypatch, "recipes", "merge", str(tmp_path / "nowhere"), "--target",
+        "debian-12", "--into", str(tmp_path / "merged"),
+    )  # fmt: skip
+    assert missing.returncode == 2
