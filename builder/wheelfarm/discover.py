@@ -84,47 +84,48 @@ def contents_path(identity: str) -> Path:
     return cache.root() / "contents" / f"{identity}.gz"
 
 
+def _identity(text: str) -> str:
+    found = (ln[len(IDENTITY_LINE) :] for ln in text.splitlines() if ln.startswith(IDENTITY_LINE))
+    return next(found, "").strip()
+
+
 def _apt_index(where: Where, note: Note) -> list[str]:
-    raw = where.container.output([where.python, where.script, "identity"])
-    identity = next(
-        (
-            line[len(IDENTITY_LINE) :].strip()
-            for line in raw.splitlines()
-            if line.startswith(IDENTITY_LINE)
-        ),
-        "",
-    )
-    if not identity:
-        raise LookupFailed("could not read the image's apt Release files")
+    identity = _identity(where.container.output([where.python, where.script, "identity"]))
     with _INDEX_LOCK:
-        if identity in _INDEXES:
+        if identity and identity in _INDEXES:
             return _INDEXES[identity]
-        path = contents_path(identity)
-        if not path.is_file():
-            note.line(f"fetching the Contents indexes of the image's apt sources ({identity[:12]})")
-            _fetch_apt_index(where, path)
-        else:
+        path = contents_path(identity) if identity else None
+        if path is not None and path.is_file():
             note.line(f"Contents index {identity[:12]} from the cache")
+        else:
+            note.line("fetching the Contents indexes of the image's apt sources")
+            path = _fetch_apt_index(where)
+            identity = path.name.removesuffix(".gz")
         with gzip.open(path, "rt", encoding="utf-8", errors="replace") as handle:
             _INDEXES[identity] = handle.readlines()
         return _INDEXES[identity]
 
 
-def _fetch_apt_index(where: Where, path: Path) -> None:
+def _fetch_apt_index(where: Where) -> Path:
+    """Fetch and reduce the index in the container; keep it on the host under its identity."""
     inside = "/wf/contents-index.gz"
     argv = [where.python, where.script, "fetch", inside]
     if where.ca_file:
         argv += ["--ca", where.ca_file]
     try:
-        where.container.output(argv)
+        identity = _identity(where.container.output(argv))
     except WheelfarmError as exc:
         raise LookupFailed(
             f"could not fetch the Contents indexes of the image's apt sources: {exc.message}"
         ) from None
+    if not identity:
+        raise LookupFailed("the image's apt sources gave no Release file to key the index by")
+    path = contents_path(identity)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as temp:
         copied = where.container.copy_out(inside, Path(temp))
         fsutil.place_copy(copied, path)
+    return path
 
 
 def installed(where: Where) -> frozenset[str]:

@@ -88,7 +88,9 @@ class Distro:
         if "identity" in words:
             return f"{discover.IDENTITY_LINE}{'ab' * 32}\n"
         if "fetch" in words:
-            return "wheelfarm-contents-lines: 30 from 2 files\n"
+            return (
+                f"wheelfarm-contents-lines: 30 from 2 files\n{discover.IDENTITY_LINE}{'ab' * 32}\n"
+            )
         if words[0] == "dpkg-query":
             return "\n".join(sorted(self.installed))
         if words[:2] == ["sh", "-c"] and "strace" in words[-1]:

@@ -5,11 +5,13 @@ discovery asks about.
 Usage:
   python contents_index.py identity
       prints `wheelfarm-contents-identity: <sha256>` of the image's Release files (what its
-      package lists were made from), so the host can tell whether it holds the index already
+      package lists were made from), so the host can tell whether it holds the index already;
+      empty when the image keeps no lists
   python contents_index.py fetch OUT.gz [--ca FILE]
       has apt fetch the Contents indexes of every source the image lists, through the image's
       own mirror (apt's Acquire::IndexTargets, as apt-file does; Ubuntu's suite-level files are
-      the fallback), and writes the lines whose path discovery can ask about to OUT.gz
+      the fallback), writes the lines whose path discovery can ask about to OUT.gz, and prints
+      the identity to keep it under (the lists' before the fetch, else the fetched ones')
 
 The kept paths are those of providers.KEPT_LINES (the same expression; a unit test holds them
 equal): include dirs, pkg-config dirs, bin dirs and lib*.so/.a directly in a lib dir."""
@@ -52,14 +54,19 @@ Acquire::IndexTargets::deb::%(id)s-suite {
 
 
 def identity() -> str:
+    """The Release files' digest; empty when the image keeps no package lists."""
+    paths = sorted(LISTS.glob("*Release"))
+    if not paths:
+        return ""
     digest = hashlib.sha256()
-    for path in sorted(LISTS.glob("*Release")):
+    for path in paths:
         digest.update(path.name.encode() + b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
 def fetch(out: str, ca: str) -> int:
+    before = identity()
     with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as conf:
         conf.write(CONFIG % {"id": IDENTIFIER})
     base = ["apt-get", "-c", conf.name, "-q"]
@@ -98,6 +105,8 @@ def fetch(out: str, ca: str) -> int:
                 return 1
     Path(out + ".part").replace(out)
     print(f"wheelfarm-contents-lines: {kept} from {len(files)} files")
+    # Kept under the lists the image had (what `identity` says next time), else the fetched.
+    print("wheelfarm-contents-identity: " + (before or identity()))
     return 0
 
 
