@@ -9,17 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_build import Run, environment, run_wheelfarm, write_project
 
+from wheelfarm import recipes, targets
 from wheelfarm.targets import Target
 
 pytestmark = pytest.mark.integration
@@ -115,14 +116,16 @@ def test_discovery_builds_and_verifies_them_without_recipes(discovered: Discover
 def test_the_written_recipes_name_what_was_found(discovered: Discovered) -> None:
     folder = discovered.wheelhouse / ".wheelfarm" / "recipes"
     found = records(discovered.wheelhouse)
+    debian_12 = targets.get("debian-12")
     for spec in SPECS:
         project = spec.split("==")[0]
-        recipe = tomllib.loads((folder / f"{project}.toml").read_text())
-        assert recipe["build"]["packages"]["apt"] == found[spec]["recipe"]["packages"]
-        assert recipe["runtime"]["packages"]["apt"] == found[spec]["requires_external"]
-        assert recipe["verify"]["imports"]
-    ldap = tomllib.loads((folder / "python-ldap.toml").read_text())
-    assert "ldap" in ldap["verify"]["imports"]
+        path = folder / f"{project}.toml"
+        recipe = recipes.parse(path.read_text(), project, str(path))
+        assert dict(recipe.build_packages) == {"apt": tuple(found[spec]["recipe"]["packages"])}
+        assert recipe.runtime_for(debian_12) == tuple(found[spec]["requires_external"])
+        assert recipe.imports
+    ldap = recipes.load("python-ldap", folder, shipped=False)
+    assert "ldap" in ldap.imports
 
 
 def test_an_unchanged_rerun_neither_rediscovers_nor_starts_a_container(
