@@ -294,6 +294,17 @@ def _write_recipe(run: BuildRun, target: Target, spec: plan.Spec, built: buildst
     )
 
 
+def _recipe_of_cached(run: BuildRun, target: Target, spec: plan.Spec, key: str) -> None:
+    """A wheel discovery made, put back from the cache: its recipe goes into this wheelhouse's
+    written recipes too (from the cached record), as its build would have written it."""
+    cached = cache.lookup(key)
+    if cached is None:
+        return
+    recipe = run.work[spec.key].recipe
+    with run.lock:
+        foundrecipes.merge(run.wheelhouse.path, target, cached.provenance, recipe, cached.wheel)
+
+
 class TargetWorker:
     """One target's part of the run: its specs, in its own container."""
 
@@ -428,7 +439,10 @@ class TargetWorker:
             if before.pinned and work.source.version:
                 recipe = recipe.with_constraints(f"=={work.source.version}", before.pinned)
             key = self._key(spec, facts, recipe)
-        return self.run.wheelhouse.restore(key, self.target.name, spec)
+        outcome = self.run.wheelhouse.restore(key, self.target.name, spec)
+        if outcome is not None and (before.found or before.pinned):
+            _recipe_of_cached(self.run, self.target, spec, key)
+        return outcome
 
     def _context(self, spec: plan.Spec, log: buildsteps.BuildLog) -> buildsteps.BuildContext:
         assert self.box is not None
