@@ -254,6 +254,8 @@ class _Schedule:
     ) -> None:
         self._run, self._name, self._label, self._rank = run, name, label, rank
         self._box, self._stack = box, stack
+        # The target's container installs for one spec at a time; a spec's own, for it alone.
+        self._packages_key = f"build {name}"
 
     def check(self) -> None:
         self._run.check()
@@ -263,7 +265,7 @@ class _Schedule:
 
     @contextlib.contextmanager
     def packages(self) -> Iterator[None]:
-        with self._run.package_lock(f"build {self._name}"):
+        with self._run.package_lock(self._packages_key):
             yield
 
     def build_slot(self, waiting: Callable[[], None]) -> contextlib.AbstractContextManager[None]:
@@ -274,6 +276,7 @@ class _Schedule:
 
     def isolated(self) -> Container:
         c, _ = self._box.open(self._stack, f"build {self._name}: {self._label}")
+        self._packages_key = f"build {self._name}: {self._label} {id(c)}"
         return c
 
 
