@@ -482,7 +482,7 @@ def run_step(
     `what`. The project's own code (its backend's hooks) runs as the unprivileged BUILDER, who
     can write only to its source, output and home folders: never to a cache or to an environment
     another build uses. The installing steps run as root with the installer's settings."""
-    env = dict(ctx.env) if project_code else {**ctx.env, **ctx.installer_env}
+    env = dict(ctx.env) if project_code else {**_as_root(ctx.env), **ctx.installer_env}
     sink.heading(what)
     lines: list[str] = []
 
@@ -504,6 +504,13 @@ def run_step(
     if code not in (0, TIMED_OUT) and project_code:
         ctx.log.failed_exec = tuple(argv)
     return code, lines
+
+
+def _as_root(env: Mapping[str, str]) -> dict[str, str]:
+    """The build's environment for a step that runs as root: without the hooks' pycache prefix,
+    which lives in BUILDER's home. A root step writing there first makes folders BUILDER cannot
+    write into, and a backend that byte-compiles (python-ldap's) then fails."""
+    return {k: v for k, v in env.items() if k != "PYTHONPYCACHEPREFIX"}
 
 
 def make_environment(ctx: BuildContext, sink: Sink) -> tuple[int, Environment | None]:
