@@ -188,6 +188,7 @@ class BuildLog(runner.StepLog):
         self.round: list[str] = []  # the lines of this build attempt, for its diagnosis
         # The project-code exec that just failed (run_step), for trace_failed_step to run again.
         self.failed_exec: tuple[str, ...] | None = None
+        self.failed_seconds = 0.0  # how long it ran
 
     def line(self, text: str) -> None:
         super().line(text)
@@ -477,11 +478,13 @@ def run_step(
     what: str,
     *,
     project_code: bool,
+    limit: float | None = None,
 ) -> tuple[int, list[str]]:
-    """One exec of the PEP 517 driver within the budget, its output into `sink` under the heading
-    `what`. The project's own code (its backend's hooks) runs as the unprivileged BUILDER, who
-    can write only to its source, output and home folders: never to a cache or to an environment
-    another build uses. The installing steps run as root with the installer's settings."""
+    """One exec of the PEP 517 driver within the budget (and `limit` seconds), its output into
+    `sink` under the heading `what`. The project's own code (its backend's hooks) runs as the
+    unprivileged BUILDER, who can write only to its source, output and home folders: never to a
+    cache or to an environment another build uses. The installing steps run as root with the
+    installer's settings."""
     env = dict(ctx.env) if project_code else {**_as_root(ctx.env), **ctx.installer_env}
     sink.heading(what)
     lines: list[str] = []
@@ -492,17 +495,19 @@ def run_step(
 
     began = time.monotonic()
     ctx.log.failed_exec = None
+    bounds = [t for t in (ctx.budget.left(), limit) if t is not None]
     code = ctx.container.run(
         argv,
         env=env,
         workdir=ctx.paths.src,
         on_output=both,
-        timeout=ctx.budget.left(),
+        timeout=min(bounds) if bounds else None,
         user=BUILDER if project_code else "",
     )
     ctx.budget.spend(time.monotonic() - began)
     if code not in (0, TIMED_OUT) and project_code:
         ctx.log.failed_exec = tuple(argv)
+        ctx.log.failed_seconds = time.monotonic() - began
     return code, lines
 
 
@@ -725,11 +730,14 @@ def now() -> str:
 
 # ---------------------------------------------------------------- diagnosing a failure
 
-# What the trace records: runs, opens and lookups, each with its result.
-TRACE_CALLS = "execve,open,openat,stat,lstat,newfstatat,statx,access,faccessat,faccessat2"
+# What the trace records: every call that takes a file name (execve, open/openat, the stat and
+# access families...). strace's own class, rather than a list of calls: the calls differ by
+# architecture (aarch64 has no open or stat) and by strace version (4.x knows no faccessat2).
+TRACE_CALLS = "file"
 # The trace's lines worth bringing to the host: calls on headers, .pc files, libraries and
 # programs (and the halves of interrupted calls); not the build's thousands of .py lookups.
 TRACE_KEEP = r'\.(h|hh|hpp|hxx|H|pc|so|a)"|/s?bin/|execve|resumed>|unfinished'
+TRACE_MIN_SECONDS = 60.0
 TRACE_HEADING = "trace the failed step (strace), to see what it looked for"
 _PTRACE_REFUSED = re.compile(
     r"PTRACE_TRACEME|ptrace\(.*Operation not permitted|Operation not permitted.*ptrace"
@@ -771,9 +779,11 @@ def _traced_run(ctx: BuildContext, sched: Scheduler, argv: Sequence[str]) -> tup
     None; the trace's lines worth reading)."""
     trace = f"{ctx.paths.home}/wheelfarm-trace.txt"
     traced = ["strace", "-f", "-qq", "-e", f"trace={TRACE_CALLS}", "-o", trace, *argv]
+    # A trace slows the step down; one cut short still says what was looked for until then.
+    limit = max(TRACE_MIN_SECONDS, 3 * ctx.log.failed_seconds)
     with sched.build_slot(lambda: sched.status("waiting for a free build slot (--jobs)")):
         sched.status("tracing the failed step")
-        _, lines = run_step(ctx, ctx.log, traced, TRACE_HEADING, project_code=True)
+        _, lines = run_step(ctx, ctx.log, traced, TRACE_HEADING, project_code=True, limit=limit)
     if any(_PTRACE_REFUSED.search(line) for line in lines):
         return "ptrace refused", ""
     keep = f"grep -E '{TRACE_KEEP}' {trace}; rm -f {trace}"

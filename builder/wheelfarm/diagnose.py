@@ -55,6 +55,7 @@ CAUSE_OF: dict[Kind, CauseKind] = {
 # connection's error, often a warning before the tool gives up).
 NAMED, PROSE, DOWNLOAD, NETWORK, COMPILER, GENERIC = range(6)
 SUMMARY_CHARS = 300
+TRACED_NAMED = 3  # a traced cause's summary names this many things (the cause lists them all)
 _PACKAGES = "the recipe's [build.packages]"
 
 
@@ -66,6 +67,7 @@ class Cause:
     missing: tuple[Missing, ...] = ()
     line: str = ""  # the log line it came from
     rank: int = field(default=GENERIC, compare=False)
+    subject: str = field(default="", compare=False)  # the name the tool's words gave, if any
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -94,6 +96,11 @@ class Diagnosis:
         """This diagnosis with what a trace found missing: one cause naming them all, after the
         log's (so that things named by the trace beat prose from the log)."""
         new = [item for item in found if item not in set(self.missing)]
+        # Prose that names what it lacks (`could not be found for jpeg`) picks, among the
+        # things the trace saw looked for in vain (optional ones too), those it names.
+        subject = self.primary.subject.lower() if self.primary is not None else ""
+        named = [item for item in new if subject and subject in item.name.lower()]
+        new = named or new
         extra = (_traced_cause(new),) if new else ()
         return Diagnosis(
             causes=self.causes + extra,
@@ -624,6 +631,7 @@ def _cause(pattern: Pattern, match: re.Match[str], line: str) -> Cause | None:
         missing=missing,
         line=line[:SUMMARY_CHARS],
         rank=NAMED if missing else pattern.rank,
+        subject=str(groups.get("name") or ""),
     )
 
 
@@ -635,9 +643,12 @@ def _traced_cause(found: Sequence[Missing]) -> Cause:
         "library": _LIBRARY_HINT,
     }
     first = found[0]
+    named = ", ".join(map(str, found[:TRACED_NAMED]))
+    if len(found) > TRACED_NAMED:
+        named += f" and {len(found) - TRACED_NAMED} more"
     return Cause(
         kind=CAUSE_OF[first.kind],
-        summary=f"missing {', '.join(map(str, found))} (looked for and found nowhere, traced)",
+        summary=f"missing {named} (looked for and found nowhere, traced)",
         hint=hints[first.kind].format(name=first.name)
         if len(found) == 1
         else f"install the distro's packages that ship them ({_PACKAGES})",
@@ -688,6 +699,8 @@ _PATH_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _EXECS = frozenset({"execve", "execveat"})
 _STATS = frozenset({"stat", "lstat", "newfstatat", "fstatat64", "statx", "stat64", "lstat64"})
 _OPENS = frozenset({"open", "openat", "openat2", "creat"})
+_ACCESS = frozenset({"access", "faccessat", "faccessat2"})
+_LOOKUPS = _OPENS | _STATS | _ACCESS  # not unlink, mkdir, readlink...
 _HEADER = re.compile(r"\.(h|hh|hpp|hxx|H)\Z")
 _LINKED = re.compile(r"\Alib(?P<name>[\w+.-]+?)\.(?:so|a)\Z")
 # A compiler proper (gcc's cc1, cc1plus; clang runs its own -cc1 in the driver's process).
@@ -788,14 +801,14 @@ class _TraceReading:
             if call.call in _EXECS:
                 self.program[call.pid] = name
         runs = self.program.get(call.pid, "")
-        if _HEADER.search(name) and call.call not in _EXECS and _COMPILER.match(runs):
+        if _HEADER.search(name) and call.call in _LOOKUPS and _COMPILER.match(runs):
             # A header opened again (to quote its line in an error message) is no new lookup.
             if (call.pid, call.path) not in self.opened:
                 self.last_header[call.pid] = (call.pid, name)
             self.opened.add((call.pid, call.path))
         if not call.enoent:
             return
-        if _HEADER.search(name) and call.call not in _EXECS:
+        if _HEADER.search(name) and call.call in _LOOKUPS:
             self.headers.setdefault((call.pid, name), []).append(call.path)
             self.header_at.setdefault((call.pid, name), index)
         elif call.call in _OPENS and name.endswith(".pc"):

@@ -29,12 +29,12 @@ class Outcome:
     tag: str | None = None
     log: str | None = None  # relative to the wheelhouse
     error: str | None = None
-    cause: Cause | None = None  # what the failed build's log (or trace) says it lacked
     seconds: float = 0.0
     requires_external: tuple[str, ...] = ()
     note: str = ""
     # Libraries Requires-External could not name (not found, or owned by no package).
     warnings: tuple[str, ...] = ()
+    cause: Cause | None = None  # why it failed, as its log (or a trace) says
 
     @property
     def ok(self) -> bool:

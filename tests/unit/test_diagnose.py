@@ -435,3 +435,28 @@ def test_a_trace_turns_prose_into_the_things_it_names() -> None:
     nothing = from_log.with_trace((), "log and trace")
     assert nothing.primary == from_log.primary and nothing.traced
     assert from_log.noted("log only: ptrace refused").note == "log only: ptrace refused"
+
+
+def test_prose_naming_what_it_lacks_picks_those_among_the_traced_lookups() -> None:
+    # Pillow looks for every optional library before it says which required one it lacks.
+    from_log = diagnose.read_log(log("pillow-11.0.0.log"))
+    traced = [
+        Missing("pkgconfig", "libjpeg"),
+        Missing("pkgconfig", "libopenjp2"),
+        Missing("pkgconfig", "libtiff-4"),
+        Missing("header", "jpeglib.h"),
+        Missing("header", "tiff.h"),
+    ]
+    primary = from_log.with_trace(traced, "log and trace").primary
+    assert primary is not None
+    assert primary.missing == (Missing("pkgconfig", "libjpeg"), Missing("header", "jpeglib.h"))
+    assert primary.summary == (
+        "missing pkg-config module libjpeg, header jpeglib.h (looked for and found nowhere, traced)"
+    )
+    # None of them named: all of them, the summary naming the first three.
+    other = from_log.with_trace(traced[1:3] + traced[4:], "log and trace").primary
+    assert other is not None and len(other.missing) == 3
+    many = from_log.with_trace([Missing("pkgconfig", f"m{i}") for i in range(5)], "x").primary
+    assert many is not None and len(many.missing) == 5
+    assert many.summary.startswith("missing pkg-config module m0, pkg-config module m1, ")
+    assert "and 2 more (looked for" in many.summary

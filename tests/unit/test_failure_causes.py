@@ -131,7 +131,7 @@ def test_prose_is_traced_and_the_trace_names_what_was_missing(tmp_path: Path) ->
     # The failed exec, once more, under strace and as the unprivileged builder.
     [(argv, user)] = container.runs
     assert argv[: argv.index("-o")] == ["strace", "-f", "-qq", "-e", argv[4]]
-    assert argv[4].startswith("trace=") and "execve" in argv[4] and "openat" in argv[4]
+    assert argv[4] == "trace=file"  # every call that takes a file name, on any architecture
     assert argv[argv.index("-o") + 2 :] == again
     assert user == buildsteps.BUILDER
     text = ctx.log.final.read_text()
