@@ -188,3 +188,22 @@ def test_what_one_spec_installed_never_reaches_another_spec_s_wheel(
             assert b"no lber.h" in archive.read(so)  # the other spec's libldap-dev never reached it
         hashes.append(hashlib.sha256(wheel.read_bytes()).hexdigest())
     assert hashes[0] == hashes[1]
+
+
+def test_an_external_table_s_packages_are_installed_before_the_first_attempt(
+    debian_targets: dict[str, Target], tmp_path: Path
+) -> None:
+    project = write_project(
+        tmp_path / "ext", "wf-ext-lber", "1.0", extension("wf_needs_lber", NEEDS_LBER)
+    )
+    with (project / "pyproject.toml").open("a") as handle:
+        handle.write('\n[external]\nhost-requires = ["pkg:generic/openldap"]\n')
+    wheelhouse = tmp_path / "wheelhouse"
+    run = run_wheelfarm(
+        "build", str(project), *TARGET, "--wheelhouse", str(wheelhouse), "--json", "--no-verify",
+        env=environment(tmp_path / "cache"),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr[-3000:]
+    (record,) = records(wheelhouse).values()
+    assert record["recipe"]["packages"] == ["libldap-dev"]  # from the shipped mapping
+    assert record["discovery"]["rounds"] == 1 and record["discovery"]["installed"] == []
