@@ -39,8 +39,10 @@ class Done(Generic[T]):
 class Inline:
     """buildsteps.Scheduler that runs everything at once on the calling thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, container: Any = None) -> None:
         self.statuses: list[str] = []
+        self.container = container  # what `isolated` hands out: the recorded one
+        self.isolations = 0
 
     def check(self) -> None:
         pass
@@ -58,6 +60,11 @@ class Inline:
 
     def status(self, text: str) -> None:
         self.statuses.append(text)
+
+    def isolated(self) -> Any:
+        assert self.container is not None, "this build was not expected to need a container"
+        self.isolations += 1
+        return self.container
 
 
 class Recorder:

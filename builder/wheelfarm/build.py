@@ -24,6 +24,7 @@ from wheelfarm import (
     buildrun,
     cache,
     container,
+    external,
     fetch,
     fsutil,
     images,
@@ -90,6 +91,7 @@ class Options:
             keep_on_failure=self.keep_on_failure,
             force=self.force,
             installer=self.installer,
+            discover=self.settings.discover,
         )
 
 
@@ -181,7 +183,7 @@ def _prepare(options: Options, reporter: Reporter) -> Planned:
     settings = options.settings
     specs = plan.parse_specs(settings.specs, settings.requirements)
     for spec in specs:
-        recipes.load(spec.name, settings.recipes)
+        recipes.load(spec.name, settings.recipes, shipped=settings.shipped_recipes)
     rules.image_sources(settings.rules)  # a malformed --rules file fails now, exit 2
     check_wheelhouse(settings.wheelhouse)
     named = _targets(settings)
@@ -272,14 +274,19 @@ def _spec_work(
         for spec in job.specs:
             if sources[spec.key].pure:
                 owners.setdefault(spec.key, job.target.name)
-    return {
-        key: SpecWork(
+    settings = options.settings
+    table = external.mappings(settings.external_mappings)
+    work = {}
+    for key, source in sources.items():
+        recipe = recipes.load(source.name, settings.recipes, shipped=settings.shipped_recipes)
+        mapped = external.map_external(external.read(source.path, source.top), table)
+        work[key] = SpecWork(
             source=source,
-            recipe=recipes.load(source.name, options.settings.recipes),
+            recipe=external.apply(recipe, mapped),
             pure=PureBuild(owners[key]) if key in owners else None,
+            find=mapped.find,
         )
-        for key, source in sources.items()
-    }
+    return work
 
 
 def _run(

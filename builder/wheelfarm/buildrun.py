@@ -8,7 +8,10 @@ its specs' steps (buildsteps.py) overlapping where they can.
   waiting compile expected to take longest (plan.expected_compile_costs: earlier runs' times,
   else the sdist's size), then by plan order. Builds expected to take under half the longest run
   niced (plan.in_background), so the long builds' chains go first.
-- The package manager of a container installs for one spec at a time.
+- The package manager of a container installs for one spec at a time. A spec that installs
+  system packages (recipe, [external] or discovery) builds in a container of its own, started
+  for it and removed after it (Scheduler.isolated): the target's long-lived container never gets
+  a package, so no spec's wheel depends on what another installed.
 - A project predicted pure Python is built once, by the first target that has it; the others
   wait for that result and build it themselves only if it came out platform-specific."""
 
@@ -24,11 +27,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from wheelfarm import buildsteps, cache, elfdeps, hostenv, imagefacts, plan, runner, tags, uvtool
+from wheelfarm import (
+    buildsteps,
+    cache,
+    elfdeps,
+    foundrecipes,
+    hostenv,
+    imagefacts,
+    plan,
+    runner,
+    tags,
+    uvtool,
+)
 from wheelfarm.container import Container, engine_arch, image_arch
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.fetch import Source
 from wheelfarm.imagefacts import ImageFacts
+from wheelfarm.needs import Missing
 from wheelfarm.recipes import Recipe
 from wheelfarm.reporter import Board, Reporter
 from wheelfarm.targets import Target
@@ -55,6 +70,7 @@ class Limits:
     keep_on_failure: bool = False
     force: bool = False
     installer: str = "uv"  # what makes the build environments: "uv" or "pip"
+    discover: bool = True  # look up and install what a failed build lacked (--no-discover)
 
 
 @dataclass
@@ -71,8 +87,9 @@ class SpecWork:
     """What every target knows about one spec before building it."""
 
     source: Source
-    recipe: Recipe
+    recipe: Recipe  # with the packages its sdist's [external] table maps to
     pure: PureBuild | None = None
+    find: tuple[Missing, ...] = ()  # what [external] names to find (compilers, tools)
 
 
 @dataclass(kw_only=True)
@@ -138,6 +155,12 @@ class _TargetBox:
             return self.container
 
     def _start(self) -> Container:
+        c, self.tools = self.open(self._stack, f"build {self._target.name}")
+        return c
+
+    def open(self, stack: contextlib.ExitStack, job: str) -> tuple[Container, dict[str, str]]:
+        """A container of the target's build image, entered in `stack`, with the tools in it:
+        the target's long-lived one, or (Scheduler.isolated) one spec's own."""
         self._run.check()
         self._run.board.step(self._target.name, "starting container")
         pip_wheels = cache.pip_wheels_dir(self._target.name)
@@ -168,17 +191,18 @@ class _TargetBox:
             # faster (in system time) to a volume than to the container's overlay.
             scratch=(buildsteps.WORK,),
             keep_on_error=self._run.limits.keep_on_failure,
-            labels={"org.wheelfarm.job": f"build {self._target.name}"},
+            labels={"org.wheelfarm.job": job},
         )
-        self._stack.enter_context(c)
+        stack.enter_context(c)
         self._run.entered(c)
-        self._stack.callback(self._run.left, c)
-        self.tools = {
+        stack.callback(self._run.left, c)
+        tools = {
             "probe": c.copy_in(buildsteps.DATA / elfdeps.PROBE_NAME, buildsteps.TOOLS),
             "steps": c.copy_in(buildsteps.STEPS_SCRIPT, buildsteps.TOOLS),
             "extract": c.copy_in(buildsteps.EXTRACT_SCRIPT, buildsteps.TOOLS),
+            "contents": c.copy_in(buildsteps.CONTENTS_SCRIPT, buildsteps.TOOLS),
         }
-        return c
+        return c, tools
 
     def image_facts(self, python: str, need_container: bool) -> ImageFacts | None:
         """The image's facts: from the cache by image id, else read in the container."""
@@ -218,8 +242,20 @@ class _TargetBox:
 class _Schedule:
     """The buildsteps.Scheduler of one spec's build on one target."""
 
-    def __init__(self, run: BuildRun, name: str, label: str, rank: tuple[float, ...]) -> None:
+    def __init__(
+        self,
+        run: BuildRun,
+        name: str,
+        label: str,
+        rank: tuple[float, ...],
+        *,
+        box: _TargetBox,
+        stack: contextlib.ExitStack,
+    ) -> None:
         self._run, self._name, self._label, self._rank = run, name, label, rank
+        self._box, self._stack = box, stack
+        # The target's container installs for one spec at a time; a spec's own, for it alone.
+        self._packages_key = f"build {name}"
 
     def check(self) -> None:
         self._run.check()
@@ -229,7 +265,7 @@ class _Schedule:
 
     @contextlib.contextmanager
     def packages(self) -> Iterator[None]:
-        with self._run.package_lock(f"build {self._name}"):
+        with self._run.package_lock(self._packages_key):
             yield
 
     def build_slot(self, waiting: Callable[[], None]) -> contextlib.AbstractContextManager[None]:
@@ -237,6 +273,39 @@ class _Schedule:
 
     def status(self, text: str) -> None:
         self._run.board.step(self._name, f"{self._label}: {text}")
+
+    def isolated(self) -> Container:
+        c, _ = self._box.open(self._stack, f"build {self._name}: {self._label}")
+        self._packages_key = f"build {self._name}: {self._label} {id(c)}"
+        return c
+
+
+def _write_recipe(run: BuildRun, target: Target, spec: plan.Spec, built: buildsteps.Built) -> None:
+    """The recipe discovery found, merged into <wheelhouse>/.wheelfarm/recipes/."""
+    if not built.found and not built.pinned:
+        return
+    recipe = run.work[spec.key].recipe
+    with run.lock:
+        path = foundrecipes.merge(run.wheelhouse.path, target, built.record, recipe, built.wheel)
+    said = []
+    if built.found:
+        said.append(f"discovery installed {', '.join(c.package for c in built.found)}")
+    if built.pinned:
+        said.append("it built with its build requirements as of the sdist's upload day")
+    run.reporter.note(
+        f"{spec.requirement} on {target.name}: {'; '.join(said)}; its recipe is in {path}"
+    )
+
+
+def _recipe_of_cached(run: BuildRun, target: Target, spec: plan.Spec, key: str) -> None:
+    """A wheel discovery made, put back from the cache: its recipe goes into this wheelhouse's
+    written recipes too (from the cached record), as its build would have written it."""
+    cached = cache.lookup(key)
+    if cached is None:
+        return
+    recipe = run.work[spec.key].recipe
+    with run.lock:
+        foundrecipes.merge(run.wheelhouse.path, target, cached.provenance, recipe, cached.wheel)
 
 
 class TargetWorker:
@@ -335,18 +404,26 @@ class TargetWorker:
                 pure.done.set()
         return outcome
 
-    def _key(self, spec: plan.Spec, facts: ImageFacts) -> str:
+    def _key(self, spec: plan.Spec, facts: ImageFacts, recipe: Recipe | None = None) -> str:
         work = self.run.work[spec.key]
         tag_set = facts.tag_set(list(self.run.limits.rules))
         return buildsteps.cache_key(
             facts.image_id,
             work.source,
-            work.recipe,
+            recipe or work.recipe,
             self.target,
             tag_set=tag_set,
             python=self.python.version,
             installer=self.run.installer(facts.arch),
         )
+
+    def _found_before(self, base: str) -> cache.Discovered:
+        """What discovery (and the release-day retry) found for this build in an earlier run
+        (the cache keeps it by the key of the build without it), so a rerun neither rediscovers
+        nor starts a container. With --no-discover only the recipe counts."""
+        if not self.run.limits.discover:
+            return cache.Discovered()
+        return cache.discovered(base)
 
     def _cached(self, spec: plan.Spec) -> Outcome | None:
         assert self.box is not None
@@ -355,7 +432,20 @@ class TargetWorker:
         facts = self.box.image_facts(self.python.version, need_container=False)
         if facts is None:
             return None
-        return self.run.wheelhouse.restore(self._key(spec, facts), self.target.name, spec)
+        key = base = self._key(spec, facts)
+        before = self._found_before(base)
+        if before.found or before.pinned:
+            work = self.run.work[spec.key]
+            found = (c.package for c in before.found)
+            packages = tuple(dict.fromkeys((*work.recipe.packages_for(self.target), *found)))
+            recipe = work.recipe.with_packages(self.target, packages)
+            if before.pinned and work.source.version:
+                recipe = recipe.with_constraints(f"=={work.source.version}", before.pinned)
+            key = self._key(spec, facts, recipe)
+        outcome = self.run.wheelhouse.restore(key, self.target.name, spec)
+        if outcome is not None and (before.found or before.pinned):
+            _recipe_of_cached(self.run, self.target, spec, key)
+        return outcome
 
     def _context(self, spec: plan.Spec, log: buildsteps.BuildLog) -> buildsteps.BuildContext:
         assert self.box is not None
@@ -386,7 +476,11 @@ class TargetWorker:
             nice=(work.source.name, self.target.name) in self.run.background,
             # Also frees the folders of specs done with: one exec fewer than a clean-up.
             stale=self.box.take_leftovers(paths.src, paths.out, paths.env),
+            discover=self.run.limits.discover,
+            found=self._found_before(key).found,
+            pinned=self._found_before(key).pinned,
             emulated=facts.arch != _engine_arch(),
+            wanted=work.find,
         )
 
     def _installer_env(self, c: Container, arch: str) -> dict[str, str]:
@@ -400,7 +494,9 @@ class TargetWorker:
             "WHEELFARM_UV": uvtool.BINARY,
         }
 
-    def _schedule(self, spec: plan.Spec, ctx: buildsteps.BuildContext) -> _Schedule:
+    def _schedule(
+        self, spec: plan.Spec, ctx: buildsteps.BuildContext, stack: contextlib.ExitStack
+    ) -> _Schedule:
         assert self.box is not None
         name = self.target.name
         rank = plan.slot_priority(
@@ -408,21 +504,27 @@ class TargetWorker:
             self.job.specs.index(spec),
             self.run.order.index(name),
         )
-        return _Schedule(self.run, name, ctx.label, rank)
+        return _Schedule(self.run, name, ctx.label, rank, box=self.box, stack=stack)
 
     def _build(self, spec: plan.Spec, started: float) -> Outcome:
         assert self.box is not None
         source = self.run.work[spec.key].source
         stored: str | None = None
-        with buildsteps.opened_log(self.run.wheelhouse.path, source, self.target) as log:
+        with (
+            buildsteps.opened_log(self.run.wheelhouse.path, source, self.target) as log,
+            contextlib.ExitStack() as own,  # the spec's own containers (Scheduler.isolated)
+        ):
             ctx = self._context(spec, log)
             staging = self.run.wheelhouse.temp_dir("build-")
             try:
-                built = buildsteps.build_one(ctx, self._schedule(spec, ctx), staging)
+                built = buildsteps.build_one(ctx, self._schedule(spec, ctx, own), staging)
                 self.run.note_compile(source.name, self.target.name, built.durations["compile"])
-                cache.store(ctx.key, built.wheel, built.record)
-                stored = ctx.key
+                cache.store(built.key, built.wheel, built.record)
+                stored = built.key
+                if built.found or built.pinned:
+                    cache.store_discovered(ctx.key, built.found, built.pinned)
                 placed = self.run.wheelhouse.place(built.wheel, built.record)
+                _write_recipe(self.run, self.target, spec, built)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         if stored is not None:

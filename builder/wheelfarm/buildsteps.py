@@ -6,6 +6,12 @@
   packages install → the backend's own requirements → compile (in a build slot) → copy the
   wheel out → analyse its ELF files → retag it for the image → check it → its provenance record.
 
+The part up to the compile is one attempt (`attempt`); `build_rounds` makes up to
+discover.ROUNDS of them: after a failed one, discovery looks up what its diagnosis names in the
+target's own package index and the next attempt installs it, from a fresh extraction, in a
+container of the spec's own (Scheduler.isolated) once the spec installs anything; when discovery
+has nothing more, the release-day retry resolves the build requirements as of the sdist's upload.
+
 Each step is a function of a `BuildContext` (container, paths, environment, log, recipe, budget)
 that returns a typed result or raises `StepFailed`. Where a step waits, runs beside another or
 takes a slot is not decided here: `build_one` asks a `Scheduler` (buildrun.py decides), so the
@@ -18,6 +24,7 @@ Inside the container everything lives under /wf (a scratch volume): the source a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import time
@@ -28,12 +35,24 @@ from typing import Any, Protocol, TypeVar
 
 from wheel.wheelfile import WheelFile
 
-from wheelfarm import __version__, cache, diagnose, elfdeps, pkgmgr, provenance, retag, runner
+from wheelfarm import (
+    __version__,
+    cache,
+    diagnose,
+    discover,
+    elfdeps,
+    pkgmgr,
+    provenance,
+    providers,
+    retag,
+    runner,
+)
 from wheelfarm.container import TIMED_OUT
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.fetch import Source
 from wheelfarm.hostenv import CONTAINER_CA_PATH, HostSettings
 from wheelfarm.imagefacts import ImageFacts
+from wheelfarm.needs import Missing
 from wheelfarm.plan import Spec
 from wheelfarm.recipes import Recipe
 from wheelfarm.rules import TagSet
@@ -50,6 +69,7 @@ DATA = Path(__file__).parent / "data"
 # The in-container helpers, copied into TOOLS when the container starts.
 STEPS_SCRIPT = DATA / "pep517_steps.py"
 EXTRACT_SCRIPT = DATA / "extract_sdist.py"
+CONTENTS_SCRIPT = DATA / "contents_index.py"
 # The lines pep517_steps.py reports the isolated environment's contents and path on, and what
 # the backend asked for.
 STEPS_ENV_LINE = "wheelfarm-build-env: "
@@ -98,6 +118,16 @@ class StepFailed(WheelfarmError):
         return self.diagnosis.primary if self.diagnosis is not None else None
 
 
+class ToolchainWanted(StepFailed):
+    """The backend asked for a requirement that downloads a toolchain (maturin's puccinialin
+    fetches Rust): the distro's own is looked up instead, as if the build had said it lacks it."""
+
+    def __init__(self, wanted: Sequence[discover.Download]) -> None:
+        said = "; ".join(f"{d.requirement} (downloads {d.downloads})" for d in wanted)
+        super().__init__(f"the build backend asked for {said}: the distro's toolchain is used")
+        self.missing = tuple(m for d in wanted for m in d.instead)
+
+
 class Exec(runner.Runs, Protocol):
     """What the steps need of a container (container.Container; a replaying fake in tests)."""
 
@@ -138,6 +168,12 @@ class Scheduler(Protocol):
     def status(self, text: str) -> None:
         """Show what this build is doing now."""
 
+    def isolated(self) -> Exec:
+        """A container of this spec's own, started from the target's image, for a build that
+        installs system packages: what one spec installs never reaches another's build. It is
+        removed when the spec's build ends."""
+        ...
+
 
 # ---------------------------------------------------------------- the context
 
@@ -149,14 +185,20 @@ class BuildLog(runner.StepLog):
     def __init__(self, wheelhouse: Path, name: str) -> None:
         super().__init__(wheelhouse, name, clock=True)
         self.errors: list[str] = []
+        self.round: list[str] = []  # the lines of this build attempt, for its diagnosis
         # The project-code exec that just failed (run_step), for trace_failed_step to run again.
         self.failed_exec: tuple[str, ...] | None = None
         self.failed_seconds = 0.0  # how long it ran
 
     def line(self, text: str) -> None:
         super().line(text)
+        self.round.append(text)
         if len(self.errors) < 3 and _COMPILER_ERROR.search(text):
             self.errors.append(text.strip())
+
+    def new_round(self) -> None:
+        self.round = []
+        self.errors = []
 
     def reason(self) -> str:
         """The most useful line of a failed step: the first compiler-style error, else pip's last
@@ -230,6 +272,7 @@ class BuildPaths:
     steps: str  # the PEP 517 driver, copied into /wf/tools
     extract: str  # the sdist extractor, copied there too
     probe: str  # the ELF probe
+    contents: str  # the apt Contents indexer (discovery)
 
     @classmethod
     def of(cls, source: Source, key: str, tools: Mapping[str, str]) -> BuildPaths:
@@ -242,6 +285,7 @@ class BuildPaths:
             steps=tools["steps"],
             extract=tools["extract"],
             probe=tools["probe"],
+            contents=tools["contents"],
         )
 
 
@@ -265,6 +309,17 @@ class BuildContext:
     installer_env: Mapping[str, str] = field(default_factory=dict)
     nice: bool = False  # a short build beside longer ones: its steps run at a lower priority
     stale: tuple[str, ...] = ()  # folders of earlier builds, removed while extracting
+    discover: bool = True  # look up and install what a failed build was missing
+    found: tuple[providers.Choice, ...] = ()  # what discovery installed, in its order
+    own_container: bool = False  # the container is this spec's own (Scheduler.isolated)
+    # Installed for discovery's own use, never part of the recipe: strace, where the image
+    # lacks it, to see what a build that names nothing looked for.
+    helpers: tuple[str, ...] = ()
+    wanted: tuple[Missing, ...] = ()  # to find before the first attempt ([external] tools)
+    # The release-day retry: build requirements resolved as of this time (the sdist's upload),
+    # and once that worked, the pins it resolved to (kept as constraints for this version).
+    exclude_newer: str | None = None
+    pinned: tuple[str, ...] = ()
     emulated: bool = False  # the image's architecture is not the engine's (qemu-user runs it)
 
     @property
@@ -277,7 +332,18 @@ class BuildContext:
 
     @property
     def packages(self) -> tuple[str, ...]:
-        return self.recipe.packages_for(self.target)
+        """The recipe's packages for the target, then what discovery found."""
+        found = tuple(choice.package for choice in self.found)
+        return tuple(dict.fromkeys((*self.recipe.packages_for(self.target), *found)))
+
+    @property
+    def effective_recipe(self) -> Recipe:
+        """The recipe with what discovery found for this target, and the pins the release-day
+        retry resolved scoped to this version: what the wheel was made with."""
+        recipe = self.recipe.with_packages(self.target, self.packages)
+        if self.pinned and self.source.version:
+            recipe = recipe.with_constraints(f"=={self.source.version}", self.pinned)
+        return recipe
 
     def driver(self, step: str, env: str | None = None, *extra: str) -> list[str]:
         """The PEP 517 driver's command line for one step."""
@@ -285,6 +351,11 @@ class BuildContext:
         argv += ["--installer", self.installer, "--env", env or self.paths.env]
         if step == "wheel":
             argv += ["--out", self.paths.out]
+        if step in ("env", "extend"):
+            pins = (*self.recipe.constraints_for(self.source.version), *self.pinned)
+            argv += [arg for pin in dict.fromkeys(pins) for arg in ("--constraint", pin)]
+            if self.exclude_newer:
+                argv += ["--exclude-newer", self.exclude_newer]
         return [*argv, step, *extra]
 
 
@@ -317,7 +388,7 @@ def cache_key(
     return cache.build_key(
         image_id=image_id,
         sdist_sha256=source.sha256,
-        recipe_digest=recipe.build_digest(target),
+        recipe_digest=recipe.build_digest(target, source.version),
         rules=provenance.rules_applied(tag_set),
         build_env=build_env(source, recipe, target, installer),
         python=python,
@@ -391,6 +462,10 @@ class Built:
     record: dict[str, Any]  # the provenance record
     retagged: Retagged
     durations: dict[str, float]
+    key: str  # the cache key of what made it (with what discovery found)
+    found: tuple[providers.Choice, ...] = ()  # what discovery installed
+    paths: BuildPaths | None = None  # where it was built (in the container it ended in)
+    pinned: tuple[str, ...] = ()  # the release-day retry's pins, when it made the build pass
 
 
 # ---------------------------------------------------------------- the steps
@@ -410,7 +485,7 @@ def run_step(
     unprivileged BUILDER, who can write only to its source, output and home folders: never to a
     cache or to an environment another build uses. The installing steps run as root with the
     installer's settings."""
-    env = dict(ctx.env) if project_code else {**ctx.env, **ctx.installer_env}
+    env = dict(ctx.env) if project_code else {**_as_root(ctx.env), **ctx.installer_env}
     sink.heading(what)
     lines: list[str] = []
 
@@ -434,6 +509,13 @@ def run_step(
         ctx.log.failed_exec = tuple(argv)
         ctx.log.failed_seconds = time.monotonic() - began
     return code, lines
+
+
+def _as_root(env: Mapping[str, str]) -> dict[str, str]:
+    """The build's environment for a step that runs as root: without the hooks' pycache prefix,
+    which lives in BUILDER's home. A root step writing there first makes folders BUILDER cannot
+    write into, and a backend that byte-compiles (python-ldap's) then fails."""
+    return {k: v for k, v in env.items() if k != "PYTHONPYCACHEPREFIX"}
 
 
 def make_environment(ctx: BuildContext, sink: Sink) -> tuple[int, Environment | None]:
@@ -488,7 +570,7 @@ def prepare(ctx: BuildContext) -> Prepared:
 
 
 def install_system_packages(ctx: BuildContext, sched: Scheduler) -> None:
-    packages = ctx.packages
+    packages = (*ctx.packages, *ctx.helpers)
     if not packages:
         return
     sched.status(f"installing {' '.join(packages)}")
@@ -731,15 +813,9 @@ def _untraceable(ctx: BuildContext) -> str | None:
 # ---------------------------------------------------------------- the script
 
 
-def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
-    """Build ctx.spec on ctx.target; the wheel is left in `staging`, with its record."""
-    started_at = now()
-    ctx.log.heading(
-        f"{ctx.label} on {ctx.target.name} ({ctx.facts.image} {ctx.facts.image_id[:19]}), "
-        f"Python {ctx.facts.pythons[ctx.python.version].version}, wheelfarm {__version__}"
-    )
-    if ctx.nice:
-        ctx.log.line("(a short build beside longer ones: its steps run at a lower CPU priority)")
+def attempt(ctx: BuildContext, sched: Scheduler) -> tuple[Environment, dict[str, float]]:
+    """One build attempt from a fresh extraction: the system packages install while the sdist
+    unpacks and its environment fills, then the backend's requirements and the compile."""
     sched.status("preparing the build environment")
     preparing = sched.beside(lambda: prepare(ctx))
     try:
@@ -754,10 +830,217 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
         env = record_prepared(ctx, prepared)
         if ctx.packages:
             env = backend_requirements(ctx, sched, env)
-        durations = {"environment": round(ctx.budget.spent, 2)}
+    except StepFailed as failed:
+        raise trace_failed_step(ctx, sched, failed) from None
+    wanted = discover.toolchain_download(env.extra)
+    if wanted and ctx.discover:
+        raise ToolchainWanted(wanted)
+    durations = {"environment": round(ctx.budget.spent, 2)}
+    try:
         durations["compile"] = compile_wheel(ctx, sched, env)
     except StepFailed as failed:
         raise trace_failed_step(ctx, sched, failed) from None
+    return env, durations
+
+
+def _missing(failure: StepFailed, diagnosis: diagnose.Diagnosis) -> tuple[Missing, ...]:
+    """What this attempt lacked: a toolchain download the backend asked for, else the primary
+    cause's missing things (the fewest packages that answer the diagnosis: mysqlclient probes
+    mysqlclient, mariadb, libmariadb... in turn and needs one), else everything named."""
+    if isinstance(failure, ToolchainWanted):
+        return failure.missing
+    primary = diagnosis.primary
+    if primary is not None and primary.missing:
+        return primary.missing
+    return diagnosis.missing
+
+
+def _trace_next(ctx: BuildContext, diagnosis: diagnose.Diagnosis) -> bool:
+    """Whether the next attempt is the same one again, with strace installed to trace it: the
+    log named nothing, and the image has no strace to trace with."""
+    return (
+        not diagnosis.missing
+        and "no strace" in diagnosis.note
+        and ctx.target.family in pkgmgr.FAMILIES
+        and "strace" not in ctx.helpers
+    )
+
+
+def _next_round(
+    ctx: BuildContext, sched: Scheduler, failure: StepFailed, asked: set[Missing]
+) -> BuildContext | None:
+    """After a failed attempt: the context of the next one, with what discovery found, or None
+    when it found nothing new to install."""
+    diagnosis = failure.diagnosis or diagnose.read_log("\n".join(ctx.log.round))
+    if _trace_next(ctx, diagnosis):
+        ctx.log.heading("discovery: the log names nothing missing; once more, with strace")
+        own = ctx if ctx.own_container else dataclasses.replace(ctx, container=sched.isolated())
+        return dataclasses.replace(own, own_container=True, helpers=(*ctx.helpers, "strace"))
+    missing = [m for m in _missing(failure, diagnosis) if m not in asked]
+    if not missing:
+        ctx.log.heading("discovery: the log names nothing missing that was not looked up before")
+        return None
+    asked.update(missing)
+    if not ctx.own_container:
+        ctx = dataclasses.replace(ctx, container=sched.isolated(), own_container=True)
+    ctx.log.heading("discovery: missing " + ", ".join(str(m) for m in missing))
+    sched.status("discovery: asking the distro's package index")
+    try:
+        choices = discover.lookup(_where(ctx), missing, frozenset(ctx.packages), ctx.log)
+    except discover.LookupFailed as exc:
+        ctx.log.line(f"discovery: {exc.message}")
+        return None
+    fresh = _fresh(ctx, missing, choices)
+    if not fresh:
+        return None
+    return dataclasses.replace(ctx, found=(*ctx.found, *fresh))
+
+
+def _find_wanted(ctx: BuildContext, sched: Scheduler, asked: set[Missing]) -> BuildContext:
+    """The compilers and tools the sdist's [external] table names, found like missing programs
+    before the first attempt (not at all with --no-discover: the recipe must name them)."""
+    if not ctx.discover:
+        named = ", ".join(map(str, ctx.wanted))
+        ctx.log.heading(f"[external] names {named}: not looked up (--no-discover)")
+        return ctx
+    ctx.log.heading("[external]: finding " + ", ".join(map(str, ctx.wanted)))
+    asked.update(ctx.wanted)
+    try:
+        choices = discover.lookup(_where(ctx), ctx.wanted, frozenset(ctx.packages), ctx.log)
+    except discover.LookupFailed as exc:
+        ctx.log.line(f"discovery: {exc.message}")
+        return ctx
+    fresh = _fresh(ctx, ctx.wanted, choices)
+    return dataclasses.replace(ctx, found=(*ctx.found, *fresh))
+
+
+def _where(ctx: BuildContext) -> discover.Where:
+    return discover.Where(
+        container=ctx.container,
+        family=ctx.target.family,
+        arch=ctx.facts.arch,
+        python=ctx.python_argv[-1],
+        script=ctx.paths.contents,
+        ca_file=_ca_file(ctx),
+    )
+
+
+def _fresh(
+    ctx: BuildContext, missing: Sequence[Missing], choices: Sequence[providers.Choice]
+) -> list[providers.Choice]:
+    """The choices that install something new (two things may have one provider: it is
+    installed once), logged with the things nothing provides."""
+    fresh: list[providers.Choice] = []
+    for choice in choices:
+        if choice.package not in ctx.packages and all(f.package != choice.package for f in fresh):
+            fresh.append(choice)
+    for m in missing:
+        if not any(c.missing == m for c in choices):
+            ctx.log.line(f"  {m}: no package of {ctx.target.name} provides it")
+    for choice in fresh:
+        ctx.log.line(f"  {choice.missing} → {choice.package} ({choice.why})")
+    return fresh
+
+
+def _release_day(ctx: BuildContext, failure: StepFailed) -> BuildContext | None:
+    """After discovery has nothing more to install: the same build again with its build
+    requirements resolved as of the sdist's upload time (an older release often fails against
+    today's Cython or setuptools), once, when the index gave that time. A failed package install,
+    or a failure its log blames on something missing from the system, is not the build
+    requirements' fault."""
+    if ctx.exclude_newer or ctx.pinned or failure.step is None:
+        return None
+    if failure.step[0] == "install system packages":
+        return None
+    if failure.diagnosis is not None and failure.diagnosis.missing:
+        return None  # blamed on something missing from the system, not on its requirements
+    when = ctx.source.upload_time
+    if when is None:
+        ctx.log.heading(
+            "no release-day retry: the index gives no upload times (PEP 700); pin the build "
+            "requirements with [build] constraints in a recipe if today's releases break it"
+        )
+        return None
+    if ctx.installer != "uv":
+        ctx.log.heading("no release-day retry: it needs uv (--installer uv)")
+        return None
+    ctx.log.heading(f"release-day retry: build requirements as of {when}, the sdist's upload")
+    return dataclasses.replace(ctx, exclude_newer=when)
+
+
+def _ca_file(ctx: BuildContext) -> str | None:
+    settings = ctx.container.host_settings
+    return CONTAINER_CA_PATH if settings is not None and settings.ca_bundle else None
+
+
+def build_rounds(
+    ctx: BuildContext, sched: Scheduler
+) -> tuple[BuildContext, Environment, dict[str, float], int]:
+    """Build attempts until one passes, at most discover.ROUNDS: each from a fresh extraction,
+    in the spec's own container once it installs anything, with what the last one lacked."""
+    if (ctx.packages or ctx.wanted) and not ctx.own_container:
+        ctx = dataclasses.replace(ctx, container=sched.isolated(), own_container=True)
+    asked: set[Missing] = set()
+    if ctx.wanted and not ctx.found:
+        ctx = _find_wanted(ctx, sched, asked)
+    for number in range(1, discover.ROUNDS + 1):
+        if number > 1:
+            installing = ", ".join(c.package for c in ctx.found) or "-"
+            ctx.log.heading(f"round {number} of at most {discover.ROUNDS}: found {installing}")
+            paths = ctx.paths
+            ctx = dataclasses.replace(
+                ctx, budget=Budget(ctx.budget.total), stale=(paths.src, paths.out, paths.env)
+            )
+        ctx.log.new_round()
+        try:
+            env, durations = attempt(ctx, sched)
+        except StepFailed as failure:
+            if number == discover.ROUNDS:
+                raise
+            following = _next_round(ctx, sched, failure, asked) if ctx.discover else None
+            following = following or _release_day(ctx, failure)
+            if following is None:
+                raise
+            ctx = following
+            continue
+        if ctx.exclude_newer and not ctx.pinned:
+            pins = tuple(f"{name}=={version}" for name, version in sorted(env.contents.items()))
+            ctx.log.line(f"the release-day build requirements worked: {', '.join(pins)}")
+            ctx = dataclasses.replace(ctx, pinned=pins)
+        return ctx, env, durations, number
+    raise AssertionError("unreachable: the last round raises")  # pragma: no cover
+
+
+def discovery_record(ctx: BuildContext, rounds: int) -> dict[str, Any]:
+    """What discovery did, for the provenance record."""
+    return {
+        "enabled": ctx.discover,
+        "rounds": rounds,
+        "installed": [c.package for c in ctx.found],
+        "build_requirements_as_of": ctx.exclude_newer,
+        "pinned": list(ctx.pinned),
+        "choices": [
+            {
+                "missing": str(c.missing),
+                "package": c.package,
+                "why": c.why,
+                "of": list(c.candidates),
+            }
+            for c in ctx.found
+        ],
+    }
+
+
+def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
+    """Build ctx.spec on ctx.target; the wheel is left in `staging`, with its record."""
+    started_at = now()
+    ctx.log.heading(
+        f"{ctx.label} on {ctx.target.name} ({ctx.facts.image} {ctx.facts.image_id[:19]}), "
+        f"Python {ctx.facts.pythons[ctx.python.version].version}, wheelfarm {__version__}"
+    )
+    if ctx.nice:
+        ctx.log.line("(a short build beside longer ones: its steps run at a lower CPU priority)")
+    ctx, env, durations, rounds = build_rounds(ctx, sched)
     wheel = collect_wheel(ctx, staging)
     analysis = None
     if not wheel.name.endswith("-any.whl"):
@@ -766,17 +1049,29 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
     sched.status("retagging")
     retagged = retag_for_image(ctx, wheel, analysis, staging)
     check_wheel(retagged.wheel)
+    recipe = ctx.effective_recipe
+    key = ctx.key
+    if ctx.found or ctx.pinned:
+        key = cache_key(
+            ctx.facts.image_id,
+            ctx.source,
+            recipe,
+            ctx.target,
+            tag_set=ctx.tag_set,
+            python=ctx.python.version,
+            installer=ctx.installer,
+        )
     record = provenance.record(
         provenance.Inputs(
             spec=ctx.spec,
             source=ctx.source,
             target=ctx.target,
-            recipe=ctx.recipe,
+            recipe=recipe,
             facts=ctx.facts,
             python=ctx.python.version,
             tag_set=ctx.tag_set,
             build_env=dict(ctx.env),
-            key=ctx.key,
+            key=key,
             log=ctx.log.relative,
         ),
         provenance.Result(
@@ -790,7 +1085,8 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
             finished_at=now(),
         ),
     )
-    return Built(retagged.wheel, record, retagged, durations)
+    record["discovery"] = discovery_record(ctx, rounds)
+    return Built(retagged.wheel, record, retagged, durations, key, ctx.found, ctx.paths, ctx.pinned)
 
 
 @contextlib.contextmanager

@@ -11,6 +11,9 @@
                                    wheel pip built on one distro is wrong on another
     <cache>/uv/<target>            uv's cache for that target's build environments (uv keeps the
                                    wheels it builds from sdists there too, so it is per target)
+    <cache>/discovered/<key>.json  what discovery installed for the build whose key (without
+                                   it) is <key>, so a rerun computes the wheel's key at once
+    <cache>/contents/<id>.gz       an apt target's reduced Contents index, by its Release files
     <cache>/compile-times.json     how long each project's last compile took per target, so the
                                    next run gives the longest a build slot first
 
@@ -21,12 +24,14 @@ directory renamed into place), so a crash leaves either the whole entry or none.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from wheelfarm import __version__, fsutil
+from wheelfarm.needs import KINDS, Missing
+from wheelfarm.providers import Choice
 
 APP_NAME = "wheelfarm"
 PROVENANCE_NAME = "provenance.json"
@@ -171,3 +176,47 @@ def store_compile_times(times: Mapping[tuple[str, str], float]) -> None:
     for (project, target), seconds in sorted(merged.items()):
         data.setdefault(target, {})[project] = seconds
     fsutil.write_json_atomic(_compile_times_path(), data)
+
+
+def _discovered_path(key: str) -> Path:
+    return root() / "discovered" / f"{key}.json"
+
+
+def store_discovered(key: str, found: Sequence[Choice], pinned: Sequence[str] = ()) -> None:
+    """What discovery installed for the build whose key without it is `key`, and the pins of
+    the release-day retry when it made that build pass."""
+    data = [
+        {
+            "kind": c.missing.kind,
+            "name": c.missing.name,
+            "package": c.package,
+            "why": c.why,
+            "of": list(c.candidates),
+        }
+        for c in found
+    ]
+    fsutil.write_json_atomic(_discovered_path(key), {"found": data, "pinned": list(pinned)})
+
+
+@dataclass(frozen=True)
+class Discovered:
+    found: tuple[Choice, ...] = ()
+    pinned: tuple[str, ...] = ()
+
+
+def discovered(key: str) -> Discovered:
+    """What store_discovered kept for `key` (nothing when it kept nothing or cannot be read)."""
+    try:
+        data = json.loads(_discovered_path(key).read_text(encoding="utf-8"))
+        pinned = tuple(str(p) for p in data.get("pinned", []))
+        found = []
+        for item in data["found"]:
+            kind = item["kind"]
+            if kind not in KINDS:
+                return Discovered()
+            missing = Missing(kind, str(item["name"]))
+            of = tuple(str(o) for o in item["of"])
+            found.append(Choice(missing, str(item["package"]), of, str(item["why"])))
+        return Discovered(tuple(found), pinned)
+    except (OSError, ValueError, KeyError, TypeError):
+        return Discovered()

@@ -498,6 +498,37 @@ NoVerifyOption = Annotated[
 ]
 
 
+NoDiscoverOption = Annotated[
+    bool,
+    _flag(
+        "--no-discover",
+        "Build only with the recipe's and the sdist's [external] packages: do not look up and "
+        "install what a failed build was missing (discovery is on by default; also `discover "
+        "= false` in [tool.wheelfarm] and WHEELFARM_DISCOVER=0).",
+    ),
+]
+NoShippedRecipesOption = Annotated[
+    bool,
+    _flag(
+        "--no-shipped-recipes",
+        "Ignore the recipes wheelfarm ships (--recipes still apply), so discovery finds what "
+        "they say and writes recipes anew (also `shipped-recipes = false`, "
+        "WHEELFARM_SHIPPED_RECIPES=0).",
+    ),
+]
+
+
+ExternalMappingsOption = Annotated[
+    Path | None,
+    _option(
+        help="A JSON file mapping PEP 725 identifiers (an sdist's [external] table) to each "
+        "family's packages, over the shipped mappings (same shape as "
+        "data/external-mappings.json; also `external-mappings` in [tool.wheelfarm]).",
+        metavar="FILE",
+    ),
+]
+
+
 @_command(app)
 def build(  # noqa: PLR0917  # typer passes every option as a parameter
     specs: SpecsArgument = None,
@@ -514,6 +545,9 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
     force: RebuildOption = False,
     no_verify: NoVerifyOption = False,
     installer: InstallerOption = None,
+    no_discover: NoDiscoverOption = False,
+    no_shipped_recipes: NoShippedRecipesOption = False,
+    external_mappings: ExternalMappingsOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Build wheels from source in each target's build container and tag them per distro.
@@ -546,6 +580,9 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
             "recipes": recipes,
             "rules": rules,
             "installer": installer,
+            "discover": None if not no_discover else False,
+            "shipped_recipes": None if not no_shipped_recipes else False,
+            "external_mappings": external_mappings,
         },
         config_file=config_file,
     )
@@ -570,6 +607,57 @@ WheelhouseArgument = Annotated[
         show_default=False,
     ),
 ]
+
+
+recipes_app = typer.Typer(
+    help=_help(
+        "The recipes discovery wrote: merge one target's into another folder.\n\n"
+        "Example: wheelfarm recipes merge debian-11/.wheelfarm/recipes --target debian-11 "
+        "--into recipes"
+    ),
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+)
+app.add_typer(recipes_app, name="recipes")
+
+
+@_command(recipes_app, "merge")
+def recipes_merge(
+    source: Annotated[
+        Path, typer.Argument(help="A .wheelfarm/recipes folder one target's build wrote.")
+    ],
+    *,
+    target: Annotated[
+        str, typer.Option("--target", help="The target that wrote them.", metavar="TARGET")
+    ],
+    into: Annotated[
+        Path,
+        typer.Option("--into", help="The recipes folder to merge them into.", metavar="DIR"),
+    ],
+    config_file: ConfigOption = None,
+) -> None:
+    """Merge the recipes one target's discovery wrote into another folder.
+
+    As a build merges what each target found into
+    <wheelhouse>/.wheelfarm/recipes/<project>.toml: a family with no list
+    gets the target's, a target whose list differs gets its own. The
+    GitHub workflow's index job merges every target's this way.
+
+    Example:
+
+      wheelfarm recipes merge debian-11/.wheelfarm/recipes --target debian-11 --into recipes
+    """
+    from wheelfarm import config, foundrecipes, ui
+    from wheelfarm.errors import BadInput
+    from wheelfarm.targets import get
+
+    settings = config.resolve({}, config_file=config_file)
+    if not source.is_dir():
+        raise BadInput(f"{source} is not a directory of recipes")
+    merged = foundrecipes.merge_written(source, into, get(target, settings.catalogue))
+    reporter = ui.ConsoleReporter()
+    for path in merged:
+        reporter.note(f"merged {path.name} from {target} into {path}")
 
 
 @_command(app)

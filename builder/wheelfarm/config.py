@@ -50,7 +50,7 @@ _TARGET_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 @dataclass(frozen=True)
 class _Option:
     key: str  # the pyproject key (kebab-case)
-    kind: str  # "strs", "paths", "str", "path", "int", "python", "installer"
+    kind: str  # "strs", "paths", "str", "path", "int", "python", "installer", "bool"
     flag: str  # the command-line flag, for messages
 
     @property
@@ -72,6 +72,9 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("jobs", "int", "--jobs"),
     _Option("rules", "paths", "--rules"),
     _Option("installer", "installer", "--installer"),
+    _Option("discover", "bool", "--no-discover"),
+    _Option("shipped-recipes", "bool", "--no-shipped-recipes"),
+    _Option("external-mappings", "path", "--external-mappings"),
 )
 _BY_FIELD = {o.field: o for o in OPTIONS}
 KEYS: tuple[str, ...] = (*(o.key for o in OPTIONS), EXTRA_TARGETS_KEY)
@@ -103,6 +106,9 @@ class Settings:
     wheelhouse: Path = DEFAULT_WHEELHOUSE
     jobs: int | None = None
     installer: str = "uv"  # what makes the isolated build environments: uv or pip
+    discover: bool = True  # look up and install what a failed build lacked
+    shipped_recipes: bool = True  # use the recipes wheelfarm ships (after --recipes)
+    external_mappings: Path | None = None  # PEP 725 identifiers → packages, over the shipped
     rules: tuple[Path, ...] = ()  # lowest precedence first: project, WHEELFARM_RULES, --rules
     rule_kinds: tuple[str, ...] = ()  # where each of `rules` came from, for labels
     extra_targets: tuple[Target, ...] = ()
@@ -301,6 +307,8 @@ def _from_cli(cli: Mapping[str, Any]) -> dict[str, Any]:
             found[name] = Path(value)
         elif kind == "installer":
             found[name] = _installer(str(value), _BY_FIELD[name].flag)
+        elif kind == "bool":
+            found[name] = bool(value)
         else:
             found[name] = value
     return found
@@ -325,6 +333,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             found[option.field] = _python_version(raw, where, option.key)
         elif option.kind == "installer":
             found[option.field] = _installer(raw, where)
+        elif option.kind == "bool":
+            found[option.field] = _boolean(raw, where)
         else:
             found[option.field] = raw
     return found
@@ -361,7 +371,24 @@ def _from_file(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
             if not isinstance(value, str):
                 raise _type_error(where, 'a string, "uv" or "pip"', value, 'installer = "uv"')
             found[option.field] = _installer(value, where)
+        elif option.kind == "bool":
+            if not isinstance(value, bool):
+                raise _type_error(where, "true or false", value, f"{option.key} = false")
+            found[option.field] = value
     return found
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _boolean(raw: str, where: str) -> bool:
+    if raw.lower() in _TRUE + _FALSE:
+        return raw.lower() in _TRUE
+    raise ConfigError(
+        f"{where}: expected a boolean, got {raw!r}",
+        hint=f"one of {', '.join(_TRUE)} or {', '.join(_FALSE)}",
+    )
 
 
 def _type_error(where: str, expected: str, value: object, example: str) -> ConfigError:

@@ -13,6 +13,7 @@ member list (is it pure Python?) and its PKG-INFO's mtime (SOURCE_DATE_EPOCH).""
 
 from __future__ import annotations
 
+import datetime
 import email.parser
 import json
 import os
@@ -94,6 +95,9 @@ class Source:
     # The index's data-requires-python for this file, else the sdist's own metadata; None when
     # neither declares one.
     requires_python: str | None = None
+    # When the index says the file was uploaded (PEP 700 `upload-time`, RFC 3339, UTC); None
+    # for local sources and indexes that do not say.
+    upload_time: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -108,6 +112,7 @@ class Source:
             "pure": self.pure,
             "origin": self.origin,
             "requires_python": self.requires_python,
+            "upload_time": self.upload_time,
         }
 
 
@@ -279,6 +284,7 @@ def _known_sdist(spec: Spec, wheelhouse: Path) -> Source | None:
                 if "requires_python" in record
                 else inspect_archive(candidate).requires_python
             ),
+            upload_time=record.get("upload_time") or None,
         )
     return None
 
@@ -290,6 +296,13 @@ def _same_version(a: str, b: str | None) -> bool:
         return Version(a) == Version(b)
     except InvalidVersion:
         return a == b
+
+
+def _upload_time(package: Any) -> str | None:
+    when = getattr(package, "upload_time", None)
+    if when is None:
+        return None
+    return str(when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def _record(wheelhouse: Path, source: Source) -> None:
@@ -474,6 +487,7 @@ def _download(
             pure=inspection.pure,
             origin=hostenv.redact(str(package.url).split("#", 1)[0]),
             requires_python=package.requires_python or inspection.requires_python,
+            upload_time=_upload_time(package),
         )
         _record(wheelhouse, source)
         return source

@@ -84,8 +84,9 @@ def record(inputs: Inputs, result: Result) -> dict[str, Any]:
         "recipe": {
             "source": inputs.recipe.source,
             "digest": inputs.recipe.digest,
-            "build_digest": inputs.recipe.build_digest(inputs.target),
+            "build_digest": inputs.recipe.build_digest(inputs.target, source.version),
             "packages": list(inputs.recipe.packages_for(inputs.target)),
+            "constraints": list(inputs.recipe.constraints_for(source.version)),
         },
         "build_env": inputs.build_env,
         "build_requires": result.build_requires,

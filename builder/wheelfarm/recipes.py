@@ -13,6 +13,10 @@ TOML file in, a frozen Recipe out.
     [build.env]               # environment variables for the build
     STATIC_DEPS = "false"
 
+    [[build.constraints]]     # pins for the build requirements (uv/pip constraints)
+    versions = "<3.13"        # the project versions they apply to (PEP 440; all if absent)
+    requires = ["cython<3.1"]
+
     [runtime.packages]        # what a consumer installs to use the wheel (same keys as above)
     apt = ["libxml2", "libxslt1.1"]
 
@@ -26,12 +30,15 @@ the key."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from wheelfarm import fsutil, resources, targets
@@ -45,8 +52,13 @@ else:  # pragma: no cover - exercised on 3.10 only
 _PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._:()/-]*\Z")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
-_LAYOUT = {"build": {"packages", "env"}, "runtime": {"packages"}, "verify": {"imports", "test"}}
+_LAYOUT = {
+    "build": {"packages", "env", "constraints"},
+    "runtime": {"packages"},
+    "verify": {"imports", "test"},
+}
 PackageLists = tuple[tuple[str, tuple[str, ...]], ...]
+Constraints = tuple[tuple[str, tuple[str, ...]], ...]  # (versions specifier, requirements)
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,23 @@ class Recipe:
     runtime_packages: PackageLists = ()
     imports: tuple[str, ...] = ()
     test: str | None = None
+    constraints: Constraints = ()
+
+    def constraints_for(self, version: str | None) -> tuple[str, ...]:
+        """The build-requirement constraints that apply to this version of the project."""
+        found: list[str] = []
+        for versions, requires in self.constraints:
+            if not versions or (
+                version is not None and SpecifierSet(versions).contains(version, prereleases=True)
+            ):
+                found += requires
+        return tuple(dict.fromkeys(found))
+
+    def with_constraints(self, versions: str, requires: tuple[str, ...]) -> Recipe:
+        if not requires:
+            return self
+        kept = tuple(c for c in self.constraints if c[0] != versions)
+        return dataclasses.replace(self, constraints=(*kept, (versions, requires)))
 
     def packages_for(self, target: targets.Target) -> tuple[str, ...]:
         """Build packages for a target: its own list if the recipe has one, else its family's."""
@@ -65,6 +94,15 @@ class Recipe:
 
     def runtime_for(self, target: targets.Target) -> tuple[str, ...]:
         return _pick(self.runtime_packages, target)
+
+    def with_packages(self, target: targets.Target, packages: tuple[str, ...]) -> Recipe:
+        """This recipe with `packages` as the build packages of one target (what discovery
+        found beside the recipe's own); itself when that changes nothing."""
+        if self.packages_for(target) == packages:
+            return self
+        lists = dict(self.build_packages)
+        lists[target.name] = packages
+        return dataclasses.replace(self, build_packages=tuple(sorted(lists.items())))
 
     @property
     def env(self) -> dict[str, str]:
@@ -77,6 +115,9 @@ class Recipe:
             "build": {
                 "packages": {k: list(v) for k, v in self.build_packages},
                 "env": dict(self.build_env),
+                **(
+                    {"constraints": [list(c) for c in self.constraints]} if self.constraints else {}
+                ),
             },
             "runtime": {"packages": {k: list(v) for k, v in self.runtime_packages}},
             "verify": {"imports": list(self.imports), "test": self.test},
@@ -89,10 +130,15 @@ class Recipe:
         del content["source"]
         return fsutil.digest(content)
 
-    def build_digest(self, target: targets.Target) -> str:
-        """Hash of what changes a build on `target`: its packages and the build env. Editing
-        another family's list or the verify table does not rebuild this target's wheel."""
-        return fsutil.digest({"packages": list(self.packages_for(target)), "env": self.env})
+    def build_digest(self, target: targets.Target, version: str | None = None) -> str:
+        """Hash of what changes a build on `target`: its packages, the build env and the
+        constraints for this version. Editing another family's list or the verify table does
+        not rebuild this target's wheel."""
+        content: dict[str, Any] = {"packages": list(self.packages_for(target)), "env": self.env}
+        constraints = self.constraints_for(version)
+        if constraints:
+            content["constraints"] = list(constraints)
+        return fsutil.digest(content)
 
 
 def _pick(lists: PackageLists, target: targets.Target) -> tuple[str, ...]:
@@ -167,6 +213,7 @@ def parse(text: str, project: str, origin: str) -> Recipe:
             raise _bad(origin, f"build.env.{name}", "value must be a string")
         env.append((name, value))
 
+    constraints = _constraints(origin, build.get("constraints", []))
     test = verify.get("test")
     if test is not None and (not isinstance(test, str) or not test.strip()):
         raise _bad(origin, "verify.test", "must be a non-empty string (a shell command)")
@@ -178,7 +225,46 @@ def parse(text: str, project: str, origin: str) -> Recipe:
         runtime_packages=_package_lists(origin, "runtime.packages", runtime.get("packages", {})),
         imports=_string_list(origin, "verify.imports", verify.get("imports", []), _MODULE),
         test=test,
+        constraints=constraints,
     )
+
+
+def _constraints(origin: str, value: object) -> Constraints:
+    """`[build] constraints = ["cython<3.1"]` (every version) or `[[build.constraints]]`
+    tables of `versions` (a PEP 440 specifier set) and `requires`."""
+    if not isinstance(value, list):
+        raise _bad(origin, "build.constraints", "must be a list of requirements or tables")
+    found: list[tuple[str, tuple[str, ...]]] = []
+    plain = [v for v in value if isinstance(v, str)]
+    if plain:
+        found.append(("", tuple(_requirement(origin, "build.constraints", r) for r in plain)))
+    for number, entry in enumerate(v for v in value if not isinstance(v, str)):
+        where = f"build.constraints[{number}]"
+        if not isinstance(entry, dict) or set(entry) - {"versions", "requires"}:
+            raise _bad(origin, where, "must be a table of `versions` and `requires`")
+        versions = entry.get("versions", "")
+        try:
+            SpecifierSet(versions)
+        except (InvalidSpecifier, TypeError):
+            raise _bad(
+                origin, f"{where}.versions", f"{versions!r} is no version specifier"
+            ) from None
+        requires = entry.get("requires")
+        if not isinstance(requires, list) or not requires:
+            raise _bad(origin, f"{where}.requires", "must be a non-empty list of requirements")
+        found.append((versions, tuple(_requirement(origin, where, r) for r in requires)))
+    return tuple(found)
+
+
+def _requirement(origin: str, where: str, text: object) -> str:
+    try:
+        return str(Requirement(str(text))) if isinstance(text, str) else _fail(text)
+    except InvalidRequirement:
+        raise _bad(origin, where, f"{text!r} is not a requirement (PEP 508)") from None
+
+
+def _fail(text: object) -> str:
+    raise InvalidRequirement(f"not a string: {text!r}")
 
 
 def find(project: str, directory: Path) -> Path | None:
@@ -193,12 +279,13 @@ def find(project: str, directory: Path) -> Path | None:
     return None
 
 
-def load(project: str, recipes_dir: Path | None = None) -> Recipe:
-    """The project's recipe: from `recipes_dir` (--recipes) first, else the shipped ones; a
-    project with neither gets an empty recipe (build with no extra packages)."""
+def load(project: str, recipes_dir: Path | None = None, *, shipped: bool = True) -> Recipe:
+    """The project's recipe: from `recipes_dir` (--recipes) first, else the shipped ones
+    (unless shipped=False, --no-shipped-recipes); a project with neither gets an empty recipe
+    (build with no extra packages, and discovery finds what it lacks)."""
     if recipes_dir is not None and not recipes_dir.is_dir():
         raise ConfigError(f"recipes directory {recipes_dir} does not exist")
-    for directory in (recipes_dir, resources.recipes_dir()):
+    for directory in (recipes_dir, resources.recipes_dir() if shipped else None):
         if directory is None or not directory.is_dir():
             continue
         path = find(project, directory)

@@ -700,11 +700,16 @@ def _wheels(request: Request, reporter: Reporter) -> tuple[list[WheelInfo], list
 
 def _recipes(wheels: Sequence[WheelInfo], settings: Settings) -> Callable[[str], Recipe]:
     """Each wheel's recipe, loaded once; a malformed one fails before any container starts."""
-    loaded = {w.project: recipes.load(w.project, settings.recipes) for w in wheels}
+    loaded = {
+        w.project: recipes.load(w.project, settings.recipes, shipped=settings.shipped_recipes)
+        for w in wheels
+    }
 
     def recipe_for(project: str) -> Recipe:
         if project not in loaded:
-            loaded[project] = recipes.load(project, settings.recipes)
+            loaded[project] = recipes.load(
+                project, settings.recipes, shipped=settings.shipped_recipes
+            )
         return loaded[project]
 
     return recipe_for

@@ -32,7 +32,7 @@ def test_a_build_with_system_packages_gives_the_retagged_wheel_and_its_record(
     ctx = context(case, fake, log)
     staging = tmp_path / "staging"
     staging.mkdir()
-    sched = Inline()
+    sched = Inline(fake)
     built = buildsteps.build_one(ctx, sched, staging)
     log.close()
     assert fake.left == 0, "the steps stopped before the real run did"
@@ -60,7 +60,7 @@ def test_a_failing_compile_names_the_compiler_error(tmp_path: Path) -> None:
     case, fake, log = replayed("compile-fails", tmp_path)
     ctx = context(case, fake, log)
     with pytest.raises(buildsteps.StepFailed) as failed:
-        buildsteps.build_one(ctx, Inline(), tmp_path)
+        buildsteps.build_one(ctx, Inline(fake), tmp_path)
     log.close()
     assert failed.value.message == case["result"]["error"]  # type: ignore[index]
     assert failed.value.message.startswith("build the wheel: broken.c:1:2: error: #error")
@@ -75,7 +75,7 @@ def test_a_failing_package_install_names_the_package_managers_error(tmp_path: Pa
     case, fake, log = replayed("packages-fail", tmp_path)
     ctx = context(case, fake, log)
     with pytest.raises(buildsteps.StepFailed) as failed:
-        buildsteps.build_one(ctx, Inline(), tmp_path)
+        buildsteps.build_one(ctx, Inline(fake), tmp_path)
     log.close()
     assert failed.value.message == (
         "install system packages: exit 100 (E: Unable to locate package wf-no-such-package)"
@@ -91,5 +91,5 @@ def test_replay_refuses_a_call_the_real_run_did_not_make(tmp_path: Path) -> None
     ctx = context(case, fake, log)
     ctx = buildsteps.BuildContext(**{**ctx.__dict__, "env": {**ctx.env, "EXTRA": "1"}})
     with pytest.raises(AssertionError, match="env"):
-        buildsteps.build_one(ctx, Inline(), tmp_path)
+        buildsteps.build_one(ctx, Inline(fake), tmp_path)
     log.close()

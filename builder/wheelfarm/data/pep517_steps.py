@@ -4,7 +4,8 @@ build, cut into steps, so that wheelfarm makes the isolated build environment wh
 projects compile, holds a --jobs slot only for the compile, and runs the project's own code (its
 backend's hooks) as an unprivileged user that cannot write to any cache or shared environment.
 
-Usage: python pep517_steps.py SOURCE ENVS [--installer uv|pip] [--env ENV] [--out DIR] STEP...
+Usage: python pep517_steps.py SOURCE ENVS [--installer uv|pip] [--env ENV] [--out DIR]
+       [--constraint REQ]... [--exclude-newer TIME] STEP...
 
   env       make the isolated environment with the project's build-system requires
             (pyproject.toml, or setuptools' legacy default) and say where it is
@@ -13,6 +14,9 @@ Usage: python pep517_steps.py SOURCE ENVS [--installer uv|pip] [--env ENV] [--ou
   extend    an environment with ENV's packages and these extra requirements (REQ... after the
             step), and say where it is
   wheel     build the wheel into DIR with the backend from ENV
+
+--constraint: pins for the build requirements (a recipe's [build] constraints); --exclude-newer
+(uv only): resolve them as of that time, the sdist's upload time when today's releases break it.
 
 With uv (the default; WHEELFARM_UV names the binary) an environment is keyed by the full
 resolved set of packages in it: ENVS/<hash of the pins>, made once, complete before it is used,
@@ -68,14 +72,19 @@ def requirements_file(requirements: list[str]) -> Iterator[str]:
         Path(path).unlink()
 
 
+# How the build requirements are pinned: --constraint lines and --exclude-newer (set by main).
+CONSTRAINTS: list[str] = []
+EXCLUDE_NEWER: list[str] = []
+
+
 def pip_install(env: Path, requirements: list[str]) -> None:
     if not requirements:
         return
     print("wheelfarm: installing " + ", ".join(sorted(requirements)), flush=True)
-    with requirements_file(requirements) as path:
+    with requirements_file(requirements) as path, requirements_file(CONSTRAINTS) as pins:
         pip = [sys.executable, "-m", "pip", "--python", env_python(env)]
         options = ["--use-pep517", "--no-warn-script-location", "--no-compile", "--no-input"]
-        subprocess.check_call([*pip, "install", *options, "-r", path])
+        subprocess.check_call([*pip, "install", *options, "-c", pins, "-r", path])
 
 
 def uv(*args: str) -> list[str]:
@@ -84,9 +93,11 @@ def uv(*args: str) -> list[str]:
 
 def resolve(requirements: list[str]) -> list[str]:
     """The full set of pinned packages these requirements resolve to for this Python."""
-    with requirements_file(requirements) as path:
+    with requirements_file(requirements) as path, requirements_file(CONSTRAINTS) as fixed:
         command = uv("pip", "compile", "--python", sys.executable, "--no-header",
-                     "--no-annotate", "--quiet", path)  # fmt: skip
+                     "--no-annotate", "--quiet", "-c", fixed, path)  # fmt: skip
+        if EXCLUDE_NEWER:
+            command += ["--exclude-newer", EXCLUDE_NEWER[0]]
         pins = subprocess.run(command, check=True, stdout=subprocess.PIPE).stdout.decode()
     return sorted(line.strip() for line in pins.splitlines() if line.strip())
 
@@ -194,10 +205,19 @@ def main() -> int:
     parser.add_argument("--installer", choices=("uv", "pip"), default="uv")
     parser.add_argument("--env", type=Path)
     parser.add_argument("--out")
+    parser.add_argument("--constraint", action="append", default=[])
+    parser.add_argument("--exclude-newer", default="")
     parser.add_argument("step", choices=sorted(STEPS))
     parser.add_argument("extra", nargs="*")
     args = parser.parse_args()
     args.source = args.source.absolute()
+    CONSTRAINTS.extend(args.constraint)
+    if args.exclude_newer:
+        if args.installer != "uv":
+            print("wheelfarm: --exclude-newer needs uv; resolving as of today", flush=True)
+        else:
+            EXCLUDE_NEWER.append(args.exclude_newer)
+            print(f"wheelfarm: build requirements as of {args.exclude_newer}", flush=True)
     if args.env is not None:
         use_env(args.env)
     try:

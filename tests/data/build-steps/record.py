@@ -79,6 +79,7 @@ def record(name: str, spec_text: str | None, recipe: str, scratch: Path) -> None
             "probe": c.copy_in(buildsteps.DATA / elfdeps.PROBE_NAME, buildsteps.TOOLS),
             "steps": c.copy_in(buildsteps.STEPS_SCRIPT, buildsteps.TOOLS),
             "extract": c.copy_in(buildsteps.EXTRACT_SCRIPT, buildsteps.TOOLS),
+            "contents": c.copy_in(buildsteps.CONTENTS_SCRIPT, buildsteps.TOOLS),
         }
         ident = image_id(target.build_image) or "sha256:unknown"
         venv = f"{python.build_venv}/bin/python"
@@ -108,7 +109,7 @@ def record(name: str, spec_text: str | None, recipe: str, scratch: Path) -> None
         ctx = context(case, recorder, log, source.path)
         staging = Path(tempfile.mkdtemp(dir=scratch))
         try:
-            built = buildsteps.build_one(ctx, Inline(), staging)
+            built = buildsteps.build_one(ctx, Inline(recorder), staging)
             case["result"] = {"wheel": built.wheel.name, "sha256": built.record["sha256"]}
         except buildsteps.StepFailed as failed:
             case["result"] = {"error": failed.message}

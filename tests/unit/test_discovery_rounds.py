@@ -1,0 +1,194 @@
+"""buildsteps.build_rounds against a small simulated Debian container: a failed attempt's missing
+header is looked up in the (reduced) Contents index, installed, and the next attempt starts
+from a fresh extraction in the spec's own container; the bound holds; --no-discover stops at
+the first failure; the release-day retry resolves the build requirements as of the sdist's
+upload and keeps the pins, and says why it does not retry when the index gave no upload time."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from replay import Inline, context, load
+from wheelfarm import buildsteps, discover, recipes
+from wheelfarm.hostenv import HostSettings
+
+CAPTURES = Path(__file__).resolve().parent.parent / "data" / "build-steps"
+CONTENTS = Path(__file__).resolve().parent.parent / "data" / "providers" / "bookworm-contents.txt"
+UPLOADED = "2024-11-13T04:35:36Z"
+
+
+class Distro:
+    """A debian-12 build container that answers the steps as the real one would: the wheel
+    compiles once every header it includes is installed (`needs`: header → package), or, with
+    `needs_old_requirements`, only with build requirements resolved as of the sdist's upload."""
+
+    def __init__(self, needs: Mapping[str, str], *, needs_old_requirements: bool = False) -> None:
+        self.needs = dict(needs)
+        self.old = needs_old_requirements
+        self.installed: set[str] = set()
+        self.extractions: list[list[str]] = []
+        self.env_argv: list[str] = []
+
+    @property
+    def host_settings(self) -> HostSettings | None:
+        return None
+
+    def run(
+        self,
+        argv: Sequence[str] | str,
+        *,
+        env: Mapping[str, str] | None = None,
+        workdir: str | None = None,
+        on_output: Callable[[str], None] | None = None,
+        timeout: float | None = None,
+        user: str = "",
+    ) -> int:
+        say = on_output or (lambda _line: None)
+        words = argv.split() if isinstance(argv, str) else list(argv)
+        if isinstance(argv, str) or words[:2] == ["sh", "-c"]:
+            text = argv if isinstance(argv, str) else argv[-1]
+            self.installed |= set(
+                re.findall(r"--no-install-recommends (.*?) \|\|", text)[0].split()
+            )
+            return 0
+        if any(w.endswith("extract_sdist.py") for w in words):
+            self.extractions.append(words)
+            return 0
+        step = next(w for w in words if w in ("env", "requires", "extend", "wheel"))
+        if step in ("env", "extend"):
+            self.env_argv = words
+            say(buildsteps.STEPS_ENV_PATH_LINE + "/wf/envs/0123456789abcdef")
+            say(buildsteps.STEPS_ENV_LINE + json.dumps({"setuptools": "75.1.0"}))
+            return 0
+        if step == "requires":
+            say(buildsteps.STEPS_REQUIRES_LINE + "[]")
+            return 0
+        for header, package in self.needs.items():
+            if package not in self.installed:
+                say(f"wf.c:1:10: fatal error: {header}: No such file or directory")
+                return 1
+        if self.old and "--exclude-newer" not in self.env_argv:
+            say("wf.pyx: Cython.Compiler.Errors.CompileError: the API it used is gone")
+            say("wheelfarm: wheel failed: Backend subprocess exited")
+            return 1
+        return 0
+
+    def output(self, argv: Sequence[str] | str, *, check: bool = True) -> str:
+        words = argv.split() if isinstance(argv, str) else list(argv)
+        if "identity" in words:
+            return f"{discover.IDENTITY_LINE}{'ab' * 32}\n"
+        if "fetch" in words:
+            return (
+                f"wheelfarm-contents-lines: 30 from 2 files\n{discover.IDENTITY_LINE}{'ab' * 32}\n"
+            )
+        if words[0] == "dpkg-query":
+            return "\n".join(sorted(self.installed))
+        if words[:2] == ["sh", "-c"] and "strace" in words[-1]:
+            return "/usr/bin/strace\n" if "strace" in self.installed else ""
+        return ""
+
+    def copy_in(self, host_path: Path, container_dir: str) -> str:
+        return f"{container_dir}/{host_path.name}"
+
+    def copy_out(self, container_path: str, host_dir: Path) -> Path:
+        host_dir.mkdir(parents=True, exist_ok=True)
+        out = host_dir / Path(container_path).name
+        with gzip.open(out, "wt", encoding="utf-8") as handle:
+            handle.write(CONTENTS.read_text(encoding="utf-8"))
+        return out
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    discover._INDEXES.clear()
+
+
+def start(
+    tmp_path: Path, distro: Distro, **changes: object
+) -> tuple[buildsteps.BuildContext, buildsteps.BuildLog]:
+    case = load(CAPTURES / "built" / "capture.json")
+    log = buildsteps.BuildLog(tmp_path / "wheelhouse", "rounds.log")
+    ctx = context(case, distro, log)
+    source = dataclasses.replace(ctx.source, upload_time=UPLOADED)
+    ctx = dataclasses.replace(ctx, recipe=recipes.Recipe(project="markupsafe"), source=source)
+    return dataclasses.replace(ctx, **changes), log  # type: ignore[arg-type]
+
+
+def test_a_missing_header_is_installed_and_the_build_starts_again_fresh(tmp_path: Path) -> None:
+    distro = Distro({"lber.h": "libldap-dev", "curl/curl.h": "libcurl4-openssl-dev"})
+    ctx, log = start(tmp_path, distro)
+    sched = Inline(distro)
+    done, _env, _durations, rounds = buildsteps.build_rounds(ctx, sched)
+    log.close()
+    assert rounds == 3
+    assert [c.package for c in done.found] == ["libldap-dev", "libcurl4-openssl-dev"]
+    assert "openssl > gnutls > nss" in done.found[1].why
+    assert distro.installed == {"libldap-dev", "libcurl4-openssl-dev"}
+    assert sched.isolations == 1  # into the spec's own container once, then it stays there
+    assert len(distro.extractions) == 3
+    for later in distro.extractions[1:]:  # each later attempt removes the last one's source
+        assert later[later.index("--remove") + 1] == ctx.paths.src
+    text = log.final.read_text()
+    assert "discovery: missing header lber.h" in text
+    assert "header lber.h → libldap-dev (the only package with usr/include/lber.h)" in text
+    assert "round 3 of at most 6: found libldap-dev, libcurl4-openssl-dev" in text
+    assert discover.contents_path("ab" * 32).is_file()  # kept for the next run
+
+
+def test_no_discover_stops_at_the_first_failure(tmp_path: Path) -> None:
+    distro = Distro({"lber.h": "libldap-dev"})
+    ctx, log = start(tmp_path, distro, discover=False)
+    with pytest.raises(buildsteps.StepFailed, match=r"lber\.h"):
+        buildsteps.build_rounds(ctx, Inline(distro))
+    log.close()
+    assert distro.installed == set() and len(distro.extractions) == 1
+
+
+def test_the_rounds_are_bounded(tmp_path: Path) -> None:
+    headers = ["zlib.h", "lber.h", "tiffio.h", "mysql.h", "ft2build.h", "openssl/ssl.h", "x.h"]
+    packages = ["zlib1g-dev", "libldap-dev", "libtiff-dev", "libmariadb-dev", "libfreetype-dev",
+                "libssl-dev", "wf-never"]  # fmt: skip
+    distro = Distro(dict(zip(headers, packages, strict=True)))
+    ctx, log = start(tmp_path, distro)
+    with pytest.raises(buildsteps.StepFailed, match=r"ssl\.h"):
+        buildsteps.build_rounds(ctx, Inline(distro))
+    log.close()
+    assert len(distro.extractions) == discover.ROUNDS
+
+
+def test_the_release_day_retry_pins_what_worked(tmp_path: Path) -> None:
+    distro = Distro({}, needs_old_requirements=True)
+    ctx, log = start(tmp_path, distro)
+    done, _env, _durations, _rounds = buildsteps.build_rounds(ctx, Inline(distro))
+    log.close()
+    assert distro.env_argv[distro.env_argv.index("--exclude-newer") + 1] == UPLOADED
+    assert done.pinned == ("setuptools==75.1.0",)
+    assert done.effective_recipe.constraints_for(ctx.source.version) == ("setuptools==75.1.0",)
+    text = log.final.read_text()
+    assert f"release-day retry: build requirements as of {UPLOADED}" in text
+    # The log named nothing missing: strace (not in this image) was installed to trace it.
+    assert "once more, with strace" in text and "strace" in distro.installed
+
+
+def test_without_upload_times_there_is_no_retry_and_it_says_so(tmp_path: Path) -> None:
+    distro = Distro({}, needs_old_requirements=True)
+    ctx, log = start(tmp_path, distro)
+    ctx = dataclasses.replace(ctx, source=dataclasses.replace(ctx.source, upload_time=None))
+    with pytest.raises(buildsteps.StepFailed):
+        buildsteps.build_rounds(ctx, Inline(distro))
+    log.close()
+    text = log.final.read_text()
+    assert "no release-day retry: the index gives no upload times" in text
+    assert "[build] constraints" in text
+    assert "--exclude-newer" not in distro.env_argv
