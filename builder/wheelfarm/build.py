@@ -97,15 +97,17 @@ def _image_ids(targets: Sequence[Target], requested: bool) -> dict[str, str]:
     found: dict[str, str] = {}
     missing: list[Target] = []
     for target in targets:
+        images.adopt_legacy(target, [target.build_image])
         image = container.image_id(target.build_image)
         if image is None:
             missing.append(target)
         else:
-            found[target.name] = image
+            found[target.unit] = image
     if missing and requested:
         commands = "; ".join(images.make_command(t) for t in missing)
         raise ImageMissing(
-            "build image missing for " + ", ".join(f"{t.name} ({t.build_image})" for t in missing),
+            "build image missing for "
+            + ", ".join(f"{t.name} {t.arch} ({t.build_image})" for t in missing),
             hint=f"make it with: {commands}",
         )
     return found
@@ -158,11 +160,11 @@ def _present_targets(settings: Settings) -> tuple[list[Target], dict[str, str]]:
     catalogue, python = settings.catalogue, settings.python
     image_ids = _image_ids(catalogue, requested=False)
     chosen = plan.select_targets((), image_ids, python, catalogue)
-    present = [t for t in catalogue if t.name in image_ids]
+    present = [t for t in catalogue if t.unit in image_ids]
     if not chosen and python is not None and present:
         raise BadInput(
             f"no target whose build image is present offers Python {python}",
-            hint=f"the present targets ({', '.join(t.name for t in present)}) offer Python "
+            hint=f"the present targets ({', '.join(t.unit for t in present)}) offer Python "
             f"{_offered(present)}; or name a target with --target",
         )
     if not chosen:
@@ -195,6 +197,7 @@ def _prepare(options: Options, reporter: Reporter) -> Planned:
     if named is not None:
         # Only the targets with something to build need their image.
         image_ids = _image_ids([job.target for job in jobs], requested=True)
+    images.check_runnable(job.target for job in jobs)
     return Planned(tuple(jobs), image_ids, tuple(skips))
 
 
@@ -219,7 +222,13 @@ def _late_skips(planned: Planned, sources: dict[buildrun.SpecKey, Source]) -> Pl
 
 def _skipped(skips: Sequence[plan.Skip]) -> list[Outcome]:
     return [
-        Outcome(spec=s.spec.requirement, target=s.target.name, status="skipped", note=s.reason)
+        Outcome(
+            spec=s.spec.requirement,
+            target=s.target.name,
+            arch=s.target.arch,
+            status="skipped",
+            note=s.reason,
+        )
         for s in skips
     ]
 
@@ -271,7 +280,7 @@ def _spec_work(
     for job in jobs:
         for spec in job.specs:
             if sources[spec.key].pure:
-                owners.setdefault(spec.key, job.target.name)
+                owners.setdefault(spec.key, job.target.unit)
     return {
         key: SpecWork(
             source=source,
@@ -291,7 +300,7 @@ def _run(
     if not planned.jobs:
         return Report(wheelhouse, tuple(skipped), time.monotonic() - began, 0)
     jobs, image_ids = planned.jobs, planned.image_ids
-    names = [job.target.name for job in jobs]
+    names = [job.target.unit for job in jobs]
     jobs_at_once = max(1, options.settings.jobs or default_jobs())
     expected = _expected_costs(jobs, sources)
     with reporter.board(names) as board:
@@ -332,7 +341,7 @@ def _expected_costs(
         for spec in job.specs:
             source = sources[spec.key]
             with contextlib.suppress(OSError):
-                sizes[(source.name, job.target.name)] = source.path.stat().st_size
+                sizes[(source.name, job.target.unit)] = source.path.stat().st_size
     return plan.expected_compile_costs(sizes, cache.compile_times())
 
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from wheelfarm import buildsteps, cache, elfdeps, hostenv, imagefacts, plan, runner, tags, uvtool
-from wheelfarm.container import Container, engine_arch, image_arch
+from wheelfarm import buildsteps, cache, elfdeps, hostenv, imagefacts, plan, runner, uvtool
+from wheelfarm.container import Container
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.fetch import Source
 from wheelfarm.imagefacts import ImageFacts
@@ -53,7 +53,7 @@ class Limits:
 class PureBuild:
     """A spec predicted pure Python: its owner target builds it; the others wait for `done`."""
 
-    owner: str
+    owner: str  # the unit (target-arch)
     done: threading.Event = field(default_factory=threading.Event)
     platform_specific: bool = False
 
@@ -77,7 +77,7 @@ class BuildRun(runner.RunState):
     work: dict[SpecKey, SpecWork]
     image_ids: dict[str, str]
     board: Board
-    order: list[str]  # target names in plan order
+    order: list[str]  # units (target-arch) in plan order
     jobs: int = 1  # --jobs: compiles at once across every target
     slots: runner.Slots = field(default_factory=lambda: runner.Slots(1))
     expected: dict[plan.CostKey, float] = field(default_factory=dict)
@@ -131,8 +131,8 @@ class _TargetBox:
 
     def _start(self) -> Container:
         self._run.check()
-        self._run.board.step(self._target.name, "starting container")
-        pip_wheels = cache.pip_wheels_dir(self._target.name)
+        self._run.board.step(self._target.unit, "starting container")
+        pip_wheels = cache.pip_wheels_dir(self._target.unit)
         pip_wheels.mkdir(parents=True, exist_ok=True)
         mounts = {
             # pip's downloads are shared by every target; the wheels pip builds locally (build
@@ -141,10 +141,10 @@ class _TargetBox:
             str(pip_wheels): f"{buildsteps.PIP_CACHE}/wheels",
         }
         readonly = {}
-        arch = tags.normalise_arch(image_arch(self._target.build_image) or engine_arch())
+        arch = self._target.arch
         if self._run.installer(arch) == "uv":
             # uv's cache holds wheels it built from sdists too: one per target, never shared.
-            uv_cache = cache.uv_dir(self._target.name)
+            uv_cache = cache.uv_dir(self._target.unit)
             uv_cache.mkdir(parents=True, exist_ok=True)
             mounts[str(uv_cache)] = buildsteps.UV_CACHE
             # The image's own architecture's build, downloaded on the host, never in here.
@@ -160,7 +160,7 @@ class _TargetBox:
             # faster (in system time) to a volume than to the container's overlay.
             scratch=(buildsteps.WORK,),
             keep_on_error=self._run.limits.keep_on_failure,
-            labels={"org.wheelfarm.job": f"build {self._target.name}"},
+            labels={"org.wheelfarm.job": f"build {self._target.unit}"},
         )
         self._stack.enter_context(c)
         self._run.entered(c)
@@ -176,15 +176,15 @@ class _TargetBox:
         """The image's facts: from the cache by image id, else read in the container."""
         with self.lock:
             if self.facts is None:
-                self.facts = imagefacts.cached(self._run.image_ids[self._target.name], [python])
+                self.facts = imagefacts.cached(self._run.image_ids[self._target.unit], [python])
         if self.facts is not None or not need_container:
             return self.facts
         c = self.get()
         with self.lock:
             if self.facts is None:
-                self._run.board.step(self._target.name, "reading the image's os-release")
+                self._run.board.step(self._target.unit, "reading the image's os-release")
                 venv_python = f"{self._target.python_for(python).build_venv}/bin/python"
-                image_id = self._run.image_ids[self._target.name]
+                image_id = self._run.image_ids[self._target.unit]
                 facts = imagefacts.read(
                     c, self._target.build_image, image_id, {python: venv_python}
                 )
@@ -242,7 +242,7 @@ class TargetWorker:
         self.box: _TargetBox | None = None
 
     def work(self) -> list[Outcome]:
-        name = self.target.name
+        name = self.target.unit
         outcomes: list[Outcome] = []
         # --keep-on-failure: raising through the container's `with` is what makes it stay.
         with contextlib.suppress(_KeepContainer), contextlib.ExitStack() as stack:
@@ -285,7 +285,7 @@ class TargetWorker:
             pure = self.run.work[spec.key].pure
             if pure is None:
                 mine.append(spec)
-            elif pure.owner == self.target.name:
+            elif pure.owner == self.target.unit:
                 mine_pure.append(spec)
             else:
                 waits.append(spec)
@@ -294,7 +294,7 @@ class TargetWorker:
     def _after_owner(self, spec: plan.Spec) -> Outcome | None:
         pure = self.run.work[spec.key].pure
         assert pure is not None
-        self.run.board.step(self.target.name, f"{spec.requirement}: waiting for its pure build")
+        self.run.board.step(self.target.unit, f"{spec.requirement}: waiting for its pure build")
         while not pure.done.wait(0.2):
             self.run.check()
         return self._one(spec) if pure.platform_specific else None
@@ -302,7 +302,7 @@ class TargetWorker:
     def _one(self, spec: plan.Spec) -> Outcome:
         started = time.monotonic()
         pure = self.run.work[spec.key].pure
-        owner = pure is not None and pure.owner == self.target.name
+        owner = pure is not None and pure.owner == self.target.unit
         outcome: Outcome | None = None
         try:
             outcome = self._cached(spec) or self._build(spec, started)
@@ -314,6 +314,7 @@ class TargetWorker:
             outcome = Outcome(
                 spec=spec.requirement,
                 target=self.target.name,
+                arch=self.target.arch,
                 status="failed",
                 error=exc.message if isinstance(exc, WheelfarmError) else f"{exc!r}",
                 seconds=time.monotonic() - started,
@@ -346,7 +347,7 @@ class TargetWorker:
         facts = self.box.image_facts(self.python.version, need_container=False)
         if facts is None:
             return None
-        return self.run.wheelhouse.restore(self._key(spec, facts), self.target.name, spec)
+        return self.run.wheelhouse.restore(self._key(spec, facts), self.target, spec)
 
     def _context(self, spec: plan.Spec, log: buildsteps.BuildLog) -> buildsteps.BuildContext:
         assert self.box is not None
@@ -374,7 +375,7 @@ class TargetWorker:
             budget=buildsteps.Budget(self.run.limits.timeout),
             installer=self.run.installer(facts.arch),
             installer_env=self._installer_env(c, facts.arch),
-            nice=(work.source.name, self.target.name) in self.run.background,
+            nice=(work.source.name, self.target.unit) in self.run.background,
             # Also frees the folders of specs done with: one exec fewer than a clean-up.
             stale=self.box.take_leftovers(paths.src, paths.out, paths.env),
         )
@@ -392,7 +393,7 @@ class TargetWorker:
 
     def _schedule(self, spec: plan.Spec, ctx: buildsteps.BuildContext) -> _Schedule:
         assert self.box is not None
-        name = self.target.name
+        name = self.target.unit
         rank = plan.slot_priority(
             self.run.expected.get((ctx.source.name, name), 0.0),
             self.job.specs.index(spec),
@@ -409,10 +410,10 @@ class TargetWorker:
             staging = self.run.wheelhouse.temp_dir("build-")
             try:
                 built = buildsteps.build_one(ctx, self._schedule(spec, ctx), staging)
-                self.run.note_compile(source.name, self.target.name, built.durations["compile"])
+                self.run.note_compile(source.name, self.target.unit, built.durations["compile"])
                 cache.store(ctx.key, built.wheel, built.record)
                 stored = ctx.key
-                placed = self.run.wheelhouse.place(built.wheel, built.record)
+                placed = self.run.wheelhouse.place(built.wheel, built.record, self.target.unit)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         if stored is not None:
@@ -424,6 +425,7 @@ class TargetWorker:
         return Outcome(
             spec=spec.requirement,
             target=self.target.name,
+            arch=self.target.arch,
             status="built",
             wheel=built.wheel.name,
             tag=retagged.platform_tag,

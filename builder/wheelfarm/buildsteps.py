@@ -287,6 +287,7 @@ def cache_key(
         rules=provenance.rules_applied(tag_set),
         build_env=build_env(source, recipe, target, installer),
         python=python,
+        arch=target.arch,
     )
 
 
@@ -612,7 +613,7 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
     """Build ctx.spec on ctx.target; the wheel is left in `staging`, with its record."""
     started_at = now()
     ctx.log.heading(
-        f"{ctx.label} on {ctx.target.name} ({ctx.facts.image} {ctx.facts.image_id[:19]}), "
+        f"{ctx.label} on {ctx.target.unit} ({ctx.facts.image} {ctx.facts.image_id[:19]}), "
         f"Python {ctx.facts.pythons[ctx.python.version].version}, wheelfarm {__version__}"
     )
     if ctx.nice:
@@ -671,7 +672,7 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
 def opened_log(wheelhouse: Path, source: Source, target: Target) -> Iterator[BuildLog]:
     """The build's log, moved into place when the block ends; a StepFailed raised in the block
     names it."""
-    log = BuildLog(wheelhouse, f"{source.name}-{source.version or 'dev'}-{target.name}.log")
+    log = BuildLog(wheelhouse, f"{source.name}-{source.version or 'dev'}-{target.unit}.log")
     try:
         yield log
     except StepFailed as exc:

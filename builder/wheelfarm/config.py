@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from wheelfarm import targets as targets_mod
-from wheelfarm.errors import ConfigError
+from wheelfarm.errors import BadInput, ConfigError
 from wheelfarm.targets import FAMILIES, TARGETS, Python, Target
 
 if sys.version_info >= (3, 11):
@@ -72,6 +72,7 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("jobs", "int", "--jobs"),
     _Option("rules", "paths", "--rules"),
     _Option("installer", "installer", "--installer"),
+    _Option("archs", "archs", "--arch"),
 )
 _BY_FIELD = {o.field: o for o in OPTIONS}
 KEYS: tuple[str, ...] = (*(o.key for o in OPTIONS), EXTRA_TARGETS_KEY)
@@ -103,6 +104,8 @@ class Settings:
     wheelhouse: Path = DEFAULT_WHEELHOUSE
     jobs: int | None = None
     installer: str = "uv"  # what makes the isolated build environments: uv or pip
+    # The architectures every target is planned for (x86_64, aarch64); empty: this machine's.
+    archs: tuple[str, ...] = ()
     rules: tuple[Path, ...] = ()  # lowest precedence first: project, WHEELFARM_RULES, --rules
     rule_kinds: tuple[str, ...] = ()  # where each of `rules` came from, for labels
     extra_targets: tuple[Target, ...] = ()
@@ -124,8 +127,9 @@ class Settings:
 
     @property
     def catalogue(self) -> tuple[Target, ...]:
-        """The shipped targets followed by the project's extra targets."""
-        return TARGETS + self.extra_targets
+        """The shipped targets followed by the project's extra targets, each once per chosen
+        architecture (a target x arch is one unit: debian-12 x86_64, debian-12 aarch64, ...)."""
+        return targets_mod.per_arch(TARGETS + self.extra_targets, self.archs)
 
     def selected_targets(self, default: Sequence[Target] | None = None) -> list[Target]:
         """The targets asked for, from the whole catalogue; `default` (else every target) when
@@ -295,7 +299,9 @@ def _from_cli(cli: Mapping[str, Any]) -> dict[str, Any]:
         if value is None or (isinstance(value, list | tuple) and not value):
             continue
         kind = _BY_FIELD[name].kind
-        if kind in ("strs", "paths"):
+        if kind == "archs":
+            found[name] = _archs([str(v) for v in value], _BY_FIELD[name].flag)
+        elif kind in ("strs", "paths"):
             found[name] = tuple(Path(v) if kind == "paths" else str(v) for v in value)
         elif kind == "path":
             found[name] = Path(value)
@@ -313,7 +319,9 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         if not raw:  # unset and empty are the same: CI passes empty inputs through
             continue
         where = f"environment variable {option.env}"
-        if option.kind == "strs":
+        if option.kind == "archs":
+            found[option.field] = _archs(split_list(raw), where)
+        elif option.kind == "strs":
             found[option.field] = tuple(split_list(raw))
         elif option.kind == "paths":
             found[option.field] = tuple(Path(item) for item in split_list(raw))
@@ -338,7 +346,11 @@ def _from_file(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
             continue
         value = table[option.key]
         where = f"{path}: key {option.key!r}"
-        if option.kind in ("strs", "paths"):
+        if option.kind == "archs":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise _type_error(where, "a list of strings", value, 'archs = ["aarch64"]')
+            found[option.field] = _archs(value, where)
+        elif option.kind in ("strs", "paths"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise _type_error(where, "a list of strings", value, f'{option.key} = ["..."]')
             if option.kind == "paths":
@@ -389,6 +401,15 @@ def _positive_int(raw: str, where: str, key: str) -> int:
     if number < 1:
         raise ConfigError(f"{where}: {key} must be a whole number >= 1, got {raw!r}")
     return number
+
+
+def _archs(raw: Sequence[str], where: str) -> tuple[str, ...]:
+    """Architectures as tags name them, in the order given, without repeats (exit 2 naming
+    `where` for an unknown one)."""
+    try:
+        return tuple(dict.fromkeys(targets_mod.check_arch(a) for a in raw))
+    except BadInput as exc:
+        raise ConfigError(exc.message.replace("--arch", where, 1), hint=exc.hint) from None
 
 
 INSTALLERS = ("uv", "pip")

@@ -8,6 +8,7 @@ raises or is interrupted, so `docker ps -a` stays clean."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import io
 import json
@@ -204,9 +205,12 @@ def build_image(
     labels: Mapping[str, str],
     on_output: OutputCallback | None = None,
     nocache: bool = False,
+    platform: str | None = None,
 ) -> str:
     """Build one stage of a Dockerfile with the engine's layer cache; return the image id.
-    The build never gets the host's index or CA settings: what it needs is in the context."""
+    The build never gets the host's index or CA settings: what it needs is in the context.
+    `platform` (linux/arm64) picks the base of that architecture; its RUN steps run under the
+    engine's emulation when it is not the engine's own."""
     import docker.errors
 
     api = client().api
@@ -223,6 +227,7 @@ def build_image(
             pull=False,
             nocache=nocache,
             decode=True,
+            platform=platform,
         ):
             if "stream" in chunk and on_output is not None:
                 for line in str(chunk["stream"]).splitlines():
@@ -246,20 +251,66 @@ class ImageBuildFailed(WheelfarmError):
     """`docker build` of a target image failed (exit 1)."""
 
 
-def import_rootfs(tar_path: Path, repository: str, tag: str, changes: Sequence[str]) -> str:
-    """`docker import` a root file system tarball; return the new image id."""
+def load_rootfs(
+    tar_path: Path, ref: str, *, arch: str, env: Sequence[str], cmd: Sequence[str]
+) -> str:
+    """Make an image of one layer (a root file system tarball) that records `arch` (Docker's
+    name: amd64, arm64) and return its id. `docker import` records the engine's own
+    architecture, and Docker 20.10's `--platform` needs experimental mode, so the image is
+    written as `docker save` would (manifest, config, layer) and loaded."""
     import docker.errors
 
-    try:
-        client().api.import_image_from_file(
-            str(tar_path), repository=repository, tag=tag, changes=list(changes)
-        )
-    except docker.errors.APIError as exc:
-        raise EnvironmentProblem(f"docker import of {tar_path} failed: {exc}") from None
-    found = image_id(f"{repository}:{tag}")
+    with tempfile.TemporaryDirectory(prefix="wheelfarm-load-", dir=tar_path.parent) as tmp:
+        image_tar = Path(tmp) / "image.tar"
+        _write_image_tar(tar_path, image_tar, ref, arch=arch, env=env, cmd=cmd)
+        try:
+            with image_tar.open("rb") as stream:
+                client().api.load_image(stream, quiet=True)  # type: ignore[no-untyped-call]
+        except docker.errors.APIError as exc:
+            raise EnvironmentProblem(f"docker load of {ref} failed: {exc}") from None
+    found = image_id(ref)
     if found is None:
-        raise EnvironmentProblem(f"docker import did not create {repository}:{tag}")
+        raise EnvironmentProblem(f"docker load did not create {ref}")
     return found
+
+
+def _write_image_tar(
+    layer: Path, destination: Path, ref: str, *, arch: str, env: Sequence[str], cmd: Sequence[str]
+) -> None:
+    """A `docker save`-shaped archive: the layer, an image config naming its diff id and the
+    architecture, a manifest tagging it `ref`."""
+    digest = hashlib.sha256()
+    with layer.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    diff_id = f"sha256:{digest.hexdigest()}"
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    config = {
+        "architecture": arch,
+        "os": "linux",
+        "created": created,
+        "config": {"Env": list(env), "Cmd": list(cmd)},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": created, "created_by": "wheelfarm: debootstrap"}],
+    }
+    config_bytes = json.dumps(config, sort_keys=True).encode()
+    config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+    layer_name = f"{digest.hexdigest()}/layer.tar"
+    manifest = [{"Config": config_name, "RepoTags": [ref], "Layers": [layer_name]}]
+    with tarfile.open(destination, "w") as archive:
+        archive.add(str(layer), arcname=layer_name)
+        for name, data in ((config_name, config_bytes), ("manifest.json", json.dumps(manifest))):
+            raw = data if isinstance(data, bytes) else data.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(raw)
+            archive.addfile(info, io.BytesIO(raw))
+
+
+def tag_image(image: str, ref: str) -> None:
+    """Give an image (id or reference) another tag."""
+    repository, _, tag = ref.rpartition(":")
+    if not client().api.tag(image, repository, tag):
+        raise EnvironmentProblem(f"could not tag {image} as {ref}")
 
 
 def remove_image(ref: str) -> None:

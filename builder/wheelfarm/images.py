@@ -1,14 +1,18 @@
 """Target images: list, build, bootstrap without a registry, and `require` for the build step.
 
 Each target has a Dockerfile (images/<target>/, or images/generic-<family>/ for a user-declared
-target) with two stages, `runtime` and `build`, tagged `wheelfarm/<target>:runtime` and
-`:build`. What the build stage needs from PyPI (the pinned pip/build/wheel/auditwheel) is
-downloaded on the host, with the host's pip settings, into the build context: no index, proxy or
-CA ever reaches an image layer.
+target) with two stages, `runtime` and `build`, tagged per architecture
+`wheelfarm/<target>:runtime-<arch>` and `:build-<arch>` (`wheelfarm/debian-12:build-aarch64`).
+A foreign architecture is built by the local engine under QEMU's user-mode emulation
+(emulation.py says whether it works here). What the build stage needs from PyPI (the pinned
+pip/build/wheel/auditwheel) is downloaded on the host, with the host's pip settings, into the
+build context: no index, proxy or CA ever reaches an image layer.
 
 With no reachable registry, `bootstrap` makes a Debian base with `debootstrap --variant=minbase`
-from a Debian mirror (default: the host's apt sources), imports it as `wheelfarm/base:<target>`,
-then builds both stages on it."""
+from a Debian mirror (default: the host's apt sources) for the target's architecture, loads it as
+`wheelfarm/base:<target>-<arch>` recording that architecture (container.load_rootfs), then builds
+both stages on it. Images made before names carried the architecture (`wheelfarm/debian-12:build`)
+are adopted under the new names when they are of the right architecture, not rebuilt."""
 
 from __future__ import annotations
 
@@ -26,11 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from wheelfarm import tags
+from wheelfarm import emulation, tags
 from wheelfarm.errors import BadInput, EnvironmentProblem, ImageMissing, WheelfarmError
 from wheelfarm.reporter import Reporter
 from wheelfarm.resources import images_dir
-from wheelfarm.targets import IMAGE_REPOSITORY, LABEL_PREFIX, TARGETS, Target, select
+from wheelfarm.targets import DEBIAN_ARCHES, IMAGE_REPOSITORY, LABEL_PREFIX, TARGETS, Target, select
 
 STAGES = ("runtime", "build")  # build order: the build stage starts FROM runtime
 BASE_REPOSITORY = f"{IMAGE_REPOSITORY}/base"
@@ -248,7 +252,36 @@ class ImageState:
 def make_command(target: Target) -> str:
     """The exact command that makes a target's images on this kind of host."""
     verb = "bootstrap" if target.can_bootstrap else "build"
-    return f"wheelfarm images {verb} {target.name}"
+    arch = f" --arch {target.arch}" if target.foreign else ""
+    return f"wheelfarm images {verb} {target.name}{arch}"
+
+
+def check_runnable(targets: Iterable[Target]) -> None:
+    """EmulationMissing (exit 3, with the command that fixes it) for the first foreign
+    architecture this machine cannot run."""
+    for arch in dict.fromkeys(t.arch for t in targets if t.foreign):
+        emulation.require(arch)
+
+
+def legacy_ref(ref: str, arch: str) -> str | None:
+    """The name an image had before names carried the architecture (wheelfarm/debian-12:build,
+    wheelfarm/base:debian-12), for an image of `arch`'s; None for another name."""
+    suffix = f"-{arch}"
+    return ref.removesuffix(suffix) if ref.endswith(suffix) else None
+
+
+def adopt_legacy(target: Target, refs: Iterable[str]) -> None:
+    """Tag images made under the names without the architecture with the new names, when the
+    new name is missing and the old image records the target's architecture: cheaper than a
+    rebuild, and the old names stay for whoever still uses them."""
+    from wheelfarm import container
+
+    for ref in refs:
+        old = legacy_ref(ref, target.arch)
+        if old is None or container.image_id(ref) is not None or container.image_id(old) is None:
+            continue
+        if container.image_arch(old) == target.docker_arch:
+            container.tag_image(old, ref)
 
 
 def require(target: Target, stage: str) -> str:
@@ -260,6 +293,9 @@ def require(target: Target, stage: str) -> str:
         raise ValueError(f"unknown stage {stage!r}")
     ref = target.image(stage)
     found = container.image_id(ref)
+    if found is None:
+        adopt_legacy(target, [ref])
+        found = container.image_id(ref)
     if found is None:
         raise ImageMissing(
             f"image {ref} for target {target.name} is not present",
@@ -276,6 +312,7 @@ def list_images(targets: Sequence[Target]) -> list[dict[str, object]]:
     for target in targets:
         row: dict[str, object] = {
             "target": target.name,
+            "arch": target.arch,
             "base": target.base,
             "family": target.family,
             "pythons": [p.version for p in target.pythons],
@@ -302,15 +339,20 @@ def list_images(targets: Sequence[Target]) -> list[dict[str, object]]:
 @dataclass(frozen=True)
 class BuiltImage:
     target: str
+    arch: str
     stage: str
     ref: str
     id: str
     reused: bool
     seconds: float
 
+    @property
+    def unit(self) -> str:
+        return f"{self.target}-{self.arch}"
+
 
 def bootstrap_base_ref(target: Target) -> str:
-    return f"{BASE_REPOSITORY}:{target.name}"
+    return f"{BASE_REPOSITORY}:{target.unit}"
 
 
 def _base_for(target: Target, base: str | None) -> str:
@@ -337,7 +379,8 @@ def build_target(
     from wheelfarm import container
 
     root = root if root is not None else images_dir()
-    arch = tags.normalise_arch(container.engine_arch())
+    arch = target.arch
+    adopt_legacy(target, [target.image(stage) for stage in STAGES])
     args = build_args(target, base, arch, root)
     key = context_key(target, args, container.image_id(base), root)
     wanted = labels(target, arch, key)
@@ -353,11 +396,13 @@ def build_target(
         for stage in STAGES:
             found = container.image_id(target.image(stage))
             results.append(
-                BuiltImage(target.name, stage, target.image(stage), found or "", True, 0)
+                BuiltImage(
+                    target.name, target.arch, stage, target.image(stage), found or "", True, 0
+                )
             )
         return results
 
-    progress(target.name, "preparing the build context (build tools downloaded on the host)")
+    progress(target.unit, "preparing the build context (build tools downloaded on the host)")
     recent: collections.deque[str] = collections.deque(maxlen=40)
     with tempfile.TemporaryDirectory(prefix="wheelfarm-context-") as tmp:
         context = Path(tmp)
@@ -368,7 +413,7 @@ def build_target(
             def on_output(line: str, stage: str = stage) -> None:
                 recent.append(line)
                 if line.startswith("Step "):
-                    progress(target.name, f"{stage}: {line[:100]}")
+                    progress(target.unit, f"{stage}: {line[:100]}")
 
             try:
                 built = container.build_image(
@@ -379,6 +424,7 @@ def build_target(
                     labels=wanted,
                     on_output=on_output,
                     nocache=force,
+                    platform=f"linux/{target.docker_arch}",
                 )
             except WheelfarmError as exc:
                 hint = "\n".join(recent)
@@ -388,6 +434,7 @@ def build_target(
             results.append(
                 BuiltImage(
                     target.name,
+                    target.arch,
                     stage,
                     target.image(stage),
                     built,
@@ -408,10 +455,12 @@ def build(
     from wheelfarm import container
 
     container.check_engine()
+    check_runnable(targets)
     results: list[BuiltImage] = []
     for target in targets:
+        adopt_legacy(target, [bootstrap_base_ref(target)])
         chosen = _base_for(target, base)
-        progress(target.name, f"building on {chosen}")
+        progress(target.unit, f"building on {chosen}")
         results.extend(build_target(target, base=chosen, force=force, progress=progress))
     return results
 
@@ -520,15 +569,23 @@ def check_bootstrappable(requested: Sequence[Target], catalogue: Sequence[Target
         )
 
 
-def debootstrap_command(suite: str, directory: Path, mirror: str) -> list[str]:
-    return ["debootstrap", "--variant=minbase", suite, str(directory), mirror]
+def debootstrap_command(suite: str, directory: Path, mirror: str, arch: str) -> list[str]:
+    """debootstrap for a target architecture (tags' name); a foreign one runs its maintainer
+    scripts under the registered emulator, so no --foreign second stage is needed."""
+    debian_arch = DEBIAN_ARCHES.get(arch, arch)
+    return [
+        "debootstrap",
+        f"--arch={debian_arch}",
+        "--variant=minbase",
+        suite,
+        str(directory),
+        mirror,
+    ]
 
 
-# Image settings a registry's Debian image has and a bare imported rootfs lacks.
-IMPORT_CHANGES = (
-    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    'CMD ["bash"]',
-)
+# Image settings a registry's Debian image has and a bare root file system lacks.
+BASE_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
+BASE_CMD = ("bash",)
 
 
 def _check_tools() -> None:
@@ -571,7 +628,8 @@ def pack_rootfs(rootfs: Path, tarball: Path) -> None:
 
 
 def make_base(target: Target, mirror: str, progress: Progress = _no_progress) -> str:
-    """debootstrap a minbase root file system and import it as wheelfarm/base:<target>."""
+    """debootstrap a minbase root file system of the target's architecture and load it as
+    wheelfarm/base:<target>-<arch>, recording that architecture."""
     from wheelfarm import container
 
     assert target.suite is not None
@@ -579,9 +637,9 @@ def make_base(target: Target, mirror: str, progress: Progress = _no_progress) ->
     work = Path(tempfile.mkdtemp(prefix=f"wheelfarm-bootstrap-{target.name}-", dir="/var/tmp"))
     try:
         rootfs = work / "rootfs"
-        progress(target.name, f"debootstrap {target.suite} from {mirror}")
+        progress(target.unit, f"debootstrap {target.suite} ({target.arch}) from {mirror}")
         result = subprocess.run(
-            debootstrap_command(target.suite, rootfs, mirror),
+            debootstrap_command(target.suite, rootfs, mirror, target.arch),
             capture_output=True,
             text=True,
             check=False,
@@ -592,11 +650,16 @@ def make_base(target: Target, mirror: str, progress: Progress = _no_progress) ->
                 f"debootstrap {target.suite} from {mirror} failed (exit {result.returncode})",
                 hint=tail,
             )
-        progress(target.name, "docker import")
+        progress(target.unit, "docker load")
         tarball = work / "rootfs.tar"
         pack_rootfs(rootfs, tarball)
-        repository, _, tag = bootstrap_base_ref(target).partition(":")
-        return container.import_rootfs(tarball, repository, tag, IMPORT_CHANGES)
+        return container.load_rootfs(
+            tarball,
+            bootstrap_base_ref(target),
+            arch=target.docker_arch,
+            env=BASE_ENV,
+            cmd=BASE_CMD,
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -615,19 +678,29 @@ def bootstrap(
 
     check_bootstrappable(targets, catalogue)
     container.check_engine()
+    check_runnable(targets)
     chosen_mirror = mirror or default_mirror()
 
     def one(target: Target) -> list[BuiltImage]:
         base_ref = bootstrap_base_ref(target)
+        adopt_legacy(target, [base_ref])
         started = time.monotonic()
         reused = not force and container.image_id(base_ref) is not None
         if reused:
-            progress(target.name, f"reusing base {base_ref}")
+            progress(target.unit, f"reusing base {base_ref}")
             base_id = container.image_id(base_ref) or ""
         else:
             base_id = make_base(target, chosen_mirror, progress)
         made = [
-            BuiltImage(target.name, "base", base_ref, base_id, reused, time.monotonic() - started)
+            BuiltImage(
+                target.name,
+                target.arch,
+                "base",
+                base_ref,
+                base_id,
+                reused,
+                time.monotonic() - started,
+            )
         ]
         return made + build_target(target, base=base_ref, force=force, progress=progress)
 
@@ -664,7 +737,7 @@ def build_named(
         raise BadInput("--base applies to one target at a time", hint="build targets one by one")
     return _on_board(
         reporter,
-        [t.name for t in chosen],
+        [t.unit for t in chosen],
         lambda step: build(chosen, base=base, force=force, progress=step),
     )
 
@@ -681,7 +754,7 @@ def bootstrap_named(
     check_bootstrappable(chosen, catalogue)
     return _on_board(
         reporter,
-        [t.name for t in chosen],
+        [t.unit for t in chosen],
         lambda step: bootstrap(chosen, catalogue, mirror=mirror, force=force, progress=step),
     )
 
@@ -697,7 +770,7 @@ def _on_board(
                 board.finish(name, False, "stopped")
             raise
         for name in names:
-            mine = [r for r in results if r.target == name]
+            mine = [r for r in results if r.unit == name]
             done = "reused" if all(r.reused for r in mine) else "built"
             board.finish(name, True, done)
     return results

@@ -85,15 +85,17 @@ def image_list(rows: Sequence[dict[str, object]], json_output: bool) -> None:
         return ", ".join(str(p) for p in value) if isinstance(value, list) else str(value)
 
     ui.table(
-        ["target", "base", "python", "build", "runtime", "make with"],
+        ["target", "arch", "base", "python", "build", "runtime", "make with"],
         [
             [
                 str(r["target"]),
+                str(r["arch"]),
                 str(r["base"]),
                 pythons(r["pythons"]),
                 cell(r["build"]),
                 cell(r["runtime"]),
-                f"wheelfarm images {'bootstrap' if r['bootstrap'] else 'build'} {r['target']}",
+                f"wheelfarm images {'bootstrap' if r['bootstrap'] else 'build'} {r['target']}"
+                f" --arch {r['arch']}",
             ]
             for r in rows
         ],
@@ -107,6 +109,7 @@ def built_images(results: Sequence[BuiltImage], json_output: bool) -> None:
         ui.emit_json([
             {
                 "target": r.target,
+                "arch": r.arch,
                 "stage": r.stage,
                 "image": r.ref,
                 "id": r.id,
@@ -117,10 +120,11 @@ def built_images(results: Sequence[BuiltImage], json_output: bool) -> None:
         ])  # fmt: skip
         return
     ui.table(
-        ["target", "stage", "image", "id", "result"],
+        ["target", "arch", "stage", "image", "id", "result"],
         [
             [
                 r.target,
+                r.arch,
                 r.stage,
                 r.ref,
                 r.id[7:19],

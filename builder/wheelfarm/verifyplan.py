@@ -48,7 +48,7 @@ class PythonFacts:
 class TargetView:
     """A target as its runtime image says it is."""
 
-    name: str
+    name: str  # the unit: target-arch (debian-12-aarch64)
     family: str
     image: str
     image_id: str
@@ -60,6 +60,7 @@ class TargetView:
     def as_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "arch": self.arch,
             "image": self.image,
             "image_id": self.image_id,
             "pythons": [p.full_version for p in self.pythons],
@@ -77,7 +78,7 @@ def target_view(target: Target, facts: ImageFacts, rule_files: Sequence[Path]) -
         if (seen := facts.pythons.get(python.version)) is not None and seen.version
     ]
     return TargetView(
-        target.name,
+        target.unit,
         target.family,
         target.runtime_image,
         facts.image_id,
@@ -500,7 +501,7 @@ def plan_cells(
     wheels: Sequence[WheelInfo],
     views_: Sequence[TargetView],
     recipe_for: Callable[[str], Recipe],
-    catalogue: Mapping[str, Target],
+    catalogue: Mapping[str, Target],  # by unit
     *,
     ignore_rules: bool = False,
     skip: Callable[[WheelInfo], str | None] | None = None,

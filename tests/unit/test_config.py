@@ -294,7 +294,7 @@ def test_extra_targets_join_the_catalogue(tmp_path: Path) -> None:
         release_known=False,  # guessed from "fedora:40": for listings only
     )
     assert slim.release_known  # declared
-    assert fedora.build_image == "wheelfarm/fedora-40:build"
+    assert fedora.build_image == f"wheelfarm/fedora-40:build-{targets.host_arch()}"
     assert slim.python.executable == "/usr/local/bin/python3.11"
     assert (slim.distro, slim.version) == ("debian", "12")
     assert settings.catalogue[-2:] == (fedora, slim)
