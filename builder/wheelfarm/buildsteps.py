@@ -527,6 +527,15 @@ def analyse_elf(ctx: BuildContext, wheel_name: str) -> elfdeps.Analysis:
     probe = json.loads(
         ctx.container.output([*ctx.python_argv, ctx.paths.probe, f"{ctx.paths.out}/{wheel_name}"])
     )
+    wrong = elfdeps.foreign_elfs(probe, ctx.target.arch)
+    if wrong:
+        for elf in wrong:
+            ctx.log.line(f"  {elf}: not {ctx.target.arch}")
+        raise StepFailed(
+            f"the wheel holds ELF files for another CPU than {ctx.target.arch}: {', '.join(wrong)}",
+            hint="the build copied prebuilt binaries into the wheel; build them from source for "
+            "the target, or leave them out",
+        )
     family = ctx.target.family
     script = elfdeps.owner_script(family, elfdeps.query_paths(probe))
     owners = elfdeps.parse_owners(family, ctx.container.output(["sh", "-c", script]))

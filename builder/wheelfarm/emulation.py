@@ -27,8 +27,9 @@ def fix_command(arch: str) -> str:
     return f"scripts/setup --arch {arch}"
 
 
-def problem(arch: str, binfmt_dir: Path = BINFMT_DIR) -> str | None:
+def problem(arch: str, binfmt_dir: Path | None = None) -> str | None:
     """Why `arch`'s programs cannot run here, or None when they can."""
+    binfmt_dir = BINFMT_DIR if binfmt_dir is None else binfmt_dir
     if not (binfmt_dir / "register").exists():
         return f"binfmt_misc is not mounted at {binfmt_dir}"
     entry = binfmt_dir / entry_name(arch)
@@ -48,7 +49,7 @@ def problem(arch: str, binfmt_dir: Path = BINFMT_DIR) -> str | None:
     return None
 
 
-def require(arch: str, binfmt_dir: Path = BINFMT_DIR) -> None:
+def require(arch: str, binfmt_dir: Path | None = None) -> None:
     """EmulationMissing (exit 3) with the command that fixes it, unless `arch` runs here."""
     why = problem(arch, binfmt_dir)
     if why is not None:

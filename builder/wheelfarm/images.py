@@ -454,8 +454,8 @@ def build(
 ) -> list[BuiltImage]:
     from wheelfarm import container
 
-    container.check_engine()
     check_runnable(targets)
+    container.check_engine()
     results: list[BuiltImage] = []
     for target in targets:
         adopt_legacy(target, [bootstrap_base_ref(target)])
@@ -677,8 +677,8 @@ def bootstrap(
     from wheelfarm import container
 
     check_bootstrappable(targets, catalogue)
-    container.check_engine()
     check_runnable(targets)
+    container.check_engine()
     chosen_mirror = mirror or default_mirror()
 
     def one(target: Target) -> list[BuiltImage]:

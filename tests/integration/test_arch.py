@@ -1,0 +1,174 @@
+"""aarch64 for real on this x86_64 machine: markupsafe 3.0.2 built for debian-12 aarch64 in the
+aarch64 build image under QEMU's emulation, verified in the aarch64 runtime image (network cut,
+stock pip), indexed under its own root and installed from it with `wheelfarm install --arch`;
+and a wheel holding an extension for another CPU is a failed build, not a mislabelled wheel.
+
+Needs the debian-12 aarch64 images (scripts/test makes them: scripts/setup --arch aarch64
+debian-12) and a registered qemu-aarch64 emulator; nothing here skips."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wheelfarm import emulation, images, targets
+from wheelfarm.errors import WheelfarmError
+
+pytestmark = pytest.mark.integration
+
+ARCH = "aarch64"
+AARCH64 = 183  # e_machine
+X86_64 = 62
+
+
+def wheelfarm(*args: str, cache: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHEELFARM_")}
+    env["XDG_CACHE_HOME"] = str(cache)
+    return subprocess.run(
+        [sys.executable, "-m", "wheelfarm", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+
+
+def machine_of(data: bytes) -> int:
+    assert data[:4] == b"\x7fELF"
+    return int.from_bytes(data[18:20], "little" if data[5] == 1 else "big")
+
+
+@pytest.fixture(scope="module")
+def aarch64_debian_12(engine: None) -> targets.Target:
+    target = targets.get("debian-12").with_arch(ARCH)
+    why = emulation.problem(ARCH)
+    if why is not None:
+        pytest.fail(f"{why}: run {emulation.fix_command(ARCH)}", False)
+    try:
+        for stage in images.STAGES:
+            images.require(target, stage)
+    except WheelfarmError as exc:
+        pytest.fail(f"{exc.message}\n{exc.hint}", False)
+    return target
+
+
+@pytest.fixture(scope="module")
+def built(
+    aarch64_debian_12: targets.Target, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any], Path]:
+    """One build with its verification, from a cold cache of its own."""
+    root = tmp_path_factory.mktemp("arch")
+    wheelhouse, cache = root / "wh", root / "cache"
+    run = wheelfarm(
+        "build", "markupsafe==3.0.2", "--target", "debian-12", "--arch", "arm64",
+        "--wheelhouse", str(wheelhouse), "--json", cache=cache,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-4000:]
+    return wheelhouse, json.loads(run.stdout), cache
+
+
+def test_an_aarch64_wheel_is_built_tagged_and_recorded_as_aarch64(
+    built: tuple[Path, dict[str, Any], Path],
+) -> None:
+    wheelhouse, summary, _cache = built
+    [result] = summary["results"]
+    name = "markupsafe-3.0.2-cp311-cp311-linux_aarch64_debian_12.whl"
+    assert (result["target"], result["arch"], result["status"]) == ("debian-12", ARCH, "built")
+    assert (result["wheel"], result["tag"]) == (name, "linux_aarch64_debian_12")
+    assert result["log"] == ".wheelfarm/logs/markupsafe-3.0.2-debian-12-aarch64.log"
+    assert (wheelhouse / result["log"]).is_file()
+    with zipfile.ZipFile(wheelhouse / name) as wheel:
+        extensions = [n for n in wheel.namelist() if n.endswith(".so")]
+        assert extensions, "markupsafe has its C speedups"
+        for extension in extensions:
+            assert machine_of(wheel.read(extension)) == AARCH64, extension
+        wheel_file = wheel.read("markupsafe-3.0.2.dist-info/WHEEL").decode()
+    assert "Tag: cp311-cp311-linux_aarch64_debian_12" in wheel_file
+    record = json.loads((wheelhouse / ".wheelfarm" / f"{name}.json").read_text())
+    assert (record["target"], record["arch"]) == ("debian-12", ARCH)
+    assert record["image"] == "wheelfarm/debian-12:build-aarch64"
+
+
+def test_the_aarch64_wheel_is_verified_in_the_aarch64_runtime_image(
+    built: tuple[Path, dict[str, Any], Path],
+) -> None:
+    _wheelhouse, summary, _cache = built
+    verification = summary["verify"]
+    passed = [c for c in verification["results"] if c["status"] == "pass"]
+    assert [(c["wheel"], c["target"]) for c in passed] == [
+        ("markupsafe-3.0.2-cp311-cp311-linux_aarch64_debian_12.whl", "debian-12-aarch64")
+    ]
+    [view] = verification["targets"]
+    assert (view["name"], view["arch"], view["image"]) == (
+        "debian-12-aarch64",
+        ARCH,
+        "wheelfarm/debian-12:runtime-aarch64",
+    )
+
+
+def test_the_index_has_an_aarch64_root_and_install_picks_it_by_arch(
+    built: tuple[Path, dict[str, Any], Path], tmp_path: Path
+) -> None:
+    wheelhouse, _summary, cache = built
+    site = tmp_path / "site"
+    made = wheelfarm("index", str(wheelhouse), "-o", str(site), cache=cache)
+    assert made.returncode == 0, made.stderr
+    root = site / "linux_aarch64_debian_12" / "simple" / "markupsafe"
+    assert root.is_dir(), sorted(p.name for p in site.iterdir())
+    # pip on this x86_64 host installs for aarch64 only into a folder, with the plain platform.
+    into = tmp_path / "installed"
+    pip_args = (
+        f"--target {into} --platform linux_aarch64 --python-version 3.11 --implementation cp "
+        "--only-binary=:all: --no-deps -q"
+    )
+    installed = wheelfarm(
+        "install", "markupsafe==3.0.2", "--index", str(site), "--arch", ARCH,
+        "--pip-args", pip_args, cache=cache,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    assert "root linux_aarch64_debian_12" in installed.stderr
+    [extension] = into.glob("markupsafe/_speedups*.so")
+    assert machine_of(extension.read_bytes()) == AARCH64
+
+
+def test_an_extension_for_another_cpu_fails_the_build(
+    debian_targets: dict[str, targets.Target], tmp_path: Path
+) -> None:
+    """A project whose wheel carries a prebuilt aarch64 library, built for x86_64 (natively, so
+    the test is quick): the ELF check refuses it; nothing is placed in the wheelhouse."""
+    project = tmp_path / "wf-test-wrong-cpu"
+    (project / "wf_test_wrong_cpu").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "wf-test-wrong-cpu"\nversion = "1.0"\n'
+    )
+    (project / "setup.py").write_text(
+        "from setuptools import setup\nfrom setuptools.dist import Distribution\n\n\n"
+        "class Binary(Distribution):\n    def has_ext_modules(self):\n        return True\n\n\n"
+        "setup(packages=['wf_test_wrong_cpu'], distclass=Binary,\n"
+        "      package_data={'wf_test_wrong_cpu': ['_native.so']})\n"
+    )
+    (project / "wf_test_wrong_cpu" / "__init__.py").write_text("")
+    ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
+    header = ident + (3).to_bytes(2, "little") + AARCH64.to_bytes(2, "little") + bytes(44)
+    (project / "wf_test_wrong_cpu" / "_native.so").write_bytes(header)
+    wheelhouse = tmp_path / "wh"
+    run = wheelfarm(
+        "build", str(project), "--target", "debian-12", "--arch", "x86_64", "--no-verify",
+        "--wheelhouse", str(wheelhouse), "--json", cache=tmp_path / "cache",
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr[-3000:]
+    [result] = json.loads(run.stdout)["results"]
+    assert result["status"] == "failed"
+    assert "ELF files for another CPU than x86_64" in result["error"]
+    assert "wf_test_wrong_cpu/_native.so (aarch64)" in result["error"]
+    assert not list(wheelhouse.glob("*.whl"))
