@@ -1,7 +1,7 @@
 """Run INSIDE a build container by the target's own Python (3.6+, no wheelfarm there):
 list the ELF files of an unpacked wheel, the CPU each is built for (e_machine), the shared
-libraries each one needs directly (DT_NEEDED) and where the container's loader finds them. auditwheel's lddtree when the build venv has it,
-else `readelf -d` and `ldd`. Also the libraries the interpreter itself loads: a consumer who can
+libraries each one needs directly (DT_NEEDED) and where the container's loader finds them.
+auditwheel's lddtree when the build venv has it, else `readelf -d` and `ldd`. Also the libraries the interpreter itself loads: a consumer who can
 run Python already has those.
 
 Usage: python probe_elf.py WHEEL   (prints one JSON object on stdout)"""
@@ -37,8 +37,9 @@ def machine(path: str) -> int | None:
         header = handle.read(20)
     if len(header) < 20:
         return None
-    order = "little" if header[5] == 1 else "big"
-    return int.from_bytes(header[18:20], order)
+    if header[5] == 1:
+        return int.from_bytes(header[18:20], "little")
+    return int.from_bytes(header[18:20], "big")
 
 
 def with_lddtree(path: str) -> tuple[list[str], dict[str, str | None]]:
