@@ -1,8 +1,8 @@
 """Run INSIDE a build container by the target's own Python (3.6+, no wheelfarm there):
 list the ELF files of an unpacked wheel, the CPU each is built for (e_machine), the shared
 libraries each one needs directly (DT_NEEDED) and where the container's loader finds them.
-auditwheel's lddtree when the build venv has it, else `readelf -d` and `ldd`. Also the libraries the interpreter itself loads: a consumer who can
-run Python already has those.
+auditwheel's lddtree when the build venv has it, else `readelf -d` and `ldd`. Also the libraries
+the interpreter itself loads: a consumer who can run Python already has those.
 
 Usage: python probe_elf.py WHEEL   (prints one JSON object on stdout)"""
 
