@@ -759,7 +759,11 @@ def _known_cells(
         else:
             cell, log = hit
             runner.restore_log(wheelhouse, cell.log, log)
-            known.append(replace(cell, cached=True, accepted=job.accepted, seconds=0.0))
+            known.append(
+                replace(
+                    cell, target=job.target.name, cached=True, accepted=job.accepted, seconds=0.0
+                )
+            )
     return known, to_run
 
 

@@ -104,12 +104,13 @@ def test_the_aarch64_wheel_is_verified_in_the_aarch64_runtime_image(
     _wheelhouse, summary, _cache = built
     verification = summary["verify"]
     passed = [c for c in verification["results"] if c["status"] == "pass"]
-    assert [(c["wheel"], c["target"]) for c in passed] == [
-        ("markupsafe-3.0.2-cp311-cp311-linux_aarch64_debian_12.whl", "debian-12-aarch64")
+    assert [(c["wheel"], c["target"], c["arch"]) for c in passed] == [
+        ("markupsafe-3.0.2-cp311-cp311-linux_aarch64_debian_12.whl", "debian-12", ARCH)
     ]
     [view] = verification["targets"]
-    assert (view["name"], view["arch"], view["image"]) == (
+    assert (view["name"], view["target"], view["arch"], view["image"]) == (
         "debian-12-aarch64",
+        "debian-12",
         ARCH,
         "wheelfarm/debian-12:runtime-aarch64",
     )

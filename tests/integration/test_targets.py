@@ -208,12 +208,15 @@ python = "3.11"
 
     planned = wheelfarm("matrix", cwd=project)
     assert planned.returncode == 0, planned.stderr
+    arch = targets.host_arch()
     assert json.loads(planned.stdout)["include"] == [
         {
             "target": EXTRA_NAME,
-            "image": f"wheelfarm/{EXTRA_NAME}:build",
+            "arch": arch,
+            "image": f"wheelfarm/{EXTRA_NAME}:build-{arch}",
             "python": "3.11",
             "specs": "pyyaml==6.0.2 markupsafe==3.0.2",
+            "runner": "ubuntu-latest",
         }
     ]
 
@@ -229,7 +232,9 @@ python = "3.11"
     assert built.returncode == 0, built.stderr[-4000:]
     assert {r["target"] for r in json.loads(built.stdout)["results"]} == {EXTRA_NAME}
     check_wheels(
-        project / "wheels", "3.11", expected_build_tag(f"wheelfarm/{EXTRA_NAME}:build", tmp_path)
+        project / "wheels",
+        "3.11",
+        expected_build_tag(f"wheelfarm/{EXTRA_NAME}:build-{arch}", tmp_path),
     )
     # No container is left on the extra target's images (unique to this test).
     for stage in ("build", "runtime"):
