@@ -52,6 +52,9 @@ class Report:
     outcomes: tuple[Outcome, ...]
     seconds: float
     containers_started: int
+    # Engines of their own that stopped answering mid-run (address -> arch): the other
+    # architectures finished and placed their wheels; the command then exits 3 naming these.
+    lost_engines: tuple[tuple[str, str], ...] = ()
 
     @property
     def failed(self) -> list[Outcome]:
@@ -68,6 +71,7 @@ class Report:
             "seconds": round(self.seconds, 2),
             "containers_started": self.containers_started,
             "results": [o.as_json() for o in self.outcomes],
+            "lost_engines": [{"engine": e, "arch": a} for e, a in self.lost_engines],
         }
 
 
@@ -322,7 +326,13 @@ def _run(
     if state.compile_times:
         cache.store_compile_times(state.compile_times)
     outcomes = tuple(outcome for outcomes in done for outcome in outcomes)
-    return Report(wheelhouse, (*outcomes, *skipped), time.monotonic() - began, state.started)
+    return Report(
+        wheelhouse,
+        (*outcomes, *skipped),
+        time.monotonic() - began,
+        state.started,
+        tuple(state.lost.items()),
+    )
 
 
 def default_jobs() -> int:
@@ -378,7 +388,8 @@ def build_and_verify(options: Options, reporter: Reporter, *, verify_wheels: boo
     (no container), or `n/a: not run` when none is cached."""
     built = run(options, reporter)
     wheels = tuple(dict.fromkeys(built.wheels))
-    if not verify_wheels or not wheels:
+    if not verify_wheels or not wheels or built.lost_engines:
+        # An engine lost mid-run would fail the verification of every architecture again.
         return Result(built)
     request = verify.Request(
         wheelhouse=built.wheelhouse,

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from wheelfarm import buildsteps, cache, elfdeps, hostenv, imagefacts, plan, runner, uvtool
-from wheelfarm.container import Container
+from wheelfarm.container import Container, address_for, is_remote, lost_engine
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.fetch import Source
 from wheelfarm.imagefacts import ImageFacts
@@ -85,6 +85,8 @@ class BuildRun(runner.RunState):
     compile_times: dict[plan.CostKey, float] = field(default_factory=dict)
 
     said: set[str] = field(default_factory=set)
+    # Engines of their own (--engine) that stopped answering during the run: address -> arch.
+    lost: dict[str, str] = field(default_factory=dict)
 
     def warn_once(self, message: str) -> None:
         with self.lock:
@@ -311,12 +313,18 @@ class TargetWorker:
         except Exception as exc:
             if self.run.cancel.is_set():
                 raise runner.Cancelled from None
+            error = exc.message if isinstance(exc, WheelfarmError) else f"{exc!r}"
+            engine = address_for(self.target.build_image)
+            if is_remote(engine) and lost_engine(exc):
+                with self.run.lock:
+                    self.run.lost[engine] = self.target.arch
+                error = f"the {self.target.arch} engine at {engine} stopped answering"
             outcome = Outcome(
                 spec=spec.requirement,
                 target=self.target.name,
                 arch=self.target.arch,
                 status="failed",
-                error=exc.message if isinstance(exc, WheelfarmError) else f"{exc!r}",
+                error=error,
                 seconds=time.monotonic() - started,
                 log=exc.log if isinstance(exc, buildsteps.StepFailed) else None,
             )

@@ -110,6 +110,28 @@ RulesOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, _flag("--json", "Print one machine-readable JSON object on stdout.")]
+EnginesOption = Annotated[
+    list[str] | None,
+    _option(
+        "--engine",
+        help="ARCH=URL: send that architecture's images, builds and verifications to another "
+        "Docker engine (unix://, tcp:// with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://), where "
+        "they run natively; repeatable (default: this machine's engine, a foreign arch under "
+        "emulation). Also `engines` in [tool.wheelfarm] and WHEELFARM_ENGINES.",
+        metavar="ARCH=URL",
+    ),
+]
+
+
+def _routed(settings: Any) -> Any:
+    """Settings in, the same out, once every architecture's engine is known to the engine
+    module (the only importer of docker)."""
+    from wheelfarm import container
+
+    container.route(dict(settings.engines))
+    return settings
+
+
 ArchsOption = Annotated[
     list[str] | None,
     _option(
@@ -306,6 +328,7 @@ def images_list(
         ),
     ] = None,
     arch: ArchsOption = None,
+    engine: EnginesOption = None,
     json_output: JsonOption = False,
     config_file: ConfigOption = None,
 ) -> None:
@@ -315,7 +338,9 @@ def images_list(
     """
     from wheelfarm import config, images, render
 
-    catalogue = config.resolve({"archs": arch}, config_file=config_file).catalogue
+    catalogue = _routed(
+        config.resolve({"archs": arch, "engines": engine}, config_file=config_file)
+    ).catalogue
     render.image_list(images.list_named(names or [], catalogue), json_output)
 
 
@@ -333,6 +358,7 @@ def images_build(
     ] = None,
     force: ForceOption = False,
     arch: ArchsOption = None,
+    engine: EnginesOption = None,
     json_output: JsonOption = False,
     config_file: ConfigOption = None,
 ) -> None:
@@ -344,7 +370,9 @@ def images_build(
     """
     from wheelfarm import config, images, render, ui
 
-    catalogue = config.resolve({"archs": arch}, config_file=config_file).catalogue
+    catalogue = _routed(
+        config.resolve({"archs": arch, "engines": engine}, config_file=config_file)
+    ).catalogue
     built = images.build_named(names, base, force, ui.ConsoleReporter(), catalogue)
     render.built_images(built, json_output)
 
@@ -362,6 +390,7 @@ def images_bootstrap(
     ] = None,
     force: ForceOption = False,
     arch: ArchsOption = None,
+    engine: EnginesOption = None,
     json_output: JsonOption = False,
     config_file: ConfigOption = None,
 ) -> None:
@@ -379,9 +408,34 @@ def images_bootstrap(
     """
     from wheelfarm import config, images, render, ui
 
-    catalogue = config.resolve({"archs": arch}, config_file=config_file).catalogue
+    catalogue = _routed(
+        config.resolve({"archs": arch, "engines": engine}, config_file=config_file)
+    ).catalogue
     built = images.bootstrap_named(names, mirror, force, ui.ConsoleReporter(), catalogue)
     render.built_images(built, json_output)
+
+
+@_command(images_app, "send")
+def images_send(
+    names: TargetsArgument,
+    *,
+    arch: ArchsOption = None,
+    engine: EnginesOption = None,
+    json_output: JsonOption = False,
+    config_file: ConfigOption = None,
+) -> None:
+    """Copy target images from this machine's engine to another architecture's engine.
+
+    What `docker save | docker load` does, streamed: the base when present and both stages,
+    for each target and each --arch sent to an engine of its own with --engine.
+
+    Example: wheelfarm images send debian-12 --arch aarch64 --engine aarch64=ssh://arm-host
+    """
+    from wheelfarm import config, images, render, ui
+
+    settings = config.resolve({"archs": arch, "engines": engine}, config_file=config_file)
+    sent = images.send_named(names, ui.ConsoleReporter(), _routed(settings).catalogue)
+    render.built_images(sent, json_output)
 
 
 @_command(app)
@@ -555,6 +609,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
     no_verify: NoVerifyOption = False,
     installer: InstallerOption = None,
     arch: ArchsOption = None,
+    engine: EnginesOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Build wheels from source in each target's build container and tag them per distro.
@@ -588,9 +643,11 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
             "rules": rules,
             "installer": installer,
             "archs": arch,
+            "engines": engine,
         },
         config_file=config_file,
     )
+    _routed(settings)
     options = build_mod.Options(
         settings,
         json_output=json_output,
@@ -855,6 +912,7 @@ def verify(
     jobs: VerifyJobsOption = None,
     recipes: VerifyRecipesOption = None,
     arch: ArchsOption = None,
+    engine: EnginesOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Prove each wheel installs and imports on every target whose tags accept it.
@@ -886,9 +944,11 @@ def verify(
             "jobs": jobs,
             "recipes": recipes,
             "archs": arch,
+            "engines": engine,
         },
         config_file=config_file,
     )
+    _routed(settings)
     reporter = ui.ConsoleReporter()
     _host_notes(reporter)
     report = verify_mod.run_matrix(
@@ -915,6 +975,7 @@ def probe(
     jobs: VerifyJobsOption = None,
     recipes: VerifyRecipesOption = None,
     arch: ArchsOption = None,
+    engine: EnginesOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Measure which binary-compatibility rules hold, and propose them.
@@ -944,9 +1005,11 @@ def probe(
             "jobs": jobs,
             "recipes": recipes,
             "archs": arch,
+            "engines": engine,
         },
         config_file=config_file,
     )
+    _routed(settings)
     _host_notes(ui.ConsoleReporter())
     request = verify_mod.Request(settings.wheelhouse, None, tuple(target or ()), settings)
     render.probe(probe_mod.propose_rules(request, write, ui.ConsoleReporter()), write)

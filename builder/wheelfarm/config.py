@@ -73,6 +73,7 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("rules", "paths", "--rules"),
     _Option("installer", "installer", "--installer"),
     _Option("archs", "archs", "--arch"),
+    _Option("engines", "engines", "--engine"),
 )
 _BY_FIELD = {o.field: o for o in OPTIONS}
 KEYS: tuple[str, ...] = (*(o.key for o in OPTIONS), EXTRA_TARGETS_KEY)
@@ -106,6 +107,8 @@ class Settings:
     installer: str = "uv"  # what makes the isolated build environments: uv or pip
     # The architectures every target is planned for (x86_64, aarch64); empty: this machine's.
     archs: tuple[str, ...] = ()
+    # (arch, engine URL): that architecture's images, builds and verifications go there.
+    engines: tuple[tuple[str, str], ...] = ()
     rules: tuple[Path, ...] = ()  # lowest precedence first: project, WHEELFARM_RULES, --rules
     rule_kinds: tuple[str, ...] = ()  # where each of `rules` came from, for labels
     extra_targets: tuple[Target, ...] = ()
@@ -301,6 +304,8 @@ def _from_cli(cli: Mapping[str, Any]) -> dict[str, Any]:
         kind = _BY_FIELD[name].kind
         if kind == "archs":
             found[name] = _archs([str(v) for v in value], _BY_FIELD[name].flag)
+        elif kind == "engines":
+            found[name] = _engines([str(v) for v in value], _BY_FIELD[name].flag)
         elif kind in ("strs", "paths"):
             found[name] = tuple(Path(v) if kind == "paths" else str(v) for v in value)
         elif kind == "path":
@@ -321,6 +326,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         where = f"environment variable {option.env}"
         if option.kind == "archs":
             found[option.field] = _archs(split_list(raw), where)
+        elif option.kind == "engines":
+            found[option.field] = _engines(split_list(raw), where)
         elif option.kind == "strs":
             found[option.field] = tuple(split_list(raw))
         elif option.kind == "paths":
@@ -350,6 +357,11 @@ def _from_file(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise _type_error(where, "a list of strings", value, 'archs = ["aarch64"]')
             found[option.field] = _archs(value, where)
+        elif option.kind == "engines":
+            example = 'engines = { aarch64 = "ssh://user@arm-host" }'
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise _type_error(where, "a table of architecture = URL", value, example)
+            found[option.field] = _engines([f"{k}={v}" for k, v in value.items()], where)
         elif option.kind in ("strs", "paths"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise _type_error(where, "a list of strings", value, f'{option.key} = ["..."]')
@@ -410,6 +422,24 @@ def _archs(raw: Sequence[str], where: str) -> tuple[str, ...]:
         return tuple(dict.fromkeys(targets_mod.check_arch(a) for a in raw))
     except BadInput as exc:
         raise ConfigError(exc.message.replace("--arch", where, 1), hint=exc.hint) from None
+
+
+ENGINE_SCHEMES = ("unix://", "tcp://", "ssh://")
+
+
+def _engines(raw: Sequence[str], where: str) -> tuple[tuple[str, str], ...]:
+    """ARCH=URL pairs (aarch64=ssh://user@arm-host); the last one given for an arch wins."""
+    found: dict[str, str] = {}
+    for item in raw:
+        arch, sep, url = item.partition("=")
+        url = url.strip()
+        if not sep or not url.startswith(ENGINE_SCHEMES):
+            raise ConfigError(
+                f"{where}: {item!r} is not ARCH=URL with a unix://, tcp:// or ssh:// URL",
+                hint="e.g. --engine aarch64=ssh://user@arm-host or aarch64=tcp://arm-host:2376",
+            )
+        found[_archs([arch], where)[0]] = url
+    return tuple(found.items())
 
 
 INSTALLERS = ("uv", "pip")

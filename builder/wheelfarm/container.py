@@ -53,26 +53,70 @@ class ContainerCommandFailed(WheelfarmError):
 
 
 def engine_address() -> str:
+    """The local engine: DOCKER_HOST, else the default socket."""
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+# Engines per architecture (--engine ARCH=URL): every image whose tag ends in -<arch>
+# (wheelfarm/debian-12:build-aarch64, wheelfarm/base:debian-12-aarch64) lives on, is built on and
+# runs on that architecture's engine; everything else on the local engine.
+_ROUTES: dict[str, str] = {}
+
+
+def route(engines: Mapping[str, str]) -> None:
+    """Send each architecture's images and containers to its engine from now on."""
+    _ROUTES.clear()
+    _ROUTES.update(engines)
+
+
+def _ref_arch(ref: str) -> str | None:
+    name = ref.rpartition("/")[2]
+    tag = name.rpartition(":")[2] if ":" in name else ""
+    return next((arch for arch in _ROUTES if tag.endswith(f"-{arch}")), None)
+
+
+def address_for(ref: str | None = None, *, arch: str | None = None) -> str:
+    """The address of the engine that holds an image (by its tag's architecture) or serves an
+    architecture."""
+    chosen = arch if arch is not None else (_ref_arch(ref) if ref else None)
+    return _ROUTES.get(chosen or "", engine_address())
+
+
+def lost_engine(exc: BaseException) -> bool:
+    """Whether an error says the engine stopped answering (connection refused, reset, gone):
+    the SDK raises its HTTP library's ConnectionError then, not one of docker's errors."""
+    if isinstance(exc, EngineUnavailable | ConnectionError):
+        return True
+    return any(cls.__name__ == "ConnectionError" for cls in type(exc).__mro__)
+
+
+def is_remote(address: str) -> bool:
+    """Another engine than the local one: nothing sent there may rely on this host's files."""
+    return address != engine_address()
 
 
 # Keyed by the engine's address: a process whose DOCKER_HOST changes (a test, an embedding tool)
 # must not keep talking to, or keep believing in, the engine it asked first.
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _client(address: str) -> docker.DockerClient:
     import docker
     import docker.errors
 
     try:
-        # from_env honours DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
-        client = docker.from_env(timeout=600)
+        # from_env honours DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (the SDK's TLS settings) for a
+        # tcp:// engine; an ssh:// one goes through the ssh client.
+        client = docker.from_env(
+            environment={**os.environ, "DOCKER_HOST": address},
+            timeout=600,
+            use_ssh_client=address.startswith("ssh://"),
+        )
         client.ping()
     except (docker.errors.DockerException, OSError) as exc:
-        raise _unavailable(exc) from None
+        raise _unavailable(exc, address) from None
     return client
 
 
-def _unavailable(exc: BaseException) -> EngineUnavailable:
+def _unavailable(exc: BaseException, address: str | None = None) -> EngineUnavailable:
     text = str(exc)
     known = {
         "Connection refused": "connection refused",
@@ -83,16 +127,24 @@ def _unavailable(exc: BaseException) -> EngineUnavailable:
     }
     reasons = [reason for needle, reason in known.items() if needle in text]
     reason = reasons[0] if reasons else (text.splitlines()[0] if text else type(exc).__name__)
+    address = address or engine_address()
+    archs = [arch for arch, routed in _ROUTES.items() if routed == address]
+    if archs:
+        return EngineUnavailable(
+            f"the {', '.join(archs)} engine at {address} does not answer ({reason[:120]})",
+            hint=f"start it, or drop --engine {archs[0]}={address} to use this machine's engine",
+        )
     return EngineUnavailable(
-        f"no Docker engine answers at {engine_address()} ({reason[:120]})",
+        f"no Docker engine answers at {address} ({reason[:120]})",
         hint="start one (scripts/setup starts dockerd when none answers) "
         "or point DOCKER_HOST at a running engine",
     )
 
 
-def client() -> docker.DockerClient:
-    """The engine client, checked once per process and engine address."""
-    return _client(engine_address())
+def client(ref: str | None = None, *, arch: str | None = None) -> docker.DockerClient:
+    """The client of the engine that holds `ref` (or serves `arch`; default: the local one),
+    checked once per process and engine address."""
+    return _client(address_for(ref, arch=arch))
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -107,11 +159,11 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def _quick_get(path: str) -> tuple[int, Any] | None:
+def _quick_get(path: str, address: str | None = None) -> tuple[int, Any] | None:
     """GET an engine API path over a local unix socket with the standard library only: (status,
     parsed JSON or None). None when the engine is elsewhere (tcp, TLS, ssh) or this fails: the
     SDK then asks and reports."""
-    address = engine_address()
+    address = address or engine_address()
     if not address.startswith("unix://"):
         return None
     connection = _UnixConnection(address[len("unix://") :])
@@ -129,20 +181,29 @@ def _quick_get(path: str) -> tuple[int, Any] | None:
         return response.status, None
 
 
-def check_engine() -> None:
-    """Raise EngineUnavailable (exit 3, one-line hint) unless an engine answers."""
-    _check_engine(engine_address())
+def check_engine(arch: str | None = None) -> None:
+    """Raise EngineUnavailable (exit 3, one-line hint) unless the engine (of `arch`, default the
+    local one) answers."""
+    _check_engine(address_for(arch=arch))
 
 
-@lru_cache(maxsize=4)
+def check_engines() -> None:
+    """The local engine and every routed one answer, before any work starts."""
+    for address in dict.fromkeys([engine_address(), *_ROUTES.values()]):
+        _check_engine(address)
+
+
+@lru_cache(maxsize=8)
 def _check_engine(address: str) -> None:
-    answer = _quick_get("/_ping")
+    answer = _quick_get("/_ping", address)
     if answer is None or answer[0] != 200:
-        client()  # the SDK says why, or finds the engine after all
+        _client(address)  # the SDK says why, or finds the engine after all
 
 
-def image_id(ref: str) -> str | None:
-    answer = _quick_get(f"/images/{urllib.parse.quote(ref, safe='/:')}/json")
+def image_id(ref: str, *, local: bool = False) -> str | None:
+    """The image's id on its engine (on this machine's when `local`), None when it is absent."""
+    address = engine_address() if local else address_for(ref)
+    answer = _quick_get(f"/images/{urllib.parse.quote(ref, safe='/:')}/json", address)
     if answer is not None and answer[0] == 404:
         return None
     if answer is not None and answer[0] == 200 and isinstance(answer[1], dict):
@@ -150,11 +211,11 @@ def image_id(ref: str) -> str | None:
     import docker.errors
 
     try:
-        image = client().images.get(ref)
+        image = _client(address).images.get(ref)
     except docker.errors.ImageNotFound:
         return None
     except docker.errors.APIError as exc:
-        raise _unavailable(exc) from None
+        raise _unavailable(exc, address) from None
     return str(image.id)
 
 
@@ -163,7 +224,7 @@ def image_arch(ref: str) -> str | None:
     import docker.errors
 
     try:
-        image = client().images.get(ref)
+        image = client(ref).images.get(ref)
     except docker.errors.ImageNotFound:
         return None
     return str(image.attrs.get("Architecture") or "") or None
@@ -173,7 +234,7 @@ def image_labels(ref: str) -> dict[str, str]:
     import docker.errors
 
     try:
-        image = client().images.get(ref)
+        image = client(ref).images.get(ref)
     except docker.errors.ImageNotFound:
         return {}
     labels = (image.attrs.get("Config") or {}).get("Labels") or {}
@@ -184,7 +245,7 @@ def image_created(ref: str) -> str | None:
     import docker.errors
 
     try:
-        image = client().images.get(ref)
+        image = client(ref).images.get(ref)
     except docker.errors.ImageNotFound:
         return None
     return str(image.attrs.get("Created", ""))
@@ -213,7 +274,7 @@ def build_image(
     engine's emulation when it is not the engine's own."""
     import docker.errors
 
-    api = client().api
+    api = client(tag).api
     last_error: str | None = None
     try:
         for chunk in api.build(
@@ -265,7 +326,7 @@ def load_rootfs(
         _write_image_tar(tar_path, image_tar, ref, arch=arch, env=env, cmd=cmd)
         try:
             with image_tar.open("rb") as stream:
-                client().api.load_image(stream, quiet=True)  # type: ignore[no-untyped-call]
+                client(ref).api.load_image(stream, quiet=True)  # type: ignore[no-untyped-call]
         except docker.errors.APIError as exc:
             raise EnvironmentProblem(f"docker load of {ref} failed: {exc}") from None
     found = image_id(ref)
@@ -306,10 +367,31 @@ def _write_image_tar(
             archive.addfile(info, io.BytesIO(raw))
 
 
+def send_image(ref: str) -> str:
+    """Copy an image from the local engine to the engine its architecture is routed to (what
+    `docker save | docker load` does, streamed); return its id there."""
+    import docker.errors
+
+    target = address_for(ref)
+    if not is_remote(target):
+        raise EnvironmentProblem(f"{ref} has no engine of its own to be sent to")
+    try:
+        stream = _client(engine_address()).api.get_image(ref)
+        _client(target).api.load_image(stream, quiet=True)  # type: ignore[no-untyped-call]
+    except docker.errors.ImageNotFound:
+        raise EnvironmentProblem(f"{ref} is not on this machine's engine") from None
+    except docker.errors.APIError as exc:
+        raise EnvironmentProblem(f"sending {ref} to {target} failed: {exc}") from None
+    found = image_id(ref)
+    if found is None:
+        raise EnvironmentProblem(f"{ref} did not arrive at {target}")
+    return found
+
+
 def tag_image(image: str, ref: str) -> None:
     """Give an image (id or reference) another tag."""
     repository, _, tag = ref.rpartition(":")
-    if not client().api.tag(image, repository, tag):
+    if not client(ref).api.tag(image, repository, tag):
         raise EnvironmentProblem(f"could not tag {image} as {ref}")
 
 
@@ -318,7 +400,7 @@ def remove_image(ref: str) -> None:
     import docker.errors
 
     with contextlib.suppress(docker.errors.ImageNotFound):
-        client().images.remove(ref, noprune=False)
+        client(ref).images.remove(ref, noprune=False)
 
 
 def _container_name(image: str) -> str:
@@ -452,6 +534,37 @@ def _volumes(
     return volumes
 
 
+def _engine_volumes(mounts: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """For another engine: each read-write host dir (a cache) becomes a named volume on that
+    engine, kept between runs there like the host dir is here; no bind mount."""
+    volumes: dict[str, dict[str, str]] = {}
+    for host_dir, container_dir in mounts.items():
+        slug = "".join(c if c.isalnum() else "-" for c in Path(host_dir).name)[:40]
+        digest = hashlib.sha256(host_dir.encode()).hexdigest()[:12]
+        volumes[f"wheelfarm-cache-{slug}-{digest}"] = {"bind": container_dir, "mode": "rw"}
+    return volumes
+
+
+def _copy_host_files(
+    live: _DockerContainer,
+    host_settings: hostenv.HostSettings | None,
+    readonly: Mapping[str, str],
+) -> None:
+    """For another engine: what a local container gets read-only from this host (the CA bundle,
+    tools such as uv) is copied into the started container instead, at the same paths."""
+    with tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024) as buffer:
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            if host_settings is not None and host_settings.ca_bundle is not None:
+                archive.add(
+                    str(host_settings.ca_bundle), arcname=hostenv.CONTAINER_CA_PATH.lstrip("/")
+                )
+            for host_dir, container_dir in readonly.items():
+                archive.add(host_dir, arcname=container_dir.lstrip("/"))
+        buffer.seek(0)
+        if not live.put_archive("/", buffer):
+            raise EnvironmentProblem(f"copying this host's files into {live.name} failed")
+
+
 def _create(
     docker_client: docker.DockerClient,
     image: str,
@@ -537,6 +650,8 @@ class Container:
         self._container: _DockerContainer | None = None
         self._lock = threading.Lock()
         self.kept = False
+        # The engine of the image's architecture (--engine), else the local one.
+        self.engine = address_for(image)
 
     @property
     def host_settings(self) -> hostenv.HostSettings | None:
@@ -551,21 +666,26 @@ class Container:
         return f"docker rm -fv {self.name}"
 
     def __enter__(self) -> Container:
-        docker_client = client()
+        docker_client = _client(self.engine)
         environment = self._host_settings.as_env() if self._host_settings is not None else {}
         environment.update(self._env)
+        remote = is_remote(self.engine)
         self._container = _create(
             docker_client,
             self.image,
             self.name,
             environment=environment,
-            volumes=_volumes(self._host_settings, self._mounts, self._readonly),
+            volumes=_engine_volumes(self._mounts)
+            if remote
+            else _volumes(self._host_settings, self._mounts, self._readonly),
             network_mode="host" if self._host_network else ("bridge" if self._network else "none"),
             labels=self._labels,
             scratch=self._scratch,
         )
         try:
             self._container.start()
+            if remote:
+                _copy_host_files(self._container, self._host_settings, self._readonly)
         except BaseException:
             self.remove()
             raise
@@ -592,8 +712,15 @@ class Container:
         then ends. __exit__ calls this; so may a main thread handling Ctrl-C."""
         with self._lock:
             container, self._container = self._container, None
-        if container is not None:
-            _force_remove(client(), str(container.id))
+        if container is None:
+            return
+        try:
+            _force_remove(_client(self.engine), str(container.id))
+        except Exception as exc:
+            # An engine of its own that went down took its containers with it (or keeps them
+            # where this host cannot reach): the run goes on for the other architectures.
+            if not (is_remote(self.engine) and lost_engine(exc)):
+                raise
 
     @property
     def _live(self) -> _DockerContainer:
@@ -622,7 +749,7 @@ class Container:
         exits 143 and signals only its child): when it runs out, every process of this exec,
         found by the marker in its environment, is killed, setsid'd children ignoring SIGTERM
         included. It works the same on every image and on a remote engine."""
-        api = client().api
+        api = _client(self.engine).api
         marker = secrets.token_hex(8)
         exec_id = api.exec_create(
             self.id,
@@ -642,7 +769,7 @@ class Container:
         """Kill every process of one exec; False when it had already ended. The killer runs as
         the exec's own user: root in a container lacks CAP_SYS_PTRACE, so it may not read the
         environment of another user's process."""
-        api = client().api
+        api = _client(self.engine).api
         if not api.exec_inspect(exec_id).get("Running"):
             return False
         ender = api.exec_create(self.id, _end_marked_argv(marker), user=user)["Id"]
@@ -659,7 +786,7 @@ class Container:
     ) -> str:
         """Run a small query and return its stdout; non-zero exit raises ContainerCommandFailed
         with its stderr (unless check=False)."""
-        api = client().api
+        api = _client(self.engine).api
         exec_id = api.exec_create(
             self.id,
             _shell(argv),
@@ -733,7 +860,7 @@ class Container:
         """Cut every network of the running container (verification runs offline)."""
         self._live.reload()
         networks = (self._live.attrs.get("NetworkSettings") or {}).get("Networks") or {}
-        docker_client = client()
+        docker_client = _client(self.engine)
         for network_name in list(networks):
             if network_name == "none":
                 continue

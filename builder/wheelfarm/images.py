@@ -34,7 +34,14 @@ from wheelfarm import emulation, tags
 from wheelfarm.errors import BadInput, EnvironmentProblem, ImageMissing, WheelfarmError
 from wheelfarm.reporter import Reporter
 from wheelfarm.resources import images_dir
-from wheelfarm.targets import DEBIAN_ARCHES, IMAGE_REPOSITORY, LABEL_PREFIX, TARGETS, Target, select
+from wheelfarm.targets import (
+    DEBIAN_ARCHES,
+    IMAGE_REPOSITORY,
+    LABEL_PREFIX,
+    TARGETS,
+    Target,
+    select,
+)
 
 STAGES = ("runtime", "build")  # build order: the build stage starts FROM runtime
 BASE_REPOSITORY = f"{IMAGE_REPOSITORY}/base"
@@ -257,10 +264,17 @@ def make_command(target: Target) -> str:
 
 
 def check_runnable(targets: Iterable[Target]) -> None:
-    """EmulationMissing (exit 3, with the command that fixes it) for the first foreign
-    architecture this machine cannot run."""
-    for arch in dict.fromkeys(t.arch for t in targets if t.foreign):
-        emulation.require(arch)
+    """Before any work: an architecture sent to an engine of its own (--engine) needs that
+    engine to answer (EngineUnavailable naming it, exit 3); a foreign one on this machine's
+    engine needs a working emulator (EmulationMissing with the command that fixes it, exit 3)."""
+    from wheelfarm import container
+
+    by_arch = {t.arch: t for t in targets}
+    for arch, target in by_arch.items():
+        if container.is_remote(container.address_for(arch=arch)):
+            container.check_engine(arch)
+        elif target.foreign:
+            emulation.require(arch)
 
 
 def legacy_ref(ref: str, arch: str) -> str | None:
@@ -278,7 +292,9 @@ def adopt_legacy(target: Target, refs: Iterable[str]) -> None:
 
     for ref in refs:
         old = legacy_ref(ref, target.arch)
-        if old is None or container.image_id(ref) is not None or container.image_id(old) is None:
+        if old is None or container.is_remote(container.address_for(ref)):
+            continue  # the old names were only ever on this machine's engine
+        if container.image_id(ref) is not None or container.image_id(old) is None:
             continue
         if container.image_arch(old) == target.docker_arch:
             container.tag_image(old, ref)
@@ -757,6 +773,50 @@ def bootstrap_named(
         [t.unit for t in chosen],
         lambda step: bootstrap(chosen, catalogue, mirror=mirror, force=force, progress=step),
     )
+
+
+def send_named(
+    names: Sequence[str], reporter: Reporter, catalogue: Sequence[Target] = TARGETS
+) -> list[BuiltImage]:
+    """`wheelfarm images send`: each named target's images (base when present, both stages)
+    from this machine's engine to the engine its architecture is sent to (--engine)."""
+    from wheelfarm import container
+
+    chosen = select(names, catalogue)
+    unrouted = sorted(
+        {t.arch for t in chosen if not container.is_remote(container.address_for(arch=t.arch))}
+    )
+    if unrouted:
+        raise BadInput(
+            f"no engine of its own for {', '.join(unrouted)}: nothing to send the images to",
+            hint=f"name one: --engine {unrouted[0]}=ssh://user@host (or tcp://, unix://)",
+        )
+    container.check_engines()
+
+    def send(step: Progress) -> list[BuiltImage]:
+        sent: list[BuiltImage] = []
+        for target in chosen:
+            refs = [bootstrap_base_ref(target), *(target.image(stage) for stage in STAGES)]
+            for stage, ref in zip(("base", *STAGES), refs, strict=True):
+                if stage == "base" and container.image_id(ref, local=True) is None:
+                    continue  # a base made elsewhere (a registry's) is not needed there
+                started = time.monotonic()
+                step(target.unit, f"sending {ref} to {container.address_for(ref)}")
+                made = container.send_image(ref)
+                sent.append(
+                    BuiltImage(
+                        target.name,
+                        target.arch,
+                        stage,
+                        ref,
+                        made,
+                        False,
+                        time.monotonic() - started,
+                    )
+                )
+        return sent
+
+    return _on_board(reporter, [t.unit for t in chosen], send)
 
 
 def _on_board(

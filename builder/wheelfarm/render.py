@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wheelfarm import ui
-from wheelfarm.errors import BuildFailed
+from wheelfarm.errors import BuildFailed, EngineUnavailable
 from wheelfarm.runner import LOGS, META
 from wheelfarm.verify import fail_if_failed
 
@@ -299,6 +299,13 @@ def build_summary(
         ui.emit_json(data)
     else:
         build_table(report)
+    if report.lost_engines:
+        lost = ", ".join(f"the {arch} engine at {engine}" for engine, arch in report.lost_engines)
+        raise EngineUnavailable(
+            f"{lost} stopped answering during the run; the other architectures' wheels were "
+            "built and placed",
+            hint="start it again and rerun: what was built is cached",
+        )
     failed = report.failed
     if failed:
         lines = [f"{o.spec} on {o.target}: {o.error} (log: {o.log})" for o in failed]
