@@ -518,12 +518,27 @@ class _Deadline:
                 self._timer.join()
 
 
+def _remove_on(engine: str, container_id: str) -> None:
+    try:
+        _force_remove(_client(engine), container_id)
+    except Exception as exc:
+        # An engine of its own that went down took its containers with it (or keeps them where
+        # this host cannot reach): the run goes on for the other architectures.
+        if not (is_remote(engine) and lost_engine(exc)):
+            raise
+
+
 def _volumes(
     host_settings: hostenv.HostSettings | None,
     mounts: Mapping[str, str],
     readonly: Mapping[str, str],
+    *,
+    remote: bool = False,
 ) -> dict[str, dict[str, str]]:
-    """Bind mounts: the host's CA bundle (read-only), the read-write and the read-only dirs."""
+    """Bind mounts: the host's CA bundle (read-only), the read-write and the read-only dirs. For
+    another engine, only the caches' volumes there (the rest is copied in once started)."""
+    if remote:
+        return _engine_volumes(mounts)
     volumes: dict[str, dict[str, str]] = {}
     if host_settings is not None and host_settings.ca_bundle is not None:
         volumes[str(host_settings.ca_bundle)] = {"bind": hostenv.CONTAINER_CA_PATH, "mode": "ro"}
@@ -675,9 +690,7 @@ class Container:
             self.image,
             self.name,
             environment=environment,
-            volumes=_engine_volumes(self._mounts)
-            if remote
-            else _volumes(self._host_settings, self._mounts, self._readonly),
+            volumes=_volumes(self._host_settings, self._mounts, self._readonly, remote=remote),
             network_mode="host" if self._host_network else ("bridge" if self._network else "none"),
             labels=self._labels,
             scratch=self._scratch,
@@ -712,15 +725,8 @@ class Container:
         then ends. __exit__ calls this; so may a main thread handling Ctrl-C."""
         with self._lock:
             container, self._container = self._container, None
-        if container is None:
-            return
-        try:
-            _force_remove(_client(self.engine), str(container.id))
-        except Exception as exc:
-            # An engine of its own that went down took its containers with it (or keeps them
-            # where this host cannot reach): the run goes on for the other architectures.
-            if not (is_remote(self.engine) and lost_engine(exc)):
-                raise
+        if container is not None:
+            _remove_on(self.engine, str(container.id))
 
     @property
     def _live(self) -> _DockerContainer:
@@ -810,19 +816,7 @@ class Container:
     def copy_in(self, host_path: Path, container_dir: str) -> str:
         """Copy a host file or directory into container_dir (created if missing); return the
         path it has inside the container."""
-        host_path = Path(host_path)
-        if not host_path.exists():
-            raise FileNotFoundError(host_path)
-        inside = PurePosixPath("/", container_dir)
-        with tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024) as buffer:
-            with tarfile.open(fileobj=buffer, mode="w") as archive:
-                # Unpacked at /: the engine makes the missing folders on the way (no `mkdir -p`
-                # exec, which costs more than the copy).
-                archive.add(str(host_path), arcname=str(inside.relative_to("/") / host_path.name))
-            buffer.seek(0)
-            if not self._live.put_archive("/", buffer):
-                raise EnvironmentProblem(f"copying {host_path} into {self.name} failed")
-        return str(PurePosixPath(container_dir) / host_path.name)
+        return _copy_in(self._live, Path(host_path), container_dir)
 
     def copy_out(self, container_path: str, host_dir: Path) -> Path:
         """Copy a file or directory out of the container into host_dir; return its host path.
@@ -871,6 +865,22 @@ class Container:
         self._live.reload()
         networks = (self._live.attrs.get("NetworkSettings") or {}).get("Networks") or {}
         return [name for name in networks if name != "none"]
+
+
+def _copy_in(live: _DockerContainer, host_path: Path, container_dir: str) -> str:
+    """Container.copy_in: one tar archive, unpacked at / by the engine."""
+    if not host_path.exists():
+        raise FileNotFoundError(host_path)
+    inside = PurePosixPath("/", container_dir)
+    with tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024) as buffer:
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            # Unpacked at /: the engine makes the missing folders on the way (no `mkdir -p`
+            # exec, which costs more than the copy).
+            archive.add(str(host_path), arcname=str(inside.relative_to("/") / host_path.name))
+        buffer.seek(0)
+        if not live.put_archive("/", buffer):
+            raise EnvironmentProblem(f"copying {host_path} into {live.name} failed")
+    return str(PurePosixPath(container_dir) / host_path.name)
 
 
 def _read_file(live: _DockerContainer, path: str) -> bytes | None:
