@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from wheelfarm import emulation, images, targets
+from wheelfarm import container, emulation, images, targets
 from wheelfarm.errors import WheelfarmError
 
 pytestmark = pytest.mark.integration
@@ -173,3 +173,17 @@ def test_an_extension_for_another_cpu_fails_the_build(
     assert "ELF files for another CPU than x86_64" in result["error"]
     assert "wf_test_wrong_cpu/_native.so (aarch64)" in result["error"]
     assert not list(wheelhouse.glob("*.whl"))
+
+
+def test_the_aarch64_images_record_their_architecture(aarch64_debian_12: targets.Target) -> None:
+    """The bootstrapped base (loaded from an image config wheelfarm wrote) and both stages built
+    on it say arm64, and the stages' label carries the aarch64 tag."""
+    refs = [images.bootstrap_base_ref(aarch64_debian_12)]
+    refs += [aarch64_debian_12.image(stage) for stage in images.STAGES]
+    assert refs[0] == "wheelfarm/base:debian-12-aarch64"
+    for ref in refs:
+        if container.image_id(ref) is None and ref == refs[0]:
+            continue  # built from a registry's base (GitHub's CI) rather than bootstrapped
+        assert container.image_arch(ref) == "arm64", ref
+    for ref in refs[1:]:
+        assert container.image_labels(ref)["org.wheelfarm.tag"] == "linux_aarch64_debian_12"
