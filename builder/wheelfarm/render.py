@@ -253,6 +253,7 @@ def build_table(report: BuildReport) -> None:
     rows = [
         [
             o.target,
+            o.arch,
             o.spec,
             o.status,
             o.error or o.wheel or o.note,
@@ -262,7 +263,7 @@ def build_table(report: BuildReport) -> None:
         for o in report.outcomes
     ]
     ui.table(
-        ["target", "spec", "status", "wheel", "Requires-External", "time"],
+        ["target", "arch", "spec", "status", "wheel", "Requires-External", "time"],
         rows,
         title=f"wheelhouse {report.wheelhouse}",
         styles={
@@ -276,7 +277,7 @@ def build_table(report: BuildReport) -> None:
     for outcome in report.outcomes:
         for gap in outcome.warnings:
             ui.warn(
-                f"{outcome.wheel} ({outcome.target}): Requires-External may be incomplete: {gap}"
+                f"{outcome.wheel} ({outcome.unit}): Requires-External may be incomplete: {gap}"
             )
     started = report.containers_started
     ui.detail(
@@ -308,7 +309,7 @@ def build_summary(
         )
     failed = report.failed
     if failed:
-        lines = [f"{o.spec} on {o.target}: {o.error} (log: {o.log})" for o in failed]
+        lines = [f"{o.spec} on {o.unit}: {o.error} (log: {o.log})" for o in failed]
         raise BuildFailed(
             f"{len(failed)} build(s) failed:\n  " + "\n  ".join(lines),
             hint=f"the logs are under {report.wheelhouse / META / LOGS}",
