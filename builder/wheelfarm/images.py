@@ -650,6 +650,9 @@ def make_base(target: Target, mirror: str, progress: Progress = _no_progress) ->
 
     assert target.suite is not None
     _check_tools()
+    if target.foreign:
+        # debootstrap runs the new system's maintainer scripts here, whichever engine gets it.
+        emulation.require(target.arch)
     work = Path(tempfile.mkdtemp(prefix=f"wheelfarm-bootstrap-{target.name}-", dir="/var/tmp"))
     try:
         rootfs = work / "rootfs"
