@@ -187,3 +187,47 @@ def test_the_aarch64_images_record_their_architecture(aarch64_debian_12: targets
         assert container.image_arch(ref) == "arm64", ref
     for ref in refs[1:]:
         assert container.image_labels(ref)["org.wheelfarm.tag"] == "linux_aarch64_debian_12"
+
+
+def test_requires_external_names_the_aarch64_images_package(
+    aarch64_debian_12: targets.Target, tmp_path: Path
+) -> None:
+    """A C extension linking libbz2 (which Debian's python3.11 does not load itself), built for
+    aarch64 with its recipe's libbz2-dev: the ELF analysis in the aarch64 container names the
+    library's package, as on x86_64, and the verification installs it in the aarch64 runtime
+    image before importing."""
+    module = "wf_test_arm_bz2"
+    project = tmp_path / "wf-test-arm-bz2"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "wf-test-arm-bz2"\nversion = "1.0"\n'
+    )
+    (project / "setup.py").write_text(
+        "from setuptools import Extension, setup\n"
+        f"setup(ext_modules=[Extension('{module}', ['{module}.c'], libraries=['bz2'])])\n"
+    )
+    (project / f"{module}.c").write_text(
+        "#include <Python.h>\n#include <bzlib.h>\n"
+        "static PyObject *v(PyObject *s, PyObject *a)\n"
+        "{ return PyUnicode_FromString(BZ2_bzlibVersion()); }\n"
+        'static PyMethodDef m[] = {{"version", v, METH_NOARGS, NULL}, {NULL}};\n'
+        f'static struct PyModuleDef d = {{PyModuleDef_HEAD_INIT, "{module}", NULL, -1, m}};\n'
+        f"PyMODINIT_FUNC PyInit_{module}(void) {{ return PyModule_Create(&d); }}\n"
+    )
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "wf-test-arm-bz2.toml").write_text(
+        '[build.packages]\napt = ["libbz2-dev"]\n[verify]\n'
+        f"test = \"python -c 'import {module}; print({module}.version())'\"\n"
+    )
+    run = wheelfarm(
+        "build", str(project), "--target", "debian-12", "--arch", ARCH, "--recipes",
+        str(recipes), "--wheelhouse", str(tmp_path / "wh"), "--json", cache=tmp_path / "cache",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-4000:]
+    summary = json.loads(run.stdout)
+    [result] = summary["results"]
+    assert result["tag"] == "linux_aarch64_debian_12"
+    assert result["requires_external"] == ["libbz2-1.0"]
+    assert [c["status"] for c in summary["verify"]["results"]] == ["pass"]
