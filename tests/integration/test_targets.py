@@ -178,7 +178,8 @@ def test_specs_are_chosen_per_python() -> None:
 def local_base() -> str:
     """A Debian 12 base this engine already has: the registry's (GitHub) or the bootstrapped
     one (here)."""
-    for candidate in ("debian:12", "wheelfarm/base:debian-12"):
+    bootstrapped = f"wheelfarm/base:debian-12-{targets.host_arch()}"
+    for candidate in ("debian:12", bootstrapped, "wheelfarm/base:debian-12"):
         if docker("image", "inspect", candidate).returncode == 0:
             return candidate
     pytest.fail(
