@@ -87,7 +87,7 @@ def docker(*args: str) -> subprocess.CompletedProcess[str]:
 
 def require_images(target: str) -> None:
     for stage in ("build", "runtime"):
-        ref = f"wheelfarm/{target}:{stage}"
+        ref = f"wheelfarm/{target}:{stage}-{targets.host_arch()}"
         if docker("image", "inspect", ref).returncode != 0:
             pytest.fail(
                 f"image {ref} is missing: make it with `wheelfarm images build {target}` "
@@ -239,5 +239,5 @@ python = "3.11"
     )
     # No container is left on the extra target's images (unique to this test).
     for stage in ("build", "runtime"):
-        ancestor = f"ancestor=wheelfarm/{EXTRA_NAME}:{stage}"
+        ancestor = f"ancestor=wheelfarm/{EXTRA_NAME}:{stage}-{arch}"
         assert not docker("ps", "-aq", "--filter", ancestor).stdout.strip()
