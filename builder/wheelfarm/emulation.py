@@ -56,5 +56,6 @@ def require(arch: str, binfmt_dir: Path | None = None) -> None:
         raise EmulationMissing(
             f"cannot run {arch} images on this machine's engine: {why}",
             hint=f"make emulation work with: {fix_command(arch)} (installs qemu-user-static and "
-            f"registers it with binfmt_misc), or send {arch} to an engine of its own",
+            f"registers it with binfmt_misc), or send {arch} to an engine of its own "
+            f"(--engine {arch}=ssh://HOST)",
         )
