@@ -276,9 +276,7 @@ def build_table(report: BuildReport) -> None:
     )
     for outcome in report.outcomes:
         for gap in outcome.warnings:
-            ui.warn(
-                f"{outcome.wheel} ({outcome.unit}): Requires-External may be incomplete: {gap}"
-            )
+            ui.warn(f"{outcome.wheel} ({outcome.unit}): Requires-External may be incomplete: {gap}")
     started = report.containers_started
     ui.detail(
         f"{len(report.outcomes)} result(s) in {report.seconds:.1f}s; "
