@@ -90,7 +90,7 @@ def naive(target: str, no_binary: str, packages: list[str], out: Path) -> float:
     args += ["-v", f"{out}:{OUT}", "-e", f"OUT={OUT}", "-e", f"NO_BINARY={no_binary}"]
     args += ["-e", f"PACKAGES={' '.join(packages)}", "-e", f"APT_OPTIONS={apt_options}"]
     args += ["-e", "PIP_DISABLE_PIP_VERSION_CHECK=1"]
-    args += [f"wheelfarm/{target}:build", "sh", "-c", NAIVE_SCRIPT, "-", *SPECS]
+    args += [targets.get(target).build_image, "sh", "-c", NAIVE_SCRIPT, "-", *SPECS]
     began = time.monotonic()
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - began
@@ -188,7 +188,7 @@ def main() -> None:
     options = parser.parse_args()
 
     for target in TARGETS:
-        image = f"wheelfarm/{target}:build"
+        image = targets.get(target).build_image
         found = subprocess.run(
             ["docker", "image", "inspect", image], capture_output=True, check=False
         )

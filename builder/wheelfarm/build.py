@@ -53,6 +53,9 @@ class Report:
     outcomes: tuple[Outcome, ...]
     seconds: float
     containers_started: int
+    # Engines of their own that stopped answering mid-run (address -> arch): the other
+    # architectures finished and placed their wheels; the command then exits 3 naming these.
+    lost_engines: tuple[tuple[str, str], ...] = ()
 
     @property
     def failed(self) -> list[Outcome]:
@@ -69,6 +72,7 @@ class Report:
             "seconds": round(self.seconds, 2),
             "containers_started": self.containers_started,
             "results": [o.as_json() for o in self.outcomes],
+            "lost_engines": [{"engine": e, "arch": a} for e, a in self.lost_engines],
         }
 
 
@@ -99,15 +103,17 @@ def _image_ids(targets: Sequence[Target], requested: bool) -> dict[str, str]:
     found: dict[str, str] = {}
     missing: list[Target] = []
     for target in targets:
+        images.adopt_legacy(target, [target.build_image])
         image = container.image_id(target.build_image)
         if image is None:
             missing.append(target)
         else:
-            found[target.name] = image
+            found[target.unit] = image
     if missing and requested:
         commands = "; ".join(images.make_command(t) for t in missing)
         raise ImageMissing(
-            "build image missing for " + ", ".join(f"{t.name} ({t.build_image})" for t in missing),
+            "build image missing for "
+            + ", ".join(f"{t.name} {t.arch} ({t.build_image})" for t in missing),
             hint=f"make it with: {commands}",
         )
     return found
@@ -160,11 +166,11 @@ def _present_targets(settings: Settings) -> tuple[list[Target], dict[str, str]]:
     catalogue, python = settings.catalogue, settings.python
     image_ids = _image_ids(catalogue, requested=False)
     chosen = plan.select_targets((), image_ids, python, catalogue)
-    present = [t for t in catalogue if t.name in image_ids]
+    present = [t for t in catalogue if t.unit in image_ids]
     if not chosen and python is not None and present:
         raise BadInput(
             f"no target whose build image is present offers Python {python}",
-            hint=f"the present targets ({', '.join(t.name for t in present)}) offer Python "
+            hint=f"the present targets ({', '.join(t.unit for t in present)}) offer Python "
             f"{_offered(present)}; or name a target with --target",
         )
     if not chosen:
@@ -197,6 +203,7 @@ def _prepare(options: Options, reporter: Reporter) -> Planned:
     if named is not None:
         # Only the targets with something to build need their image.
         image_ids = _image_ids([job.target for job in jobs], requested=True)
+    images.check_runnable(job.target for job in jobs)
     return Planned(tuple(jobs), image_ids, tuple(skips))
 
 
@@ -221,7 +228,13 @@ def _late_skips(planned: Planned, sources: dict[buildrun.SpecKey, Source]) -> Pl
 
 def _skipped(skips: Sequence[plan.Skip]) -> list[Outcome]:
     return [
-        Outcome(spec=s.spec.requirement, target=s.target.name, status="skipped", note=s.reason)
+        Outcome(
+            spec=s.spec.requirement,
+            target=s.target.name,
+            arch=s.target.arch,
+            status="skipped",
+            note=s.reason,
+        )
         for s in skips
     ]
 
@@ -273,7 +286,7 @@ def _spec_work(
     for job in jobs:
         for spec in job.specs:
             if sources[spec.key].pure:
-                owners.setdefault(spec.key, job.target.name)
+                owners.setdefault(spec.key, job.target.unit)
     settings = options.settings
     table = external.mappings(settings.external_mappings)
     work = {}
@@ -298,7 +311,7 @@ def _run(
     if not planned.jobs:
         return Report(wheelhouse, tuple(skipped), time.monotonic() - began, 0)
     jobs, image_ids = planned.jobs, planned.image_ids
-    names = [job.target.name for job in jobs]
+    names = [job.target.unit for job in jobs]
     jobs_at_once = max(1, options.settings.jobs or default_jobs())
     expected = _expected_costs(jobs, sources)
     with reporter.board(names) as board:
@@ -320,7 +333,13 @@ def _run(
     if state.compile_times:
         cache.store_compile_times(state.compile_times)
     outcomes = tuple(outcome for outcomes in done for outcome in outcomes)
-    return Report(wheelhouse, (*outcomes, *skipped), time.monotonic() - began, state.started)
+    return Report(
+        wheelhouse,
+        (*outcomes, *skipped),
+        time.monotonic() - began,
+        state.started,
+        tuple(state.lost.items()),
+    )
 
 
 def default_jobs() -> int:
@@ -339,7 +358,7 @@ def _expected_costs(
         for spec in job.specs:
             source = sources[spec.key]
             with contextlib.suppress(OSError):
-                sizes[(source.name, job.target.name)] = source.path.stat().st_size
+                sizes[(source.name, job.target.unit)] = source.path.stat().st_size
     return plan.expected_compile_costs(sizes, cache.compile_times())
 
 
@@ -376,7 +395,8 @@ def build_and_verify(options: Options, reporter: Reporter, *, verify_wheels: boo
     (no container), or `n/a: not run` when none is cached."""
     built = run(options, reporter)
     wheels = tuple(dict.fromkeys(built.wheels))
-    if not verify_wheels or not wheels:
+    if not verify_wheels or not wheels or built.lost_engines:
+        # An engine lost mid-run would fail the verification of every architecture again.
         return Result(built)
     request = verify.Request(
         wheelhouse=built.wheelhouse,

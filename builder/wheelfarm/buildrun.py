@@ -39,7 +39,7 @@ from wheelfarm import (
     tags,
     uvtool,
 )
-from wheelfarm.container import Container, engine_arch, image_arch
+from wheelfarm.container import Container, address_for, engine_arch, is_remote, lost_engine
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.fetch import Source
 from wheelfarm.imagefacts import ImageFacts
@@ -53,9 +53,10 @@ _T = TypeVar("_T")
 
 
 @functools.cache
-def _engine_arch() -> str:
-    """The engine's architecture, as image facts name it: an image of another runs emulated."""
-    return tags.normalise_arch(engine_arch())
+def _engine_arch(image: str) -> str:
+    """The architecture of the engine that runs `image`, as image facts name it: an image of
+    another architecture runs emulated there."""
+    return tags.normalise_arch(engine_arch(image))
 
 
 SpecKey = tuple[str, str, str]  # plan.Spec.key: what makes two specs the same build
@@ -77,7 +78,7 @@ class Limits:
 class PureBuild:
     """A spec predicted pure Python: its owner target builds it; the others wait for `done`."""
 
-    owner: str
+    owner: str  # the unit (target-arch)
     done: threading.Event = field(default_factory=threading.Event)
     platform_specific: bool = False
 
@@ -102,7 +103,7 @@ class BuildRun(runner.RunState):
     work: dict[SpecKey, SpecWork]
     image_ids: dict[str, str]
     board: Board
-    order: list[str]  # target names in plan order
+    order: list[str]  # units (target-arch) in plan order
     jobs: int = 1  # --jobs: compiles at once across every target
     slots: runner.Slots = field(default_factory=lambda: runner.Slots(1))
     expected: dict[plan.CostKey, float] = field(default_factory=dict)
@@ -110,6 +111,8 @@ class BuildRun(runner.RunState):
     compile_times: dict[plan.CostKey, float] = field(default_factory=dict)
 
     said: set[str] = field(default_factory=set)
+    # Engines of their own (--engine) that stopped answering during the run: address -> arch.
+    lost: dict[str, str] = field(default_factory=dict)
 
     def warn_once(self, message: str) -> None:
         with self.lock:
@@ -155,15 +158,15 @@ class _TargetBox:
             return self.container
 
     def _start(self) -> Container:
-        c, self.tools = self.open(self._stack, f"build {self._target.name}")
+        c, self.tools = self.open(self._stack, f"build {self._target.unit}")
         return c
 
     def open(self, stack: contextlib.ExitStack, job: str) -> tuple[Container, dict[str, str]]:
         """A container of the target's build image, entered in `stack`, with the tools in it:
         the target's long-lived one, or (Scheduler.isolated) one spec's own."""
         self._run.check()
-        self._run.board.step(self._target.name, "starting container")
-        pip_wheels = cache.pip_wheels_dir(self._target.name)
+        self._run.board.step(self._target.unit, "starting container")
+        pip_wheels = cache.pip_wheels_dir(self._target.unit)
         pip_wheels.mkdir(parents=True, exist_ok=True)
         mounts = {
             # pip's downloads are shared by every target; the wheels pip builds locally (build
@@ -172,10 +175,10 @@ class _TargetBox:
             str(pip_wheels): f"{buildsteps.PIP_CACHE}/wheels",
         }
         readonly = {}
-        arch = tags.normalise_arch(image_arch(self._target.build_image) or engine_arch())
+        arch = self._target.arch
         if self._run.installer(arch) == "uv":
             # uv's cache holds wheels it built from sdists too: one per target, never shared.
-            uv_cache = cache.uv_dir(self._target.name)
+            uv_cache = cache.uv_dir(self._target.unit)
             uv_cache.mkdir(parents=True, exist_ok=True)
             mounts[str(uv_cache)] = buildsteps.UV_CACHE
             # The image's own architecture's build, downloaded on the host, never in here.
@@ -208,15 +211,15 @@ class _TargetBox:
         """The image's facts: from the cache by image id, else read in the container."""
         with self.lock:
             if self.facts is None:
-                self.facts = imagefacts.cached(self._run.image_ids[self._target.name], [python])
+                self.facts = imagefacts.cached(self._run.image_ids[self._target.unit], [python])
         if self.facts is not None or not need_container:
             return self.facts
         c = self.get()
         with self.lock:
             if self.facts is None:
-                self._run.board.step(self._target.name, "reading the image's os-release")
+                self._run.board.step(self._target.unit, "reading the image's os-release")
                 venv_python = f"{self._target.python_for(python).build_venv}/bin/python"
-                image_id = self._run.image_ids[self._target.name]
+                image_id = self._run.image_ids[self._target.unit]
                 facts = imagefacts.read(
                     c, self._target.build_image, image_id, {python: venv_python}
                 )
@@ -319,7 +322,7 @@ class TargetWorker:
         self.box: _TargetBox | None = None
 
     def work(self) -> list[Outcome]:
-        name = self.target.name
+        name = self.target.unit
         outcomes: list[Outcome] = []
         # --keep-on-failure: raising through the container's `with` is what makes it stay.
         with contextlib.suppress(_KeepContainer), contextlib.ExitStack() as stack:
@@ -362,7 +365,7 @@ class TargetWorker:
             pure = self.run.work[spec.key].pure
             if pure is None:
                 mine.append(spec)
-            elif pure.owner == self.target.name:
+            elif pure.owner == self.target.unit:
                 mine_pure.append(spec)
             else:
                 waits.append(spec)
@@ -371,7 +374,7 @@ class TargetWorker:
     def _after_owner(self, spec: plan.Spec) -> Outcome | None:
         pure = self.run.work[spec.key].pure
         assert pure is not None
-        self.run.board.step(self.target.name, f"{spec.requirement}: waiting for its pure build")
+        self.run.board.step(self.target.unit, f"{spec.requirement}: waiting for its pure build")
         while not pure.done.wait(0.2):
             self.run.check()
         return self._one(spec) if pure.platform_specific else None
@@ -379,7 +382,7 @@ class TargetWorker:
     def _one(self, spec: plan.Spec) -> Outcome:
         started = time.monotonic()
         pure = self.run.work[spec.key].pure
-        owner = pure is not None and pure.owner == self.target.name
+        owner = pure is not None and pure.owner == self.target.unit
         outcome: Outcome | None = None
         try:
             outcome = self._cached(spec) or self._build(spec, started)
@@ -388,11 +391,18 @@ class TargetWorker:
         except Exception as exc:
             if self.run.cancel.is_set():
                 raise runner.Cancelled from None
+            error = exc.message if isinstance(exc, WheelfarmError) else f"{exc!r}"
+            engine = address_for(self.target.build_image)
+            if is_remote(engine) and lost_engine(exc):
+                with self.run.lock:
+                    self.run.lost[engine] = self.target.arch
+                error = f"the {self.target.arch} engine at {engine} stopped answering"
             outcome = Outcome(
                 spec=spec.requirement,
                 target=self.target.name,
+                arch=self.target.arch,
                 status="failed",
-                error=exc.message if isinstance(exc, WheelfarmError) else f"{exc!r}",
+                error=error,
                 seconds=time.monotonic() - started,
                 log=exc.log if isinstance(exc, buildsteps.StepFailed) else None,
                 cause=exc.cause if isinstance(exc, buildsteps.StepFailed) else None,
@@ -442,7 +452,7 @@ class TargetWorker:
             if before.pinned and work.source.version:
                 recipe = recipe.with_constraints(f"=={work.source.version}", before.pinned)
             key = self._key(spec, facts, recipe)
-        outcome = self.run.wheelhouse.restore(key, self.target.name, spec)
+        outcome = self.run.wheelhouse.restore(key, self.target, spec)
         if outcome is not None and (before.found or before.pinned):
             _recipe_of_cached(self.run, self.target, spec, key)
         return outcome
@@ -473,13 +483,13 @@ class TargetWorker:
             budget=buildsteps.Budget(self.run.limits.timeout),
             installer=self.run.installer(facts.arch),
             installer_env=self._installer_env(c, facts.arch),
-            nice=(work.source.name, self.target.name) in self.run.background,
+            nice=(work.source.name, self.target.unit) in self.run.background,
             # Also frees the folders of specs done with: one exec fewer than a clean-up.
             stale=self.box.take_leftovers(paths.src, paths.out, paths.env),
             discover=self.run.limits.discover,
             found=self._found_before(key).found,
             pinned=self._found_before(key).pinned,
-            emulated=facts.arch != _engine_arch(),
+            emulated=facts.arch != _engine_arch(self.target.build_image),
             wanted=work.find,
         )
 
@@ -498,7 +508,7 @@ class TargetWorker:
         self, spec: plan.Spec, ctx: buildsteps.BuildContext, stack: contextlib.ExitStack
     ) -> _Schedule:
         assert self.box is not None
-        name = self.target.name
+        name = self.target.unit
         rank = plan.slot_priority(
             self.run.expected.get((ctx.source.name, name), 0.0),
             self.job.specs.index(spec),
@@ -518,12 +528,12 @@ class TargetWorker:
             staging = self.run.wheelhouse.temp_dir("build-")
             try:
                 built = buildsteps.build_one(ctx, self._schedule(spec, ctx, own), staging)
-                self.run.note_compile(source.name, self.target.name, built.durations["compile"])
+                self.run.note_compile(source.name, self.target.unit, built.durations["compile"])
                 cache.store(built.key, built.wheel, built.record)
                 stored = built.key
                 if built.found or built.pinned:
                     cache.store_discovered(ctx.key, built.found, built.pinned)
-                placed = self.run.wheelhouse.place(built.wheel, built.record)
+                placed = self.run.wheelhouse.place(built.wheel, built.record, self.target.unit)
                 _write_recipe(self.run, self.target, spec, built)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -536,6 +546,7 @@ class TargetWorker:
         return Outcome(
             spec=spec.requirement,
             target=self.target.name,
+            arch=self.target.arch,
             status="built",
             wheel=built.wheel.name,
             tag=retagged.platform_tag,

@@ -392,6 +392,7 @@ def cache_key(
         rules=provenance.rules_applied(tag_set),
         build_env=build_env(source, recipe, target, installer),
         python=python,
+        arch=target.arch,
     )
 
 
@@ -649,6 +650,15 @@ def analyse_elf(ctx: BuildContext, wheel_name: str) -> elfdeps.Analysis:
     probe = json.loads(
         ctx.container.output([*ctx.python_argv, ctx.paths.probe, f"{ctx.paths.out}/{wheel_name}"])
     )
+    wrong = elfdeps.foreign_elfs(probe, ctx.target.arch)
+    if wrong:
+        for elf in wrong:
+            ctx.log.line(f"  {elf}: not {ctx.target.arch}")
+        raise StepFailed(
+            f"the wheel holds ELF files for another CPU than {ctx.target.arch}: {', '.join(wrong)}",
+            hint="the build copied prebuilt binaries into the wheel; build them from source for "
+            "the target, or leave them out",
+        )
     family = ctx.target.family
     script = elfdeps.owner_script(family, elfdeps.query_paths(probe))
     owners = elfdeps.parse_owners(family, ctx.container.output(["sh", "-c", script]))
@@ -1035,7 +1045,7 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
     """Build ctx.spec on ctx.target; the wheel is left in `staging`, with its record."""
     started_at = now()
     ctx.log.heading(
-        f"{ctx.label} on {ctx.target.name} ({ctx.facts.image} {ctx.facts.image_id[:19]}), "
+        f"{ctx.label} on {ctx.target.unit} ({ctx.facts.image} {ctx.facts.image_id[:19]}), "
         f"Python {ctx.facts.pythons[ctx.python.version].version}, wheelfarm {__version__}"
     )
     if ctx.nice:
@@ -1093,7 +1103,7 @@ def build_one(ctx: BuildContext, sched: Scheduler, staging: Path) -> Built:
 def opened_log(wheelhouse: Path, source: Source, target: Target) -> Iterator[BuildLog]:
     """The build's log, moved into place when the block ends; a StepFailed raised in the block
     names it."""
-    log = BuildLog(wheelhouse, f"{source.name}-{source.version or 'dev'}-{target.name}.log")
+    log = BuildLog(wheelhouse, f"{source.name}-{source.version or 'dev'}-{target.unit}.log")
     try:
         yield log
     except StepFailed as exc:

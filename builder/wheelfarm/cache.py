@@ -65,12 +65,15 @@ def build_key(
     rules: Mapping[str, Any],
     build_env: Mapping[str, str],
     python: str,
+    arch: str,
     version: str = __version__,
 ) -> str:
-    """The hash of everything that makes a wheel: the build image, the source, the recipe, the
-    rules that decided its tag, the build environment, the Python and wheelfarm itself."""
+    """The hash of everything that makes a wheel: the build image and its architecture, the
+    source, the recipe, the rules that decided its tag, the build environment, the Python and
+    wheelfarm itself."""
     content = {
         "image_id": image_id,
+        "arch": arch,
         "sdist_sha256": sdist_sha256,
         "recipe": recipe_digest,
         "rules": dict(rules),

@@ -110,6 +110,38 @@ RulesOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, _flag("--json", "Print one machine-readable JSON object on stdout.")]
+EnginesOption = Annotated[
+    list[str] | None,
+    _option(
+        "--engine",
+        help="ARCH=URL: send that architecture's images, builds and verifications to another "
+        "Docker engine (unix://, tcp:// with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://), where "
+        "they run natively; repeatable (default: this machine's engine, a foreign arch under "
+        "emulation). Also `engines` in [tool.wheelfarm] and WHEELFARM_ENGINES.",
+        metavar="ARCH=URL",
+    ),
+]
+
+
+def _routed(settings: Any) -> Any:
+    """Settings in, the same out, once every architecture's engine is known to the engine
+    module (the only importer of docker)."""
+    from wheelfarm import container
+
+    container.route(dict(settings.engines))
+    return settings
+
+
+ArchsOption = Annotated[
+    list[str] | None,
+    _option(
+        "--arch",
+        help="A CPU architecture to work for (x86_64, aarch64; amd64/arm64 accepted); "
+        "repeatable, each target once per architecture (default: this machine's). Also "
+        "`archs` in [tool.wheelfarm] and WHEELFARM_ARCHS.",
+        metavar="ARCH",
+    ),
+]
 ConfigOption = Annotated[
     Path | None,
     _option(
@@ -295,6 +327,8 @@ def images_list(
             help="Only these targets (default: all).", metavar="TARGET", show_default=False
         ),
     ] = None,
+    arch: ArchsOption = None,
+    engine: EnginesOption = None,
     json_output: JsonOption = False,
     config_file: ConfigOption = None,
 ) -> None:
@@ -304,13 +338,16 @@ def images_list(
     """
     from wheelfarm import config, images, render
 
-    catalogue = config.resolve({}, config_file=config_file).catalogue
+    catalogue = _routed(
+        config.resolve({"archs": arch, "engines": engine}, config_file=config_file)
+    ).catalogue
     render.image_list(images.list_named(names or [], catalogue), json_output)
 
 
 @_command(images_app, "build")
 def images_build(
     names: TargetsArgument,
+    *,
     base: Annotated[
         str | None,
         _option(
@@ -320,16 +357,22 @@ def images_build(
         ),
     ] = None,
     force: ForceOption = False,
+    arch: ArchsOption = None,
+    engine: EnginesOption = None,
     json_output: JsonOption = False,
     config_file: ConfigOption = None,
 ) -> None:
-    """Build both stages (wheelfarm/TARGET:build and :runtime), reusing the layer cache.
+    """Build both stages (wheelfarm/TARGET:build-ARCH, :runtime-ARCH) with the layer cache.
+
+    A foreign architecture is built by the local engine under QEMU's emulation.
 
     Example: wheelfarm images build alpine-3.20 rockylinux-9
     """
     from wheelfarm import config, images, render, ui
 
-    catalogue = config.resolve({}, config_file=config_file).catalogue
+    catalogue = _routed(
+        config.resolve({"archs": arch, "engines": engine}, config_file=config_file)
+    ).catalogue
     built = images.build_named(names, base, force, ui.ConsoleReporter(), catalogue)
     render.built_images(built, json_output)
 
@@ -337,6 +380,7 @@ def images_build(
 @_command(images_app, "bootstrap")
 def images_bootstrap(
     names: TargetsArgument,
+    *,
     mirror: Annotated[
         str | None,
         _option(
@@ -345,21 +389,53 @@ def images_bootstrap(
         ),
     ] = None,
     force: ForceOption = False,
+    arch: ArchsOption = None,
+    engine: EnginesOption = None,
     json_output: JsonOption = False,
     config_file: ConfigOption = None,
 ) -> None:
     """Make Debian target images with no registry, from a Debian mirror.
 
-    debootstrap a base from the mirror, `docker import` it as wheelfarm/base:TARGET, then build
-    both stages on it. Images that exist are reused.
+    debootstrap a base of each architecture from the mirror (a foreign one under QEMU's
+    emulation), load it as wheelfarm/base:TARGET-ARCH, then build both stages on it. Images that
+    exist are reused.
 
-    Example: wheelfarm images bootstrap debian-11 debian-12 debian-13
+    Examples:
+
+      wheelfarm images bootstrap debian-11 debian-12 debian-13
+
+      wheelfarm images bootstrap debian-12 --arch aarch64
     """
     from wheelfarm import config, images, render, ui
 
-    catalogue = config.resolve({}, config_file=config_file).catalogue
+    catalogue = _routed(
+        config.resolve({"archs": arch, "engines": engine}, config_file=config_file)
+    ).catalogue
     built = images.bootstrap_named(names, mirror, force, ui.ConsoleReporter(), catalogue)
     render.built_images(built, json_output)
+
+
+@_command(images_app, "send")
+def images_send(
+    names: TargetsArgument,
+    *,
+    arch: ArchsOption = None,
+    engine: EnginesOption = None,
+    json_output: JsonOption = False,
+    config_file: ConfigOption = None,
+) -> None:
+    """Copy target images from this machine's engine to another architecture's engine.
+
+    What `docker save | docker load` does, streamed: the base when present and both stages,
+    for each target and each --arch sent to an engine of its own with --engine.
+
+    Example: wheelfarm images send debian-12 --arch aarch64 --engine aarch64=ssh://arm-host
+    """
+    from wheelfarm import config, images, render, ui
+
+    settings = config.resolve({"archs": arch, "engines": engine}, config_file=config_file)
+    sent = images.send_named(names, ui.ConsoleReporter(), _routed(settings).catalogue)
+    render.built_images(sent, json_output)
 
 
 @_command(app)
@@ -382,6 +458,16 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
         ),
     ] = None,
     python: PythonOption = None,
+    arch: ArchsOption = None,
+    runner: Annotated[
+        list[str] | None,
+        _option(
+            help="ARCH=LABEL: the CI runner an architecture's jobs run on, e.g. "
+            "aarch64=ubuntu-24.04-arm; repeatable (default: ubuntu-latest, which builds a "
+            "foreign architecture under QEMU).",
+            metavar="ARCH=LABEL",
+        ),
+    ] = None,
     output_format: Annotated[
         str,
         typer.Option(
@@ -392,9 +478,10 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
     ] = "json",
     config_file: ConfigOption = None,
 ) -> None:
-    """Print the build plan as a CI matrix: one job per target `wheelfarm build` would run.
+    """Print the build plan as a CI matrix: one job per target x arch that build would run.
 
-    The matrix is {"include": [{"target", "image", "python", "specs"}, ...]}. Needs no image.
+    The matrix is {"include": [{"target", "arch", "image", "python", "specs", "runner"}, ...]}.
+    Needs no image.
 
     Examples:
 
@@ -406,11 +493,18 @@ def matrix(  # noqa: PLR0917  # typer passes every option as a parameter
     from wheelfarm import matrix as matrix_mod
 
     matrix_mod.check_format(output_format)
+    runners = matrix_mod.parse_runners(runner or [])
     settings = config.resolve(
-        {"specs": specs, "requirements": requirements, "targets": target, "python": python},
+        {
+            "specs": specs,
+            "requirements": requirements,
+            "targets": target,
+            "python": python,
+            "archs": arch,
+        },
         config_file=config_file,
     )
-    data = matrix_mod.build_matrix(settings, reporter=ui.ConsoleReporter())
+    data = matrix_mod.build_matrix(settings, reporter=ui.ConsoleReporter(), runners=runners)
     render.matrix(data, matrix_mod.render(data, output_format))
 
 
@@ -548,6 +642,8 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
     no_discover: NoDiscoverOption = False,
     no_shipped_recipes: NoShippedRecipesOption = False,
     external_mappings: ExternalMappingsOption = None,
+    arch: ArchsOption = None,
+    engine: EnginesOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Build wheels from source in each target's build container and tag them per distro.
@@ -583,9 +679,12 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
             "discover": None if not no_discover else False,
             "shipped_recipes": None if not no_shipped_recipes else False,
             "external_mappings": external_mappings,
+            "archs": arch,
+            "engines": engine,
         },
         config_file=config_file,
     )
+    _routed(settings)
     options = build_mod.Options(
         settings,
         json_output=json_output,
@@ -771,6 +870,14 @@ def install(
             metavar="ARGS",
         ),
     ] = None,
+    arch: Annotated[
+        str | None,
+        _option(
+            help="Install from the root of this architecture's host tags (default: this "
+            "machine's), e.g. for pip --platform linux_aarch64 --target DIR.",
+            metavar="ARCH",
+        ),
+    ] = None,
     rules: RulesOption = None,
     config_file: ConfigOption = None,
 ) -> None:
@@ -801,6 +908,7 @@ def install(
         rule_files=settings.rules,
         rule_labels=settings.rule_labels,
         reporter=ui.ConsoleReporter(),
+        arch=arch,
     )
 
 
@@ -891,6 +999,8 @@ def verify(
     json_output: JsonOption = False,
     jobs: VerifyJobsOption = None,
     recipes: VerifyRecipesOption = None,
+    arch: ArchsOption = None,
+    engine: EnginesOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Prove each wheel installs and imports on every target whose tags accept it.
@@ -916,9 +1026,17 @@ def verify(
     from wheelfarm import verify as verify_mod
 
     settings = config.resolve(
-        {"wheelhouse": wheelhouse, "rules": rules, "jobs": jobs, "recipes": recipes},
+        {
+            "wheelhouse": wheelhouse,
+            "rules": rules,
+            "jobs": jobs,
+            "recipes": recipes,
+            "archs": arch,
+            "engines": engine,
+        },
         config_file=config_file,
     )
+    _routed(settings)
     reporter = ui.ConsoleReporter()
     _host_notes(reporter)
     report = verify_mod.run_matrix(
@@ -944,6 +1062,8 @@ def probe(
     rules: RulesOption = None,
     jobs: VerifyJobsOption = None,
     recipes: VerifyRecipesOption = None,
+    arch: ArchsOption = None,
+    engine: EnginesOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Measure which binary-compatibility rules hold, and propose them.
@@ -967,9 +1087,17 @@ def probe(
     from wheelfarm import verify as verify_mod
 
     settings = config.resolve(
-        {"wheelhouse": wheelhouse, "rules": rules, "jobs": jobs, "recipes": recipes},
+        {
+            "wheelhouse": wheelhouse,
+            "rules": rules,
+            "jobs": jobs,
+            "recipes": recipes,
+            "archs": arch,
+            "engines": engine,
+        },
         config_file=config_file,
     )
+    _routed(settings)
     _host_notes(ui.ConsoleReporter())
     request = verify_mod.Request(settings.wheelhouse, None, tuple(target or ()), settings)
     render.probe(probe_mod.propose_rules(request, write, ui.ConsoleReporter()), write)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from wheelfarm import targets as targets_mod
-from wheelfarm.errors import ConfigError
+from wheelfarm.errors import BadInput, ConfigError
 from wheelfarm.targets import FAMILIES, TARGETS, Python, Target
 
 if sys.version_info >= (3, 11):
@@ -75,6 +75,8 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("discover", "bool", "--no-discover"),
     _Option("shipped-recipes", "bool", "--no-shipped-recipes"),
     _Option("external-mappings", "path", "--external-mappings"),
+    _Option("archs", "archs", "--arch"),
+    _Option("engines", "engines", "--engine"),
 )
 _BY_FIELD = {o.field: o for o in OPTIONS}
 KEYS: tuple[str, ...] = (*(o.key for o in OPTIONS), EXTRA_TARGETS_KEY)
@@ -109,6 +111,10 @@ class Settings:
     discover: bool = True  # look up and install what a failed build lacked
     shipped_recipes: bool = True  # use the recipes wheelfarm ships (after --recipes)
     external_mappings: Path | None = None  # PEP 725 identifiers → packages, over the shipped
+    # The architectures every target is planned for (x86_64, aarch64); empty: this machine's.
+    archs: tuple[str, ...] = ()
+    # (arch, engine URL): that architecture's images, builds and verifications go there.
+    engines: tuple[tuple[str, str], ...] = ()
     rules: tuple[Path, ...] = ()  # lowest precedence first: project, WHEELFARM_RULES, --rules
     rule_kinds: tuple[str, ...] = ()  # where each of `rules` came from, for labels
     extra_targets: tuple[Target, ...] = ()
@@ -130,8 +136,9 @@ class Settings:
 
     @property
     def catalogue(self) -> tuple[Target, ...]:
-        """The shipped targets followed by the project's extra targets."""
-        return TARGETS + self.extra_targets
+        """The shipped targets followed by the project's extra targets, each once per chosen
+        architecture (a target x arch is one unit: debian-12 x86_64, debian-12 aarch64, ...)."""
+        return targets_mod.per_arch(TARGETS + self.extra_targets, self.archs)
 
     def selected_targets(self, default: Sequence[Target] | None = None) -> list[Target]:
         """The targets asked for, from the whole catalogue; `default` (else every target) when
@@ -301,7 +308,11 @@ def _from_cli(cli: Mapping[str, Any]) -> dict[str, Any]:
         if value is None or (isinstance(value, list | tuple) and not value):
             continue
         kind = _BY_FIELD[name].kind
-        if kind in ("strs", "paths"):
+        if kind == "archs":
+            found[name] = _archs([str(v) for v in value], _BY_FIELD[name].flag)
+        elif kind == "engines":
+            found[name] = _engines([str(v) for v in value], _BY_FIELD[name].flag)
+        elif kind in ("strs", "paths"):
             found[name] = tuple(Path(v) if kind == "paths" else str(v) for v in value)
         elif kind == "path":
             found[name] = Path(value)
@@ -321,7 +332,11 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         if not raw:  # unset and empty are the same: CI passes empty inputs through
             continue
         where = f"environment variable {option.env}"
-        if option.kind == "strs":
+        if option.kind == "archs":
+            found[option.field] = _archs(split_list(raw), where)
+        elif option.kind == "engines":
+            found[option.field] = _engines(split_list(raw), where)
+        elif option.kind == "strs":
             found[option.field] = tuple(split_list(raw))
         elif option.kind == "paths":
             found[option.field] = tuple(Path(item) for item in split_list(raw))
@@ -348,7 +363,16 @@ def _from_file(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
             continue
         value = table[option.key]
         where = f"{path}: key {option.key!r}"
-        if option.kind in ("strs", "paths"):
+        if option.kind == "archs":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise _type_error(where, "a list of strings", value, 'archs = ["aarch64"]')
+            found[option.field] = _archs(value, where)
+        elif option.kind == "engines":
+            example = 'engines = { aarch64 = "ssh://user@arm-host" }'
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise _type_error(where, "a table of architecture = URL", value, example)
+            found[option.field] = _engines([f"{k}={v}" for k, v in value.items()], where)
+        elif option.kind in ("strs", "paths"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise _type_error(where, "a list of strings", value, f'{option.key} = ["..."]')
             if option.kind == "paths":
@@ -416,6 +440,33 @@ def _positive_int(raw: str, where: str, key: str) -> int:
     if number < 1:
         raise ConfigError(f"{where}: {key} must be a whole number >= 1, got {raw!r}")
     return number
+
+
+def _archs(raw: Sequence[str], where: str) -> tuple[str, ...]:
+    """Architectures as tags name them, in the order given, without repeats (exit 2 naming
+    `where` for an unknown one)."""
+    try:
+        return tuple(dict.fromkeys(targets_mod.check_arch(a) for a in raw))
+    except BadInput as exc:
+        raise ConfigError(exc.message.replace("--arch", where, 1), hint=exc.hint) from None
+
+
+ENGINE_SCHEMES = ("unix://", "tcp://", "ssh://")
+
+
+def _engines(raw: Sequence[str], where: str) -> tuple[tuple[str, str], ...]:
+    """ARCH=URL pairs (aarch64=ssh://user@arm-host); the last one given for an arch wins."""
+    found: dict[str, str] = {}
+    for item in raw:
+        arch, sep, url = item.partition("=")
+        url = url.strip()
+        if not sep or not url.startswith(ENGINE_SCHEMES):
+            raise ConfigError(
+                f"{where}: {item!r} is not ARCH=URL with a unix://, tcp:// or ssh:// URL",
+                hint="e.g. --engine aarch64=ssh://user@arm-host or aarch64=tcp://arm-host:2376",
+            )
+        found[_archs([arch], where)[0]] = url
+    return tuple(found.items())
 
 
 INSTALLERS = ("uv", "pip")

@@ -8,6 +8,7 @@ raises or is interrupted, so `docker ps -a` stays clean."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import io
 import json
@@ -52,26 +53,70 @@ class ContainerCommandFailed(WheelfarmError):
 
 
 def engine_address() -> str:
+    """The local engine: DOCKER_HOST, else the default socket."""
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+# Engines per architecture (--engine ARCH=URL): every image whose tag ends in -<arch>
+# (wheelfarm/debian-12:build-aarch64, wheelfarm/base:debian-12-aarch64) lives on, is built on and
+# runs on that architecture's engine; everything else on the local engine.
+_ROUTES: dict[str, str] = {}
+
+
+def route(engines: Mapping[str, str]) -> None:
+    """Send each architecture's images and containers to its engine from now on."""
+    _ROUTES.clear()
+    _ROUTES.update(engines)
+
+
+def _ref_arch(ref: str) -> str | None:
+    name = ref.rpartition("/")[2]
+    tag = name.rpartition(":")[2] if ":" in name else ""
+    return next((arch for arch in _ROUTES if tag.endswith(f"-{arch}")), None)
+
+
+def address_for(ref: str | None = None, *, arch: str | None = None) -> str:
+    """The address of the engine that holds an image (by its tag's architecture) or serves an
+    architecture."""
+    chosen = arch if arch is not None else (_ref_arch(ref) if ref else None)
+    return _ROUTES.get(chosen or "", engine_address())
+
+
+def lost_engine(exc: BaseException) -> bool:
+    """Whether an error says the engine stopped answering (connection refused, reset, gone):
+    the SDK raises its HTTP library's ConnectionError then, not one of docker's errors."""
+    if isinstance(exc, EngineUnavailable | ConnectionError):
+        return True
+    return any(cls.__name__ == "ConnectionError" for cls in type(exc).__mro__)
+
+
+def is_remote(address: str) -> bool:
+    """Another engine than the local one: nothing sent there may rely on this host's files."""
+    return address != engine_address()
 
 
 # Keyed by the engine's address: a process whose DOCKER_HOST changes (a test, an embedding tool)
 # must not keep talking to, or keep believing in, the engine it asked first.
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _client(address: str) -> docker.DockerClient:
     import docker
     import docker.errors
 
     try:
-        # from_env honours DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
-        client = docker.from_env(timeout=600)
+        # from_env honours DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (the SDK's TLS settings) for a
+        # tcp:// engine; an ssh:// one goes through the ssh client.
+        client = docker.from_env(
+            environment={**os.environ, "DOCKER_HOST": address},
+            timeout=600,
+            use_ssh_client=address.startswith("ssh://"),
+        )
         client.ping()
     except (docker.errors.DockerException, OSError) as exc:
-        raise _unavailable(exc) from None
+        raise _unavailable(exc, address) from None
     return client
 
 
-def _unavailable(exc: BaseException) -> EngineUnavailable:
+def _unavailable(exc: BaseException, address: str | None = None) -> EngineUnavailable:
     text = str(exc)
     known = {
         "Connection refused": "connection refused",
@@ -82,16 +127,24 @@ def _unavailable(exc: BaseException) -> EngineUnavailable:
     }
     reasons = [reason for needle, reason in known.items() if needle in text]
     reason = reasons[0] if reasons else (text.splitlines()[0] if text else type(exc).__name__)
+    address = address or engine_address()
+    archs = [arch for arch, routed in _ROUTES.items() if routed == address]
+    if archs:
+        return EngineUnavailable(
+            f"the {', '.join(archs)} engine at {address} does not answer ({reason[:120]})",
+            hint=f"start it, or drop --engine {archs[0]}={address} to use this machine's engine",
+        )
     return EngineUnavailable(
-        f"no Docker engine answers at {engine_address()} ({reason[:120]})",
+        f"no Docker engine answers at {address} ({reason[:120]})",
         hint="start one (scripts/setup starts dockerd when none answers) "
         "or point DOCKER_HOST at a running engine",
     )
 
 
-def client() -> docker.DockerClient:
-    """The engine client, checked once per process and engine address."""
-    return _client(engine_address())
+def client(ref: str | None = None, *, arch: str | None = None) -> docker.DockerClient:
+    """The client of the engine that holds `ref` (or serves `arch`; default: the local one),
+    checked once per process and engine address."""
+    return _client(address_for(ref, arch=arch))
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -106,11 +159,11 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def _quick_get(path: str) -> tuple[int, Any] | None:
+def _quick_get(path: str, address: str | None = None) -> tuple[int, Any] | None:
     """GET an engine API path over a local unix socket with the standard library only: (status,
     parsed JSON or None). None when the engine is elsewhere (tcp, TLS, ssh) or this fails: the
     SDK then asks and reports."""
-    address = engine_address()
+    address = address or engine_address()
     if not address.startswith("unix://"):
         return None
     connection = _UnixConnection(address[len("unix://") :])
@@ -128,20 +181,29 @@ def _quick_get(path: str) -> tuple[int, Any] | None:
         return response.status, None
 
 
-def check_engine() -> None:
-    """Raise EngineUnavailable (exit 3, one-line hint) unless an engine answers."""
-    _check_engine(engine_address())
+def check_engine(arch: str | None = None) -> None:
+    """Raise EngineUnavailable (exit 3, one-line hint) unless the engine (of `arch`, default the
+    local one) answers."""
+    _check_engine(address_for(arch=arch))
 
 
-@lru_cache(maxsize=4)
+def check_engines() -> None:
+    """The local engine and every routed one answer, before any work starts."""
+    for address in dict.fromkeys([engine_address(), *_ROUTES.values()]):
+        _check_engine(address)
+
+
+@lru_cache(maxsize=8)
 def _check_engine(address: str) -> None:
-    answer = _quick_get("/_ping")
+    answer = _quick_get("/_ping", address)
     if answer is None or answer[0] != 200:
-        client()  # the SDK says why, or finds the engine after all
+        _client(address)  # the SDK says why, or finds the engine after all
 
 
-def image_id(ref: str) -> str | None:
-    answer = _quick_get(f"/images/{urllib.parse.quote(ref, safe='/:')}/json")
+def image_id(ref: str, *, local: bool = False) -> str | None:
+    """The image's id on its engine (on this machine's when `local`), None when it is absent."""
+    address = engine_address() if local else address_for(ref)
+    answer = _quick_get(f"/images/{urllib.parse.quote(ref, safe='/:')}/json", address)
     if answer is not None and answer[0] == 404:
         return None
     if answer is not None and answer[0] == 200 and isinstance(answer[1], dict):
@@ -149,11 +211,11 @@ def image_id(ref: str) -> str | None:
     import docker.errors
 
     try:
-        image = client().images.get(ref)
+        image = _client(address).images.get(ref)
     except docker.errors.ImageNotFound:
         return None
     except docker.errors.APIError as exc:
-        raise _unavailable(exc) from None
+        raise _unavailable(exc, address) from None
     return str(image.id)
 
 
@@ -162,7 +224,7 @@ def image_arch(ref: str) -> str | None:
     import docker.errors
 
     try:
-        image = client().images.get(ref)
+        image = client(ref).images.get(ref)
     except docker.errors.ImageNotFound:
         return None
     return str(image.attrs.get("Architecture") or "") or None
@@ -172,7 +234,7 @@ def image_labels(ref: str) -> dict[str, str]:
     import docker.errors
 
     try:
-        image = client().images.get(ref)
+        image = client(ref).images.get(ref)
     except docker.errors.ImageNotFound:
         return {}
     labels = (image.attrs.get("Config") or {}).get("Labels") or {}
@@ -183,15 +245,16 @@ def image_created(ref: str) -> str | None:
     import docker.errors
 
     try:
-        image = client().images.get(ref)
+        image = client(ref).images.get(ref)
     except docker.errors.ImageNotFound:
         return None
     return str(image.attrs.get("Created", ""))
 
 
-def engine_arch() -> str:
-    """The engine's CPU architecture as the engine names it (x86_64, aarch64)."""
-    info = client().info()
+def engine_arch(ref: str | None = None) -> str:
+    """The CPU architecture, as the engine names it (x86_64, aarch64), of the engine that holds
+    `ref` (default: the local one)."""
+    info = client(ref).info()
     return str(info.get("Architecture", "x86_64"))
 
 
@@ -204,12 +267,15 @@ def build_image(
     labels: Mapping[str, str],
     on_output: OutputCallback | None = None,
     nocache: bool = False,
+    platform: str | None = None,
 ) -> str:
     """Build one stage of a Dockerfile with the engine's layer cache; return the image id.
-    The build never gets the host's index or CA settings: what it needs is in the context."""
+    The build never gets the host's index or CA settings: what it needs is in the context.
+    `platform` (linux/arm64) picks the base of that architecture; its RUN steps run under the
+    engine's emulation when it is not the engine's own."""
     import docker.errors
 
-    api = client().api
+    api = client(tag).api
     last_error: str | None = None
     try:
         for chunk in api.build(
@@ -223,6 +289,7 @@ def build_image(
             pull=False,
             nocache=nocache,
             decode=True,
+            platform=platform,
         ):
             if "stream" in chunk and on_output is not None:
                 for line in str(chunk["stream"]).splitlines():
@@ -246,20 +313,87 @@ class ImageBuildFailed(WheelfarmError):
     """`docker build` of a target image failed (exit 1)."""
 
 
-def import_rootfs(tar_path: Path, repository: str, tag: str, changes: Sequence[str]) -> str:
-    """`docker import` a root file system tarball; return the new image id."""
+def load_rootfs(
+    tar_path: Path, ref: str, *, arch: str, env: Sequence[str], cmd: Sequence[str]
+) -> str:
+    """Make an image of one layer (a root file system tarball) that records `arch` (Docker's
+    name: amd64, arm64) and return its id. `docker import` records the engine's own
+    architecture, and Docker 20.10's `--platform` needs experimental mode, so the image is
+    written as `docker save` would (manifest, config, layer) and loaded."""
     import docker.errors
 
-    try:
-        client().api.import_image_from_file(
-            str(tar_path), repository=repository, tag=tag, changes=list(changes)
-        )
-    except docker.errors.APIError as exc:
-        raise EnvironmentProblem(f"docker import of {tar_path} failed: {exc}") from None
-    found = image_id(f"{repository}:{tag}")
+    with tempfile.TemporaryDirectory(prefix="wheelfarm-load-", dir=tar_path.parent) as tmp:
+        image_tar = Path(tmp) / "image.tar"
+        _write_image_tar(tar_path, image_tar, ref, arch=arch, env=env, cmd=cmd)
+        try:
+            with image_tar.open("rb") as stream:
+                client(ref).api.load_image(stream, quiet=True)  # type: ignore[no-untyped-call]
+        except docker.errors.APIError as exc:
+            raise EnvironmentProblem(f"docker load of {ref} failed: {exc}") from None
+    found = image_id(ref)
     if found is None:
-        raise EnvironmentProblem(f"docker import did not create {repository}:{tag}")
+        raise EnvironmentProblem(f"docker load did not create {ref}")
     return found
+
+
+def _write_image_tar(
+    layer: Path, destination: Path, ref: str, *, arch: str, env: Sequence[str], cmd: Sequence[str]
+) -> None:
+    """A `docker save`-shaped archive: the layer, an image config naming its diff id and the
+    architecture, a manifest tagging it `ref`."""
+    digest = hashlib.sha256()
+    with layer.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    diff_id = f"sha256:{digest.hexdigest()}"
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    config = {
+        "architecture": arch,
+        "os": "linux",
+        "created": created,
+        "config": {"Env": list(env), "Cmd": list(cmd)},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": created, "created_by": "wheelfarm: debootstrap"}],
+    }
+    config_bytes = json.dumps(config, sort_keys=True).encode()
+    config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+    layer_name = f"{digest.hexdigest()}/layer.tar"
+    manifest = [{"Config": config_name, "RepoTags": [ref], "Layers": [layer_name]}]
+    with tarfile.open(destination, "w") as archive:
+        archive.add(str(layer), arcname=layer_name)
+        for name, data in ((config_name, config_bytes), ("manifest.json", json.dumps(manifest))):
+            raw = data if isinstance(data, bytes) else data.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(raw)
+            archive.addfile(info, io.BytesIO(raw))
+
+
+def send_image(ref: str) -> str:
+    """Copy an image from the local engine to the engine its architecture is routed to (what
+    `docker save | docker load` does, streamed); return its id there."""
+    import docker.errors
+
+    target = address_for(ref)
+    if not is_remote(target):
+        raise EnvironmentProblem(f"{ref} has no engine of its own to be sent to")
+    try:
+        stream = _client(engine_address()).api.get_image(ref)
+        _client(target).api.load_image(stream, quiet=True)  # type: ignore[no-untyped-call]
+    except docker.errors.ImageNotFound:
+        raise EnvironmentProblem(f"{ref} is not on this machine's engine") from None
+    except docker.errors.APIError as exc:
+        raise EnvironmentProblem(f"sending {ref} to {target} failed: {exc}") from None
+    found = image_id(ref)
+    if found is None:
+        raise EnvironmentProblem(f"{ref} did not arrive at {target}")
+    return found
+
+
+def tag_image(image: str, ref: str) -> None:
+    """Give an image (id or reference) another tag."""
+    repository, _, tag = ref.rpartition(":")
+    if not client(ref).api.tag(image, repository, tag):
+        raise EnvironmentProblem(f"could not tag {image} as {ref}")
 
 
 def remove_image(ref: str) -> None:
@@ -267,7 +401,7 @@ def remove_image(ref: str) -> None:
     import docker.errors
 
     with contextlib.suppress(docker.errors.ImageNotFound):
-        client().images.remove(ref, noprune=False)
+        client(ref).images.remove(ref, noprune=False)
 
 
 def _container_name(image: str) -> str:
@@ -385,12 +519,27 @@ class _Deadline:
                 self._timer.join()
 
 
+def _remove_on(engine: str, container_id: str) -> None:
+    try:
+        _force_remove(_client(engine), container_id)
+    except Exception as exc:
+        # An engine of its own that went down took its containers with it (or keeps them where
+        # this host cannot reach): the run goes on for the other architectures.
+        if not (is_remote(engine) and lost_engine(exc)):
+            raise
+
+
 def _volumes(
     host_settings: hostenv.HostSettings | None,
     mounts: Mapping[str, str],
     readonly: Mapping[str, str],
+    *,
+    remote: bool = False,
 ) -> dict[str, dict[str, str]]:
-    """Bind mounts: the host's CA bundle (read-only), the read-write and the read-only dirs."""
+    """Bind mounts: the host's CA bundle (read-only), the read-write and the read-only dirs. For
+    another engine, only the caches' volumes there (the rest is copied in once started)."""
+    if remote:
+        return _engine_volumes(mounts)
     volumes: dict[str, dict[str, str]] = {}
     if host_settings is not None and host_settings.ca_bundle is not None:
         volumes[str(host_settings.ca_bundle)] = {"bind": hostenv.CONTAINER_CA_PATH, "mode": "ro"}
@@ -399,6 +548,37 @@ def _volumes(
     for host_dir, container_dir in readonly.items():
         volumes[host_dir] = {"bind": container_dir, "mode": "ro"}
     return volumes
+
+
+def _engine_volumes(mounts: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """For another engine: each read-write host dir (a cache) becomes a named volume on that
+    engine, kept between runs there like the host dir is here; no bind mount."""
+    volumes: dict[str, dict[str, str]] = {}
+    for host_dir, container_dir in mounts.items():
+        slug = "".join(c if c.isalnum() else "-" for c in Path(host_dir).name)[:40]
+        digest = hashlib.sha256(host_dir.encode()).hexdigest()[:12]
+        volumes[f"wheelfarm-cache-{slug}-{digest}"] = {"bind": container_dir, "mode": "rw"}
+    return volumes
+
+
+def _copy_host_files(
+    live: _DockerContainer,
+    host_settings: hostenv.HostSettings | None,
+    readonly: Mapping[str, str],
+) -> None:
+    """For another engine: what a local container gets read-only from this host (the CA bundle,
+    tools such as uv) is copied into the started container instead, at the same paths."""
+    with tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024) as buffer:
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            if host_settings is not None and host_settings.ca_bundle is not None:
+                archive.add(
+                    str(host_settings.ca_bundle), arcname=hostenv.CONTAINER_CA_PATH.lstrip("/")
+                )
+            for host_dir, container_dir in readonly.items():
+                archive.add(host_dir, arcname=container_dir.lstrip("/"))
+        buffer.seek(0)
+        if not live.put_archive("/", buffer):
+            raise EnvironmentProblem(f"copying this host's files into {live.name} failed")
 
 
 def _create(
@@ -486,6 +666,8 @@ class Container:
         self._container: _DockerContainer | None = None
         self._lock = threading.Lock()
         self.kept = False
+        # The engine of the image's architecture (--engine), else the local one.
+        self.engine = address_for(image)
 
     @property
     def host_settings(self) -> hostenv.HostSettings | None:
@@ -500,21 +682,24 @@ class Container:
         return f"docker rm -fv {self.name}"
 
     def __enter__(self) -> Container:
-        docker_client = client()
+        docker_client = _client(self.engine)
         environment = self._host_settings.as_env() if self._host_settings is not None else {}
         environment.update(self._env)
+        remote = is_remote(self.engine)
         self._container = _create(
             docker_client,
             self.image,
             self.name,
             environment=environment,
-            volumes=_volumes(self._host_settings, self._mounts, self._readonly),
+            volumes=_volumes(self._host_settings, self._mounts, self._readonly, remote=remote),
             network_mode="host" if self._host_network else ("bridge" if self._network else "none"),
             labels=self._labels,
             scratch=self._scratch,
         )
         try:
             self._container.start()
+            if remote:
+                _copy_host_files(self._container, self._host_settings, self._readonly)
         except BaseException:
             self.remove()
             raise
@@ -542,7 +727,7 @@ class Container:
         with self._lock:
             container, self._container = self._container, None
         if container is not None:
-            _force_remove(client(), str(container.id))
+            _remove_on(self.engine, str(container.id))
 
     @property
     def _live(self) -> _DockerContainer:
@@ -571,7 +756,7 @@ class Container:
         exits 143 and signals only its child): when it runs out, every process of this exec,
         found by the marker in its environment, is killed, setsid'd children ignoring SIGTERM
         included. It works the same on every image and on a remote engine."""
-        api = client().api
+        api = _client(self.engine).api
         marker = secrets.token_hex(8)
         exec_id = api.exec_create(
             self.id,
@@ -591,7 +776,7 @@ class Container:
         """Kill every process of one exec; False when it had already ended. The killer runs as
         the exec's own user: root in a container lacks CAP_SYS_PTRACE, so it may not read the
         environment of another user's process."""
-        api = client().api
+        api = _client(self.engine).api
         if not api.exec_inspect(exec_id).get("Running"):
             return False
         ender = api.exec_create(self.id, _end_marked_argv(marker), user=user)["Id"]
@@ -608,7 +793,7 @@ class Container:
     ) -> str:
         """Run a small query and return its stdout; non-zero exit raises ContainerCommandFailed
         with its stderr (unless check=False)."""
-        api = client().api
+        api = _client(self.engine).api
         exec_id = api.exec_create(
             self.id,
             _shell(argv),
@@ -632,19 +817,7 @@ class Container:
     def copy_in(self, host_path: Path, container_dir: str) -> str:
         """Copy a host file or directory into container_dir (created if missing); return the
         path it has inside the container."""
-        host_path = Path(host_path)
-        if not host_path.exists():
-            raise FileNotFoundError(host_path)
-        inside = PurePosixPath("/", container_dir)
-        with tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024) as buffer:
-            with tarfile.open(fileobj=buffer, mode="w") as archive:
-                # Unpacked at /: the engine makes the missing folders on the way (no `mkdir -p`
-                # exec, which costs more than the copy).
-                archive.add(str(host_path), arcname=str(inside.relative_to("/") / host_path.name))
-            buffer.seek(0)
-            if not self._live.put_archive("/", buffer):
-                raise EnvironmentProblem(f"copying {host_path} into {self.name} failed")
-        return str(PurePosixPath(container_dir) / host_path.name)
+        return _copy_in(self._live, Path(host_path), container_dir)
 
     def copy_out(self, container_path: str, host_dir: Path) -> Path:
         """Copy a file or directory out of the container into host_dir; return its host path.
@@ -682,7 +855,7 @@ class Container:
         """Cut every network of the running container (verification runs offline)."""
         self._live.reload()
         networks = (self._live.attrs.get("NetworkSettings") or {}).get("Networks") or {}
-        docker_client = client()
+        docker_client = _client(self.engine)
         for network_name in list(networks):
             if network_name == "none":
                 continue
@@ -693,6 +866,22 @@ class Container:
         self._live.reload()
         networks = (self._live.attrs.get("NetworkSettings") or {}).get("Networks") or {}
         return [name for name in networks if name != "none"]
+
+
+def _copy_in(live: _DockerContainer, host_path: Path, container_dir: str) -> str:
+    """Container.copy_in: one tar archive, unpacked at / by the engine."""
+    if not host_path.exists():
+        raise FileNotFoundError(host_path)
+    inside = PurePosixPath("/", container_dir)
+    with tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024) as buffer:
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            # Unpacked at /: the engine makes the missing folders on the way (no `mkdir -p`
+            # exec, which costs more than the copy).
+            archive.add(str(host_path), arcname=str(inside.relative_to("/") / host_path.name))
+        buffer.seek(0)
+        if not live.put_archive("/", buffer):
+            raise EnvironmentProblem(f"copying {host_path} into {live.name} failed")
+    return str(PurePosixPath(container_dir) / host_path.name)
 
 
 def _read_file(live: _DockerContainer, path: str) -> bytes | None:

@@ -19,6 +19,9 @@ from typing import Any
 from wheelfarm import pkgmgr
 
 PROBE_NAME = "probe_elf.py"
+# The ELF header's e_machine for each architecture, as tags name them (System V ABI numbers).
+MACHINES = {"x86_64": 62, "aarch64": 183, "ppc64le": 21, "s390x": 22, "i686": 3, "armv7l": 40}
+_MACHINE_NAMES = {number: arch for arch, number in MACHINES.items()}
 # The dynamic loader is named in DT_NEEDED by some toolchains; it is part of the C library.
 _LOADER = re.compile(r"^ld-(linux|musl)[-.].*")
 
@@ -48,6 +51,20 @@ def outside_libraries(probe: Mapping[str, Any]) -> list[Library]:
             if soname in inside or soname in interpreter or _LOADER.match(soname):
                 continue
             found.append(Library(elf, soname, resolved.get(soname)))
+    return found
+
+
+def foreign_elfs(probe: Mapping[str, Any], arch: str) -> list[str]:
+    """The wheel's ELF files whose CPU (e_machine) is not `arch`'s, each as "path (machine)": a
+    prebuilt binary of another architecture would make a wheel whose tag lies. A probe that did
+    not read the machine says nothing."""
+    wanted = MACHINES.get(arch)
+    found: list[str] = []
+    for elf, info in sorted((probe.get("elfs") or {}).items()):
+        number = info.get("machine") if isinstance(info, Mapping) else None
+        if wanted is None or not isinstance(number, int) or number == wanted:
+            continue
+        found.append(f"{elf} ({_MACHINE_NAMES.get(number, f'e_machine {number}')})")
     return found
 
 

@@ -1,14 +1,18 @@
 """Target images: list, build, bootstrap without a registry, and `require` for the build step.
 
 Each target has a Dockerfile (images/<target>/, or images/generic-<family>/ for a user-declared
-target) with two stages, `runtime` and `build`, tagged `wheelfarm/<target>:runtime` and
-`:build`. What the build stage needs from PyPI (the pinned pip/build/wheel/auditwheel) is
-downloaded on the host, with the host's pip settings, into the build context: no index, proxy or
-CA ever reaches an image layer.
+target) with two stages, `runtime` and `build`, tagged per architecture
+`wheelfarm/<target>:runtime-<arch>` and `:build-<arch>` (`wheelfarm/debian-12:build-aarch64`).
+A foreign architecture is built by the local engine under QEMU's user-mode emulation
+(emulation.py says whether it works here). What the build stage needs from PyPI (the pinned
+pip/build/wheel/auditwheel) is downloaded on the host, with the host's pip settings, into the
+build context: no index, proxy or CA ever reaches an image layer.
 
 With no reachable registry, `bootstrap` makes a Debian base with `debootstrap --variant=minbase`
-from a Debian mirror (default: the host's apt sources), imports it as `wheelfarm/base:<target>`,
-then builds both stages on it."""
+from a Debian mirror (default: the host's apt sources) for the target's architecture, loads it as
+`wheelfarm/base:<target>-<arch>` recording that architecture (container.load_rootfs), then builds
+both stages on it. Images made before names carried the architecture (`wheelfarm/debian-12:build`)
+are adopted under the new names when they are of the right architecture, not rebuilt."""
 
 from __future__ import annotations
 
@@ -26,11 +30,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from wheelfarm import tags
+from wheelfarm import emulation, tags
 from wheelfarm.errors import BadInput, EnvironmentProblem, ImageMissing, WheelfarmError
 from wheelfarm.reporter import Reporter
 from wheelfarm.resources import images_dir
-from wheelfarm.targets import IMAGE_REPOSITORY, LABEL_PREFIX, TARGETS, Target, select
+from wheelfarm.targets import (
+    DEBIAN_ARCHES,
+    IMAGE_REPOSITORY,
+    LABEL_PREFIX,
+    TARGETS,
+    Target,
+    select,
+)
 
 STAGES = ("runtime", "build")  # build order: the build stage starts FROM runtime
 BASE_REPOSITORY = f"{IMAGE_REPOSITORY}/base"
@@ -248,7 +259,45 @@ class ImageState:
 def make_command(target: Target) -> str:
     """The exact command that makes a target's images on this kind of host."""
     verb = "bootstrap" if target.can_bootstrap else "build"
-    return f"wheelfarm images {verb} {target.name}"
+    arch = f" --arch {target.arch}" if target.foreign else ""
+    return f"wheelfarm images {verb} {target.name}{arch}"
+
+
+def check_runnable(targets: Iterable[Target]) -> None:
+    """Before any work: an architecture sent to an engine of its own (--engine) needs that
+    engine to answer (EngineUnavailable naming it, exit 3); a foreign one on this machine's
+    engine needs a working emulator (EmulationMissing with the command that fixes it, exit 3)."""
+    from wheelfarm import container
+
+    by_arch = {t.arch: t for t in targets}
+    for arch, target in by_arch.items():
+        if container.is_remote(container.address_for(arch=arch)):
+            container.check_engine(arch)
+        elif target.foreign:
+            emulation.require(arch)
+
+
+def legacy_ref(ref: str, arch: str) -> str | None:
+    """The name an image had before names carried the architecture (wheelfarm/debian-12:build,
+    wheelfarm/base:debian-12), for an image of `arch`'s; None for another name."""
+    suffix = f"-{arch}"
+    return ref.removesuffix(suffix) if ref.endswith(suffix) else None
+
+
+def adopt_legacy(target: Target, refs: Iterable[str]) -> None:
+    """Tag images made under the names without the architecture with the new names, when the
+    new name is missing and the old image records the target's architecture: cheaper than a
+    rebuild, and the old names stay for whoever still uses them."""
+    from wheelfarm import container
+
+    for ref in refs:
+        old = legacy_ref(ref, target.arch)
+        if old is None or container.is_remote(container.address_for(ref)):
+            continue  # the old names were only ever on this machine's engine
+        if container.image_id(ref) is not None or container.image_id(old) is None:
+            continue
+        if container.image_arch(old) == target.docker_arch:
+            container.tag_image(old, ref)
 
 
 def require(target: Target, stage: str) -> str:
@@ -260,6 +309,9 @@ def require(target: Target, stage: str) -> str:
         raise ValueError(f"unknown stage {stage!r}")
     ref = target.image(stage)
     found = container.image_id(ref)
+    if found is None:
+        adopt_legacy(target, [ref])
+        found = container.image_id(ref)
     if found is None:
         raise ImageMissing(
             f"image {ref} for target {target.name} is not present",
@@ -276,6 +328,7 @@ def list_images(targets: Sequence[Target]) -> list[dict[str, object]]:
     for target in targets:
         row: dict[str, object] = {
             "target": target.name,
+            "arch": target.arch,
             "base": target.base,
             "family": target.family,
             "pythons": [p.version for p in target.pythons],
@@ -302,15 +355,20 @@ def list_images(targets: Sequence[Target]) -> list[dict[str, object]]:
 @dataclass(frozen=True)
 class BuiltImage:
     target: str
+    arch: str
     stage: str
     ref: str
     id: str
     reused: bool
     seconds: float
 
+    @property
+    def unit(self) -> str:
+        return f"{self.target}-{self.arch}"
+
 
 def bootstrap_base_ref(target: Target) -> str:
-    return f"{BASE_REPOSITORY}:{target.name}"
+    return f"{BASE_REPOSITORY}:{target.unit}"
 
 
 def _base_for(target: Target, base: str | None) -> str:
@@ -337,7 +395,8 @@ def build_target(
     from wheelfarm import container
 
     root = root if root is not None else images_dir()
-    arch = tags.normalise_arch(container.engine_arch())
+    arch = target.arch
+    adopt_legacy(target, [target.image(stage) for stage in STAGES])
     args = build_args(target, base, arch, root)
     key = context_key(target, args, container.image_id(base), root)
     wanted = labels(target, arch, key)
@@ -353,11 +412,13 @@ def build_target(
         for stage in STAGES:
             found = container.image_id(target.image(stage))
             results.append(
-                BuiltImage(target.name, stage, target.image(stage), found or "", True, 0)
+                BuiltImage(
+                    target.name, target.arch, stage, target.image(stage), found or "", True, 0
+                )
             )
         return results
 
-    progress(target.name, "preparing the build context (build tools downloaded on the host)")
+    progress(target.unit, "preparing the build context (build tools downloaded on the host)")
     recent: collections.deque[str] = collections.deque(maxlen=40)
     with tempfile.TemporaryDirectory(prefix="wheelfarm-context-") as tmp:
         context = Path(tmp)
@@ -368,7 +429,7 @@ def build_target(
             def on_output(line: str, stage: str = stage) -> None:
                 recent.append(line)
                 if line.startswith("Step "):
-                    progress(target.name, f"{stage}: {line[:100]}")
+                    progress(target.unit, f"{stage}: {line[:100]}")
 
             try:
                 built = container.build_image(
@@ -379,6 +440,7 @@ def build_target(
                     labels=wanted,
                     on_output=on_output,
                     nocache=force,
+                    platform=f"linux/{target.docker_arch}",
                 )
             except WheelfarmError as exc:
                 hint = "\n".join(recent)
@@ -388,6 +450,7 @@ def build_target(
             results.append(
                 BuiltImage(
                     target.name,
+                    target.arch,
                     stage,
                     target.image(stage),
                     built,
@@ -407,11 +470,13 @@ def build(
 ) -> list[BuiltImage]:
     from wheelfarm import container
 
+    check_runnable(targets)
     container.check_engine()
     results: list[BuiltImage] = []
     for target in targets:
+        adopt_legacy(target, [bootstrap_base_ref(target)])
         chosen = _base_for(target, base)
-        progress(target.name, f"building on {chosen}")
+        progress(target.unit, f"building on {chosen}")
         results.extend(build_target(target, base=chosen, force=force, progress=progress))
     return results
 
@@ -520,15 +585,23 @@ def check_bootstrappable(requested: Sequence[Target], catalogue: Sequence[Target
         )
 
 
-def debootstrap_command(suite: str, directory: Path, mirror: str) -> list[str]:
-    return ["debootstrap", "--variant=minbase", suite, str(directory), mirror]
+def debootstrap_command(suite: str, directory: Path, mirror: str, arch: str) -> list[str]:
+    """debootstrap for a target architecture (tags' name); a foreign one runs its maintainer
+    scripts under the registered emulator, so no --foreign second stage is needed."""
+    debian_arch = DEBIAN_ARCHES.get(arch, arch)
+    return [
+        "debootstrap",
+        f"--arch={debian_arch}",
+        "--variant=minbase",
+        suite,
+        str(directory),
+        mirror,
+    ]
 
 
-# Image settings a registry's Debian image has and a bare imported rootfs lacks.
-IMPORT_CHANGES = (
-    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    'CMD ["bash"]',
-)
+# Image settings a registry's Debian image has and a bare root file system lacks.
+BASE_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
+BASE_CMD = ("bash",)
 
 
 def _check_tools() -> None:
@@ -571,17 +644,21 @@ def pack_rootfs(rootfs: Path, tarball: Path) -> None:
 
 
 def make_base(target: Target, mirror: str, progress: Progress = _no_progress) -> str:
-    """debootstrap a minbase root file system and import it as wheelfarm/base:<target>."""
+    """debootstrap a minbase root file system of the target's architecture and load it as
+    wheelfarm/base:<target>-<arch>, recording that architecture."""
     from wheelfarm import container
 
     assert target.suite is not None
     _check_tools()
+    if target.foreign:
+        # debootstrap runs the new system's maintainer scripts here, whichever engine gets it.
+        emulation.require(target.arch)
     work = Path(tempfile.mkdtemp(prefix=f"wheelfarm-bootstrap-{target.name}-", dir="/var/tmp"))
     try:
         rootfs = work / "rootfs"
-        progress(target.name, f"debootstrap {target.suite} from {mirror}")
+        progress(target.unit, f"debootstrap {target.suite} ({target.arch}) from {mirror}")
         result = subprocess.run(
-            debootstrap_command(target.suite, rootfs, mirror),
+            debootstrap_command(target.suite, rootfs, mirror, target.arch),
             capture_output=True,
             text=True,
             check=False,
@@ -592,11 +669,16 @@ def make_base(target: Target, mirror: str, progress: Progress = _no_progress) ->
                 f"debootstrap {target.suite} from {mirror} failed (exit {result.returncode})",
                 hint=tail,
             )
-        progress(target.name, "docker import")
+        progress(target.unit, "docker load")
         tarball = work / "rootfs.tar"
         pack_rootfs(rootfs, tarball)
-        repository, _, tag = bootstrap_base_ref(target).partition(":")
-        return container.import_rootfs(tarball, repository, tag, IMPORT_CHANGES)
+        return container.load_rootfs(
+            tarball,
+            bootstrap_base_ref(target),
+            arch=target.docker_arch,
+            env=BASE_ENV,
+            cmd=BASE_CMD,
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -614,20 +696,30 @@ def bootstrap(
     from wheelfarm import container
 
     check_bootstrappable(targets, catalogue)
+    check_runnable(targets)
     container.check_engine()
     chosen_mirror = mirror or default_mirror()
 
     def one(target: Target) -> list[BuiltImage]:
         base_ref = bootstrap_base_ref(target)
+        adopt_legacy(target, [base_ref])
         started = time.monotonic()
         reused = not force and container.image_id(base_ref) is not None
         if reused:
-            progress(target.name, f"reusing base {base_ref}")
+            progress(target.unit, f"reusing base {base_ref}")
             base_id = container.image_id(base_ref) or ""
         else:
             base_id = make_base(target, chosen_mirror, progress)
         made = [
-            BuiltImage(target.name, "base", base_ref, base_id, reused, time.monotonic() - started)
+            BuiltImage(
+                target.name,
+                target.arch,
+                "base",
+                base_ref,
+                base_id,
+                reused,
+                time.monotonic() - started,
+            )
         ]
         return made + build_target(target, base=base_ref, force=force, progress=progress)
 
@@ -664,7 +756,7 @@ def build_named(
         raise BadInput("--base applies to one target at a time", hint="build targets one by one")
     return _on_board(
         reporter,
-        [t.name for t in chosen],
+        [t.unit for t in chosen],
         lambda step: build(chosen, base=base, force=force, progress=step),
     )
 
@@ -681,9 +773,53 @@ def bootstrap_named(
     check_bootstrappable(chosen, catalogue)
     return _on_board(
         reporter,
-        [t.name for t in chosen],
+        [t.unit for t in chosen],
         lambda step: bootstrap(chosen, catalogue, mirror=mirror, force=force, progress=step),
     )
+
+
+def send_named(
+    names: Sequence[str], reporter: Reporter, catalogue: Sequence[Target] = TARGETS
+) -> list[BuiltImage]:
+    """`wheelfarm images send`: each named target's images (base when present, both stages)
+    from this machine's engine to the engine its architecture is sent to (--engine)."""
+    from wheelfarm import container
+
+    chosen = select(names, catalogue)
+    unrouted = sorted(
+        {t.arch for t in chosen if not container.is_remote(container.address_for(arch=t.arch))}
+    )
+    if unrouted:
+        raise BadInput(
+            f"no engine of its own for {', '.join(unrouted)}: nothing to send the images to",
+            hint=f"name one: --engine {unrouted[0]}=ssh://user@host (or tcp://, unix://)",
+        )
+    container.check_engines()
+
+    def send(step: Progress) -> list[BuiltImage]:
+        sent: list[BuiltImage] = []
+        for target in chosen:
+            refs = [bootstrap_base_ref(target), *(target.image(stage) for stage in STAGES)]
+            for stage, ref in zip(("base", *STAGES), refs, strict=True):
+                if stage == "base" and container.image_id(ref, local=True) is None:
+                    continue  # a base made elsewhere (a registry's) is not needed there
+                started = time.monotonic()
+                step(target.unit, f"sending {ref} to {container.address_for(ref)}")
+                made = container.send_image(ref)
+                sent.append(
+                    BuiltImage(
+                        target.name,
+                        target.arch,
+                        stage,
+                        ref,
+                        made,
+                        False,
+                        time.monotonic() - started,
+                    )
+                )
+        return sent
+
+    return _on_board(reporter, [t.unit for t in chosen], send)
 
 
 def _on_board(
@@ -697,7 +833,7 @@ def _on_board(
                 board.finish(name, False, "stopped")
             raise
         for name in names:
-            mine = [r for r in results if r.target == name]
+            mine = [r for r in results if r.unit == name]
             done = "reused" if all(r.reused for r in mine) else "built"
             board.finish(name, True, done)
     return results

@@ -1,6 +1,7 @@
 """`wheelfarm install REQ...`: install from the index root made for this host, with stock pip.
 
-The root is the first of this machine's host tag, default build tag and build tag (after the
+The index has one root per distro release per architecture; the root is the first of this
+machine's (or `--arch`'s) host tag, default build tag and build tag (after the
 rules) that the site has; the site says which roots it has in its roots.json. A wheel file given
 directly is checked against the tags this machine accepts (its platform tag against the install
 list, its python and abi tags against the interpreter that will install it), and a distro-tagged
@@ -169,9 +170,12 @@ def install(
     rule_files: Sequence[Path],
     rule_labels: rules.GivenKind = "--rules",
     reporter: Reporter,
+    arch: str | None = None,
 ) -> None:
-    """`rule_labels` says where `rule_files` came from (--rules, WHEELFARM_RULES, project)."""
-    tagset = hosttags.describe(None, None, rule_files, rule_labels)
+    """`rule_labels` says where `rule_files` came from (--rules, WHEELFARM_RULES, project).
+    `arch` (default: this machine's) picks the root of that architecture, for a pip told to
+    install for it (`--pip-args "--platform linux_aarch64 --target DIR --only-binary=:all:"`)."""
+    tagset = hosttags.describe(None, arch, rule_files, rule_labels)
     wheel_files = [r for r in requirements if r.endswith(".whl")]
     others = [r for r in requirements if not r.endswith(".whl")]
     loads = interpreter_tags(python) if wheel_files else None

@@ -1,4 +1,6 @@
-"""The build plan as a CI matrix: one entry per target job that `wheelfarm build` would run.
+"""The build plan as a CI matrix: one entry per target x arch job that `wheelfarm build` would
+run, with the runner it runs on (a native runner named for its architecture, else the default
+runner, which builds a foreign architecture under QEMU).
 
 Settings in, a JSON-ready mapping out; the one thing asked of the outside is each spec's
 Requires-Python, from its index page (as `build` asks it), so that the matrix leaves out the
@@ -11,11 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from wheelfarm import fetch, plan
+from wheelfarm import fetch, plan, targets
 from wheelfarm.config import Settings
 from wheelfarm.errors import BadInput
 from wheelfarm.reporter import Reporter, Silent
@@ -23,6 +25,7 @@ from wheelfarm.reporter import Reporter, Silent
 Lookup = Callable[[Sequence[plan.Spec]], fetch.PythonRequirements]
 
 FORMATS = ("json", "github")
+DEFAULT_RUNNER = "ubuntu-latest"
 # The output name the workflows read: `needs.<plan job>.outputs.matrix`.
 GITHUB_OUTPUT_NAME = "matrix"
 
@@ -33,15 +36,18 @@ def build_matrix(
     *,
     reporter: Reporter | None = None,
     lookup: Lookup = fetch.requires_pythons,
+    runners: Mapping[str, str] | None = None,
 ) -> dict[str, list[dict[str, str]]]:
-    """`{"include": [{"target", "image", "python", "specs"}, ...]}` for the settings' specs,
-    requirement files, targets and Python, without the pairs whose Requires-Python or marker
-    excludes the target's Python (each said as a note)."""
+    """`{"include": [{"target", "arch", "image", "python", "specs", "runner"}, ...]}` for the
+    settings' specs, requirement files, targets, architectures and Python, without the pairs
+    whose Requires-Python or marker excludes the target's Python (each said as a note).
+    `runners` maps an architecture to the runner label its jobs run on (default:
+    DEFAULT_RUNNER)."""
     reporter = reporter or Silent()
     specs = plan.parse_specs(settings.specs, settings.requirements)
     catalogue = settings.catalogue
     chosen = plan.select_targets(
-        settings.targets, [t.name for t in catalogue], settings.python, catalogue
+        settings.targets, [t.unit for t in catalogue], settings.python, catalogue
     )
     if not chosen:
         raise BadInput(
@@ -64,16 +70,34 @@ def build_matrix(
             hint="; ".join(s.reason for s in skipped[:4]) or None,
         )
     here = (Path.cwd() if cwd is None else cwd).resolve()
-    return {"include": [_entry(job, here) for job in jobs]}
+    chosen_runners = dict(runners or {})
+    return {"include": [_entry(job, here, chosen_runners) for job in jobs]}
 
 
-def _entry(job: plan.BuildJob, cwd: Path) -> dict[str, str]:
+def _entry(job: plan.BuildJob, cwd: Path, runners: Mapping[str, str]) -> dict[str, str]:
     return {
         "target": job.target.name,
+        "arch": job.target.arch,
         "image": job.image,
         "python": job.python.version,
         "specs": " ".join(_word(spec, cwd) for spec in job.specs),
+        "runner": runners.get(job.target.arch) or DEFAULT_RUNNER,
     }
+
+
+def parse_runners(values: Sequence[str]) -> dict[str, str]:
+    """`ARCH=LABEL` pairs (--runner aarch64=ubuntu-24.04-arm); an empty label is the default
+    runner, so a workflow can pass an empty input through."""
+    found: dict[str, str] = {}
+    for value in values:
+        arch, sep, label = value.partition("=")
+        if not sep:
+            raise BadInput(
+                f"--runner {value!r} is not ARCH=LABEL",
+                hint="e.g. --runner aarch64=ubuntu-24.04-arm",
+            )
+        found[targets.check_arch(arch, "--runner")] = label.strip()
+    return found
 
 
 def _word(spec: plan.Spec, cwd: Path) -> str:

@@ -116,15 +116,15 @@ class Spec:
             return (self.kind, self.name, canonicalize_version(self.version or ""))
         return (self.kind, self.name, str(self.path))
 
-    def applies_to(self, python: Python) -> bool:
+    def applies_to(self, python: Python, arch: str = "x86_64") -> bool:
         if self.marker is None:
             return True
-        return Marker(self.marker).evaluate(marker_environment(python))
+        return Marker(self.marker).evaluate(marker_environment(python, arch))
 
 
 @dataclass(frozen=True)
 class BuildJob:
-    """One target (and Python) with the specs it builds, in order."""
+    """One target x arch (and Python) with the specs it builds, in order."""
 
     target: Target
     python: Python
@@ -566,11 +566,12 @@ def select_targets(
     catalogue: Sequence[Target] = targets_mod.TARGETS,
 ) -> list[Target]:
     """The targets asked for (unknown names exit 2 listing the known ones), or by default every
-    target whose build image is present, and that offers `python` when one is asked for. May be
-    empty: the caller says what to do then (make an image)."""
+    target whose build image is present (`present` names units: target-arch), and that offers
+    `python` when one is asked for. May be empty: the caller says what to do then (make an
+    image)."""
     if requested:
         return targets_mod.select(requested, catalogue)
-    chosen = [t for t in catalogue if t.name in present]
+    chosen = [t for t in catalogue if t.unit in present]
     if python is not None:
         chosen = [t for t in chosen if any(p.version == python for p in t.pythons)]
     return chosen
@@ -609,7 +610,7 @@ def skip_reason(
     environment marker excludes that Python on Linux, or its Requires-Python does."""
     if spec.marker is not None:
         try:
-            applies = spec.applies_to(python)
+            applies = spec.applies_to(python, target.arch)
         except InvalidMarker:  # pragma: no cover - markers are checked when parsed
             applies = True
         if not applies:
@@ -654,11 +655,11 @@ def build_plan(
     """One job per target, in target order, with the specs it builds: those whose marker and
     Requires-Python admit its Python (`skips` says why the others are left out). A target that
     lacks the asked-for Python exits 2; a job with nothing to build is left out."""
-    skipped = {(s.spec, s.target.name) for s in skips(specs, targets, python, requires_python)}
+    skipped = {(s.spec, s.target.unit) for s in skips(specs, targets, python, requires_python)}
     jobs: list[BuildJob] = []
     for target in targets:
         chosen = target.python_for(python)
-        applicable = tuple(s for s in specs if (s, target.name) not in skipped)
+        applicable = tuple(s for s in specs if (s, target.unit) not in skipped)
         if applicable:
             jobs.append(BuildJob(target, chosen, applicable))
     return jobs
@@ -666,7 +667,7 @@ def build_plan(
 
 # ---------------------------------------------------------------- the order of the compiles
 
-CostKey = tuple[str, str]  # (canonical project name, target name)
+CostKey = tuple[str, str]  # (canonical project name, unit: target-arch)
 
 
 def expected_compile_costs(

@@ -72,6 +72,7 @@ def record(inputs: Inputs, result: Result) -> dict[str, Any]:
         "spec_origin": inputs.spec.origin,
         "sdist": {"file": source.path.name, "sha256": source.sha256, "origin": source.origin},
         "target": inputs.target.name,
+        "arch": inputs.target.arch,
         "image": inputs.target.build_image,
         "image_id": inputs.facts.image_id,
         "python": python.version if python else None,

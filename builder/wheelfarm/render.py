@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wheelfarm import ui
-from wheelfarm.errors import BuildFailed
+from wheelfarm.errors import BuildFailed, EngineUnavailable
 from wheelfarm.runner import LOGS, META
 from wheelfarm.verify import fail_if_failed
 
@@ -85,15 +85,17 @@ def image_list(rows: Sequence[dict[str, object]], json_output: bool) -> None:
         return ", ".join(str(p) for p in value) if isinstance(value, list) else str(value)
 
     ui.table(
-        ["target", "base", "python", "build", "runtime", "make with"],
+        ["target", "arch", "base", "python", "build", "runtime", "make with"],
         [
             [
                 str(r["target"]),
+                str(r["arch"]),
                 str(r["base"]),
                 pythons(r["pythons"]),
                 cell(r["build"]),
                 cell(r["runtime"]),
-                f"wheelfarm images {'bootstrap' if r['bootstrap'] else 'build'} {r['target']}",
+                f"wheelfarm images {'bootstrap' if r['bootstrap'] else 'build'} {r['target']}"
+                f" --arch {r['arch']}",
             ]
             for r in rows
         ],
@@ -107,6 +109,7 @@ def built_images(results: Sequence[BuiltImage], json_output: bool) -> None:
         ui.emit_json([
             {
                 "target": r.target,
+                "arch": r.arch,
                 "stage": r.stage,
                 "image": r.ref,
                 "id": r.id,
@@ -117,10 +120,11 @@ def built_images(results: Sequence[BuiltImage], json_output: bool) -> None:
         ])  # fmt: skip
         return
     ui.table(
-        ["target", "stage", "image", "id", "result"],
+        ["target", "arch", "stage", "image", "id", "result"],
         [
             [
                 r.target,
+                r.arch,
                 r.stage,
                 r.ref,
                 r.id[7:19],
@@ -249,6 +253,7 @@ def build_table(report: BuildReport) -> None:
     rows = [
         [
             o.target,
+            o.arch,
             o.spec,
             o.status,
             o.error or o.wheel or o.note,
@@ -258,7 +263,7 @@ def build_table(report: BuildReport) -> None:
         for o in report.outcomes
     ]
     ui.table(
-        ["target", "spec", "status", "wheel", "Requires-External", "time"],
+        ["target", "arch", "spec", "status", "wheel", "Requires-External", "time"],
         rows,
         title=f"wheelhouse {report.wheelhouse}",
         styles={
@@ -271,9 +276,7 @@ def build_table(report: BuildReport) -> None:
     )
     for outcome in report.outcomes:
         for gap in outcome.warnings:
-            ui.warn(
-                f"{outcome.wheel} ({outcome.target}): Requires-External may be incomplete: {gap}"
-            )
+            ui.warn(f"{outcome.wheel} ({outcome.unit}): Requires-External may be incomplete: {gap}")
     started = report.containers_started
     ui.detail(
         f"{len(report.outcomes)} result(s) in {report.seconds:.1f}s; "
@@ -295,10 +298,17 @@ def build_summary(
         ui.emit_json(data)
     else:
         build_table(report)
+    if report.lost_engines:
+        lost = ", ".join(f"the {arch} engine at {engine}" for engine, arch in report.lost_engines)
+        raise EngineUnavailable(
+            f"{lost} stopped answering during the run; the other architectures' wheels were "
+            "built and placed",
+            hint="start it again and rerun: what was built is cached",
+        )
     failed = report.failed
     if failed:
         lines = [
-            f"{o.spec} on {o.target}: {o.error} (log: {o.log})"
+            f"{o.spec} on {o.unit}: {o.error} (log: {o.log})"
             + (f"\n    to fix: {o.cause.hint}" if o.cause is not None and o.cause.hint else "")
             for o in failed
         ]

@@ -4,14 +4,36 @@ which package manager and Pythons it has. Images are built by `images.py`; plans
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from wheelfarm import tags
 from wheelfarm.errors import BadInput
 
 IMAGE_REPOSITORY = "wheelfarm"
 LABEL_PREFIX = "org.wheelfarm"
 # In the build image each offered Python X.Y has a venv here with pip, build, wheel, auditwheel.
 BUILD_VENV = "/opt/wheelfarm/venv-{version}"
+# The architectures wheelfarm makes images for, as tags name them, with the names Docker's image
+# config (GOARCH) and Debian's archive give them.
+DOCKER_ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "ppc64le": "ppc64le", "s390x": "s390x"}
+DEBIAN_ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "ppc64le": "ppc64el", "s390x": "s390x"}
+
+
+def host_arch() -> str:
+    """This machine's architecture as tags name it (x86_64, aarch64): every target's default."""
+    return tags.running_arch()
+
+
+def check_arch(raw: str, where: str = "--arch") -> str:
+    """An architecture as tags name it (amd64 → x86_64, arm64 → aarch64); BadInput (exit 2)
+    naming `where` for one wheelfarm makes no images for."""
+    arch = tags.normalise_arch(raw.strip())
+    if arch not in DOCKER_ARCHES:
+        raise BadInput(
+            f"{where}: unknown architecture {raw!r}",
+            hint=f"one of {', '.join(DOCKER_ARCHES)} (amd64 and arm64 work too)",
+        )
+    return arch
 
 
 @dataclass(frozen=True)
@@ -45,8 +67,14 @@ class Target:
     # has no C.UTF-8, and every shell would print setlocale warnings into the logs). Empty:
     # the family's (en_US.UTF-8 for yum, EL 7; C.UTF-8 elsewhere).
     locale: str = ""
+    # The CPU architecture this target is built and verified for (x86_64, aarch64): a target
+    # and an architecture are one unit everywhere (plan, images, keys, logs, reports). Empty:
+    # this machine's.
+    arch: str = ""
 
     def __post_init__(self) -> None:
+        if not self.arch:
+            object.__setattr__(self, "arch", host_arch())
         if not self.locale:
             family_locale = "en_US.UTF-8" if self.family == "yum" else "C.UTF-8"
             object.__setattr__(self, "locale", family_locale)
@@ -67,8 +95,26 @@ class Target:
             hint=f"{self.name} offers Python {offered}",
         )
 
+    @property
+    def unit(self) -> str:
+        """The target and its architecture as one name (debian-12-aarch64): keys, file names,
+        rows of a report."""
+        return f"{self.name}-{self.arch}"
+
+    def with_arch(self, arch: str) -> Target:
+        return self if arch == self.arch else replace(self, arch=arch)
+
+    @property
+    def docker_arch(self) -> str:
+        return DOCKER_ARCHES.get(self.arch, self.arch)
+
+    @property
+    def foreign(self) -> bool:
+        """Not this machine's architecture: run under emulation unless an engine of its own."""
+        return self.arch != host_arch()
+
     def image(self, stage: str) -> str:
-        return f"{IMAGE_REPOSITORY}/{self.name}:{stage}"
+        return f"{IMAGE_REPOSITORY}/{self.name}:{stage}-{self.arch}"
 
     @property
     def build_image(self) -> str:
@@ -141,11 +187,20 @@ def get(name: str, catalogue: Sequence[Target] = TARGETS) -> Target:
 
 
 def select(requested: Sequence[str], catalogue: Sequence[Target] = TARGETS) -> list[Target]:
-    """Targets by name, in the order given, without duplicates; unknown names fail together."""
+    """Targets by name, in the order given, without duplicates; unknown names fail together. A
+    catalogue that holds a name once per architecture gives every one of them."""
     unknown = [n for n in requested if n not in names(catalogue)]
     if unknown:
         raise BadInput(
             f"unknown target{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
-            hint="known targets: " + ", ".join(names(catalogue)),
+            hint="known targets: " + ", ".join(dict.fromkeys(names(catalogue))),
         )
-    return [get(n, catalogue) for n in dict.fromkeys(requested)]
+    return [t for n in dict.fromkeys(requested) for t in catalogue if t.name == n]
+
+
+def per_arch(catalogue: Iterable[Target], archs: Sequence[str]) -> tuple[Target, ...]:
+    """Every target once per architecture, target by target (debian-12 x86_64, debian-12
+    aarch64, debian-13 x86_64, ...); no architectures: each target's own."""
+    if not archs:
+        return tuple(catalogue)
+    return tuple(t.with_arch(a) for t in catalogue for a in dict.fromkeys(archs))

@@ -190,8 +190,8 @@ def _read_facts(run: _Run, target: Target, image_id: str) -> ImageFacts:
     facts = imagefacts.cached(image_id, versions)
     if facts is not None:
         return facts
-    run.board.step(target.name, "reading the runtime image")
-    c = run.container(target.runtime_image, target.name, f"facts {target.name}", network=False)
+    run.board.step(target.unit, "reading the runtime image")
+    c = run.container(target.runtime_image, target.unit, f"facts {target.unit}", network=False)
     with c:
         run.entered(c)
         try:
@@ -616,14 +616,14 @@ def _runtime_ids(chosen: Sequence[Target]) -> dict[str, str]:
     missing: list[Target] = []
     for target in chosen:
         try:
-            found[target.name] = images.require(target, "runtime")
+            found[target.unit] = images.require(target, "runtime")
         except ImageMissing:
             missing.append(target)
     if missing:
         commands = "; ".join(dict.fromkeys(images.make_command(t) for t in missing))
         raise ImageMissing(
             "runtime image missing for "
-            + ", ".join(f"{t.name} ({t.runtime_image})" for t in missing),
+            + ", ".join(f"{t.name} {t.arch} ({t.runtime_image})" for t in missing),
             hint=f"make it with: {commands}",
         )
     return found
@@ -638,13 +638,16 @@ def choose_targets(
     chosen = targets.select(asked, settings.catalogue) if asked else []  # unknown names: exit 2
     container.check_engine()
     if asked:
+        images.check_runnable(chosen)
         return chosen, _runtime_ids(chosen)
     ids: dict[str, str] = {}
     for target in settings.catalogue:
+        images.adopt_legacy(target, [target.runtime_image])
         found = container.image_id(target.runtime_image)
         if found is not None:
-            ids[target.name] = found
-    chosen = [t for t in settings.catalogue if t.name in ids]
+            ids[target.unit] = found
+    chosen = [t for t in settings.catalogue if t.unit in ids]
+    images.check_runnable(chosen)
     if not chosen:
         debian = [t for t in settings.catalogue if t.can_bootstrap][:3]
         raise ImageMissing(
@@ -720,7 +723,7 @@ def _target_views(
 ) -> list[TargetView]:
     """Each target's tags and Pythons, from its runtime image."""
     facts = runner.run_parallel(
-        run, parallel, [functools.partial(_read_facts, run, t, ids[t.name]) for t in chosen]
+        run, parallel, [functools.partial(_read_facts, run, t, ids[t.unit]) for t in chosen]
     )
     views = [target_view(t, f, settings.rules) for t, f in zip(chosen, facts, strict=True)]
     for target, view in zip(chosen, views, strict=True):
@@ -761,7 +764,11 @@ def _known_cells(
         else:
             cell, log = hit
             runner.restore_log(wheelhouse, cell.log, log)
-            known.append(replace(cell, cached=True, accepted=job.accepted, seconds=0.0))
+            known.append(
+                replace(
+                    cell, target=job.target.name, cached=True, accepted=job.accepted, seconds=0.0
+                )
+            )
     return known, to_run
 
 
@@ -776,10 +783,10 @@ def _execute(
     recipe_for = _recipes(wheels, settings)
     chosen, ids = choose_targets(settings, request.targets)
     parallel = max(1, request.jobs or settings.jobs or os.cpu_count() or 1)
-    with reporter.board([t.name for t in chosen]) as board:
+    with reporter.board([t.unit for t in chosen]) as board:
         run = _Run(wheelhouse=wheelhouse, board=board, reporter=reporter)
         target_views = _target_views(run, chosen, ids, settings, parallel)
-    catalogue = {t.name: t for t in settings.catalogue}
+    catalogue = {t.unit: t for t in settings.catalogue}
     plan = plan_cells(
         wheels, target_views, recipe_for, catalogue, ignore_rules=request.ignore_rules, skip=skip
     )

@@ -18,7 +18,7 @@ from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvir
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import compatible_tags, cpython_tags
 
-from wheelfarm import __version__, fsutil, rules, tags, views, wheelmeta, wheelname
+from wheelfarm import __version__, fsutil, rules, tags, targets, views, wheelmeta, wheelname
 from wheelfarm.errors import BadInput
 from wheelfarm.imagefacts import ImageFacts
 
@@ -48,7 +48,7 @@ class PythonFacts:
 class TargetView:
     """A target as its runtime image says it is."""
 
-    name: str
+    name: str  # the unit: target-arch (debian-12-aarch64)
     family: str
     image: str
     image_id: str
@@ -60,6 +60,8 @@ class TargetView:
     def as_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "target": split_unit(self.name)[0],
+            "arch": self.arch,
             "image": self.image,
             "image_id": self.image_id,
             "pythons": [p.full_version for p in self.pythons],
@@ -77,7 +79,7 @@ def target_view(target: Target, facts: ImageFacts, rule_files: Sequence[Path]) -
         if (seen := facts.pythons.get(python.version)) is not None and seen.version
     ]
     return TargetView(
-        target.name,
+        target.unit,
         target.family,
         target.runtime_image,
         facts.image_id,
@@ -361,10 +363,19 @@ def cell_key(wheel_sha256: str, image_id: str, recipe: str, python: str) -> str:
 # ------------------------------------------------------------------------------- results
 
 
+def split_unit(unit: str) -> tuple[str, str]:
+    """debian-12-aarch64 -> ("debian-12", "aarch64"): architecture names have no "-"; a name
+    without one is a target alone (no architecture known)."""
+    name, _, arch = unit.rpartition("-")
+    if name and arch in targets.DOCKER_ARCHES:
+        return name, arch
+    return unit, ""
+
+
 @dataclass(frozen=True)
 class Cell:
     wheel: str
-    target: str
+    target: str  # the unit: target-arch (debian-12-aarch64); JSON says target and arch apart
     status: str  # PASS, FAIL, NA
     kind: str | None = None  # n/a: "arch", "tag", "python"
     reason: str | None = None  # n/a: why; fail: the one-line summary
@@ -378,9 +389,11 @@ class Cell:
     accepted: bool = False  # the target's tags (after the rules) include the wheel's
 
     def as_json(self) -> dict[str, Any]:
+        name, arch = split_unit(self.target)
         return {
             "wheel": self.wheel,
-            "target": self.target,
+            "target": name,
+            "arch": arch,
             "status": self.status,
             "kind": self.kind,
             "reason": self.reason,
@@ -396,9 +409,10 @@ class Cell:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Cell:
+        arch = str(data.get("arch") or "")
         return cls(
             wheel=str(data["wheel"]),
-            target=str(data["target"]),
+            target=f"{data['target']}-{arch}" if arch else str(data["target"]),
             status=str(data["status"]),
             kind=data.get("kind"),
             reason=data.get("reason"),
@@ -500,7 +514,7 @@ def plan_cells(
     wheels: Sequence[WheelInfo],
     views_: Sequence[TargetView],
     recipe_for: Callable[[str], Recipe],
-    catalogue: Mapping[str, Target],
+    catalogue: Mapping[str, Target],  # by unit
     *,
     ignore_rules: bool = False,
     skip: Callable[[WheelInfo], str | None] | None = None,

@@ -16,6 +16,7 @@ from typing import Any
 
 from wheelfarm import cache, elfdeps, fsutil, plan, runner
 from wheelfarm.diagnose import Cause
+from wheelfarm.targets import Target
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ class Outcome:
     # Libraries Requires-External could not name (not found, or owned by no package).
     warnings: tuple[str, ...] = ()
     cause: Cause | None = None  # why it failed, as its log (or a trace) says
+    arch: str = ""  # the target's architecture: a target x arch is one unit
+
+    @property
+    def unit(self) -> str:
+        return f"{self.target}-{self.arch}" if self.arch else self.target
 
     @property
     def ok(self) -> bool:
@@ -44,6 +50,7 @@ class Outcome:
         return {
             "spec": self.spec,
             "target": self.target,
+            "arch": self.arch,
             "status": self.status,
             "wheel": self.wheel,
             "tag": self.tag,
@@ -69,8 +76,8 @@ class Wheelhouse:
     def __init__(self, path: Path, order: Sequence[str]) -> None:
         self.path = path
         self.meta = path / runner.META
-        self._order = list(order)  # target names in plan order
-        self._placed: dict[str, str] = {}  # wheel file name → target, this run
+        self._order = list(order)  # units (target-arch) in plan order
+        self._placed: dict[str, str] = {}  # wheel file name → unit, this run
         self._lock = threading.Lock()
 
     def temp_dir(self, prefix: str) -> Path:
@@ -78,12 +85,12 @@ class Wheelhouse:
         directory.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=prefix, dir=directory))
 
-    def place(self, wheel: Path, record: dict[str, Any]) -> str:
+    def place(self, wheel: Path, record: dict[str, Any], unit: str) -> str:
         """Put a finished wheel and its provenance record into the wheelhouse, atomically.
-        Returns "placed", "same" (the wheelhouse already had exactly this wheel) or the name of
-        the target whose wheel of the same name this run already placed and which is kept."""
+        Returns "placed", "same" (the wheelhouse already had exactly this wheel) or the unit
+        (target-arch) whose wheel of the same name this run already placed and which is kept."""
         destination = self.path / wheel.name
-        target = str(record["target"])
+        target = unit
         with self._lock:
             first = self._placed.setdefault(wheel.name, target)
             if first != target and self._order.index(first) < self._order.index(target):
@@ -101,16 +108,18 @@ class Wheelhouse:
             fsutil.write_json_atomic(kept, record)
         return "placed"
 
-    def restore(self, key: str, target: str, spec: plan.Spec) -> Outcome | None:
+    def restore(self, key: str, target: Target, spec: plan.Spec) -> Outcome | None:
         """The cached build of this key, put back (or found already) in the wheelhouse."""
         hit = cache.lookup(key)
         if hit is None or hit.provenance.get("sha256") != fsutil.file_sha256(hit.wheel):
             return None
         log = runner.restore_log(self.path, hit.provenance.get("log"), cache.log_of(key))
-        placed = self.place(hit.wheel, {**hit.provenance, "target": target, "log": log})
+        record = {**hit.provenance, "target": target.name, "arch": target.arch, "log": log}
+        placed = self.place(hit.wheel, record, target.unit)
         return Outcome(
             spec=spec.requirement,
-            target=target,
+            target=target.name,
+            arch=target.arch,
             status="restored" if placed == "placed" else "up to date",
             wheel=hit.wheel.name,
             tag=hit.provenance.get("platform_tag"),

@@ -87,7 +87,7 @@ def docker(*args: str) -> subprocess.CompletedProcess[str]:
 
 def require_images(target: str) -> None:
     for stage in ("build", "runtime"):
-        ref = f"wheelfarm/{target}:{stage}"
+        ref = f"wheelfarm/{target}:{stage}-{targets.host_arch()}"
         if docker("image", "inspect", ref).returncode != 0:
             pytest.fail(
                 f"image {ref} is missing: make it with `wheelfarm images build {target}` "
@@ -178,7 +178,8 @@ def test_specs_are_chosen_per_python() -> None:
 def local_base() -> str:
     """A Debian 12 base this engine already has: the registry's (GitHub) or the bootstrapped
     one (here)."""
-    for candidate in ("debian:12", "wheelfarm/base:debian-12"):
+    bootstrapped = f"wheelfarm/base:debian-12-{targets.host_arch()}"
+    for candidate in ("debian:12", bootstrapped, "wheelfarm/base:debian-12"):
         if docker("image", "inspect", candidate).returncode == 0:
             return candidate
     pytest.fail(
@@ -208,12 +209,15 @@ python = "3.11"
 
     planned = wheelfarm("matrix", cwd=project)
     assert planned.returncode == 0, planned.stderr
+    arch = targets.host_arch()
     assert json.loads(planned.stdout)["include"] == [
         {
             "target": EXTRA_NAME,
-            "image": f"wheelfarm/{EXTRA_NAME}:build",
+            "arch": arch,
+            "image": f"wheelfarm/{EXTRA_NAME}:build-{arch}",
             "python": "3.11",
             "specs": "pyyaml==6.0.2 markupsafe==3.0.2",
+            "runner": "ubuntu-latest",
         }
     ]
 
@@ -229,9 +233,11 @@ python = "3.11"
     assert built.returncode == 0, built.stderr[-4000:]
     assert {r["target"] for r in json.loads(built.stdout)["results"]} == {EXTRA_NAME}
     check_wheels(
-        project / "wheels", "3.11", expected_build_tag(f"wheelfarm/{EXTRA_NAME}:build", tmp_path)
+        project / "wheels",
+        "3.11",
+        expected_build_tag(f"wheelfarm/{EXTRA_NAME}:build-{arch}", tmp_path),
     )
     # No container is left on the extra target's images (unique to this test).
     for stage in ("build", "runtime"):
-        ancestor = f"ancestor=wheelfarm/{EXTRA_NAME}:{stage}"
+        ancestor = f"ancestor=wheelfarm/{EXTRA_NAME}:{stage}-{arch}"
         assert not docker("ps", "-aq", "--filter", ancestor).stdout.strip()

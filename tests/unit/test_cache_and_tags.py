@@ -15,6 +15,7 @@ BASE = {
     "rules": {"build": "linux_x86_64_debian_12"},
     "build_env": {"SOURCE_DATE_EPOCH": "1"},
     "python": "3.11",
+    "arch": "x86_64",
 }
 
 
@@ -28,6 +29,7 @@ def test_key_changes_with_every_input() -> None:
         "rules": {"build": "linux_x86_64_rhel_7"},
         "build_env": {"SOURCE_DATE_EPOCH": "2"},
         "python": "3.12",
+        "arch": "aarch64",
     }
     for name, value in changes.items():
         assert cache.build_key(**{**BASE, name: value}) != key, name  # type: ignore[arg-type]
@@ -112,9 +114,15 @@ def test_same_file_name_from_two_targets_keeps_the_first_planned(tmp_path: Path)
         path.parent.mkdir()
         path.write_bytes(data)
     sha = {alma: "a", rocky: "r"}
-    assert state.place(alma, {"target": "almalinux-9", "sha256": sha[alma]}) == "placed"
-    assert state.place(rocky, {"target": "rockylinux-9", "sha256": sha[rocky]}) == ("placed")
-    assert state.place(alma, {"target": "almalinux-9", "sha256": sha[alma]}) == ("rockylinux-9")
+    assert state.place(alma, {"target": "almalinux-9", "sha256": sha[alma]}, "almalinux-9") == (
+        "placed"
+    )
+    assert state.place(rocky, {"target": "rockylinux-9", "sha256": sha[rocky]}, "rockylinux-9") == (
+        "placed"
+    )
+    assert state.place(alma, {"target": "almalinux-9", "sha256": sha[alma]}, "almalinux-9") == (
+        "rockylinux-9"
+    )
     assert (state.path / name).read_bytes() == b"rocky"
     record = (state.path / ".wheelfarm" / f"{name}.json").read_text()
     assert "rockylinux-9" in record

@@ -294,7 +294,7 @@ def test_extra_targets_join_the_catalogue(tmp_path: Path) -> None:
         release_known=False,  # guessed from "fedora:40": for listings only
     )
     assert slim.release_known  # declared
-    assert fedora.build_image == "wheelfarm/fedora-40:build"
+    assert fedora.build_image == f"wheelfarm/fedora-40:build-{targets.host_arch()}"
     assert slim.python.executable == "/usr/local/bin/python3.11"
     assert (slim.distro, slim.version) == ("debian", "12")
     assert settings.catalogue[-2:] == (fedora, slim)
@@ -359,3 +359,61 @@ def test_the_catalogue_of_settings_is_frozen() -> None:
 def test_unknown_cli_field_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="target"):
         config.resolve({"target": ["debian-12"]}, env={})
+
+
+# ------------------------------------------------------------------ architectures and engines
+
+
+def test_archs_and_engines_follow_the_one_precedence(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(
+        '[tool.wheelfarm]\narchs = ["arm64", "x86_64"]\n'
+        '[tool.wheelfarm.engines]\naarch64 = "ssh://builder@arm-host"\n'
+    )
+    from_file = config.resolve({}, env={}, config_file=path)
+    assert from_file.archs == ("aarch64", "x86_64")
+    assert from_file.engines == (("aarch64", "ssh://builder@arm-host"),)
+    assert [t.unit for t in from_file.catalogue if t.name == "debian-12"] == [
+        "debian-12-aarch64",
+        "debian-12-x86_64",
+    ]
+    env = {"WHEELFARM_ARCHS": "x86_64", "WHEELFARM_ENGINES": "aarch64=tcp://arm:2376"}
+    from_env = config.resolve({}, env=env, config_file=path)
+    assert (from_env.archs, from_env.engines) == (("x86_64",), (("aarch64", "tcp://arm:2376"),))
+    from_cli = config.resolve(
+        {"archs": ["amd64"], "engines": ["arm64=unix:///run/arm.sock"]}, env=env, config_file=path
+    )
+    assert from_cli.archs == ("x86_64",)
+    assert from_cli.engines == (("aarch64", "unix:///run/arm.sock"),)
+    assert from_cli.origins["engines"] == "--engine"
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / ".git").mkdir(parents=True)  # a repository of its own, without configuration
+    default = config.resolve({}, env={}, cwd=elsewhere)
+    assert default.archs == () and default.engines == ()
+    assert {t.arch for t in default.catalogue} == {targets.host_arch()}
+
+
+@pytest.mark.parametrize(
+    ("cli", "said"),
+    [
+        ({"archs": ["sparc"]}, "--arch: unknown architecture 'sparc'"),
+        ({"engines": ["aarch64"]}, "--engine: 'aarch64' is not ARCH=URL"),
+        ({"engines": ["aarch64=http://host"]}, "is not ARCH=URL with a unix://, tcp:// or ssh://"),
+        ({"engines": ["mips=ssh://host"]}, "--engine: unknown architecture 'mips'"),
+    ],
+)
+def test_bad_archs_and_engines_exit_2_naming_the_flag(
+    tmp_path: Path, cli: dict[str, list[str]], said: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.resolve(cli, env={}, cwd=tmp_path)
+    assert caught.value.exit_code == EXIT_BAD_INPUT
+    assert said in caught.value.message
+
+
+def test_engines_in_the_file_must_be_a_table(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[tool.wheelfarm]\nengines = ["aarch64=ssh://h"]\n')
+    with pytest.raises(ConfigError) as caught:
+        config.resolve({}, env={}, config_file=path)
+    assert "key 'engines': expected a table of architecture = URL" in caught.value.message

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +96,61 @@ def test_owner_script_runs_one_line_per_path() -> None:
         ["sh", "-c", script.replace("rpm ", "false ")], capture_output=True, text=True, check=True
     ).stdout
     assert out == "/nonexistent/a b.so\t\n/nonexistent/b.so\t\n"
+
+
+# ------------------------------------------------------------------ the CPU of every ELF file
+
+
+def _elf_header(machine: int, *, big_endian: bool = False) -> bytes:
+    """The first 64 bytes of an ELF64 shared object for `machine` (the rest of a real one is
+    not read to tell its CPU)."""
+    order = "big" if big_endian else "little"
+    ident = b"\x7fELF" + bytes([2, 2 if big_endian else 1, 1]) + bytes(9)
+    return ident + (3).to_bytes(2, order) + machine.to_bytes(2, order) + bytes(44)
+
+
+def _crafted_wheel(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_the_probe_reads_each_elf_files_machine_and_a_wrong_one_is_named(tmp_path: Path) -> None:
+    """A wheel whose extension was built for aarch64 and a helper library for x86_64, probed as
+    the build container probes it (data/probe_elf.py, with this Python)."""
+    wheel = _crafted_wheel(
+        tmp_path / "crafted-1.0-cp311-cp311-linux_x86_64.whl",
+        {
+            "crafted/_speedups.cpython-311-x86_64-linux-gnu.so": _elf_header(183),
+            "crafted.libs/libhelper.so.1": _elf_header(62),
+            "crafted/s390x.so": _elf_header(22, big_endian=True),
+            "crafted/__init__.py": b"",
+            "crafted-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\n",
+        },
+    )
+    probe_script = Path(elfdeps.__file__).parent / "data" / elfdeps.PROBE_NAME
+    result = subprocess.run(
+        [sys.executable, str(probe_script), str(wheel)], capture_output=True, text=True, check=True
+    )
+    probe = json.loads(result.stdout)
+    machines = {name: info["machine"] for name, info in probe["elfs"].items()}
+    assert machines == {
+        "crafted/_speedups.cpython-311-x86_64-linux-gnu.so": 183,
+        "crafted.libs/libhelper.so.1": 62,
+        "crafted/s390x.so": 22,
+    }
+    assert elfdeps.foreign_elfs(probe, "x86_64") == [
+        "crafted/_speedups.cpython-311-x86_64-linux-gnu.so (aarch64)",
+        "crafted/s390x.so (s390x)",
+    ]
+    assert elfdeps.foreign_elfs(probe, "aarch64") == [
+        "crafted.libs/libhelper.so.1 (x86_64)",
+        "crafted/s390x.so (s390x)",
+    ]
+
+
+def test_a_probe_without_machines_says_nothing_about_the_cpu() -> None:
+    assert elfdeps.foreign_elfs(PROBE, "aarch64") == []
+    unknown = {"elfs": {"x.so": {"machine": 9999, "needed": [], "resolved": {}}}}
+    assert elfdeps.foreign_elfs(unknown, "x86_64") == ["x.so (e_machine 9999)"]

@@ -64,8 +64,10 @@ def test_target_is_well_formed(target: Target) -> None:
         assert re.fullmatch(r"3\.\d+", python.version)
         assert python.executable.startswith("/") and python.executable.endswith(python.version)
         assert python.build_venv == f"/opt/wheelfarm/venv-{python.version}"
-    assert target.build_image == f"wheelfarm/{target.name}:build"
-    assert target.runtime_image == f"wheelfarm/{target.name}:runtime"
+    assert target.build_image == f"wheelfarm/{target.name}:build-{target.arch}"
+    assert target.runtime_image == f"wheelfarm/{target.name}:runtime-{target.arch}"
+    assert target.with_arch("aarch64").build_image == f"wheelfarm/{target.name}:build-aarch64"
+    assert target.with_arch("aarch64").unit == f"{target.name}-aarch64"
     # DESIGN: never older than 3.9 where the distro ships a newer python3.X (CentOS 7 aside).
     if target.name != "centos-7":
         assert all(tuple(map(int, p.version.split("."))) >= (3, 9) for p in target.pythons)
@@ -322,9 +324,13 @@ def test_this_hosts_mirror_is_read_from_its_apt_sources() -> None:
     assert images.default_mirror() in [s.uri.rstrip("/") for s in found]
 
 
-def test_debootstrap_command_is_minbase() -> None:
-    assert images.debootstrap_command("trixie", Path("/tmp/x"), "http://m.example/debian") == [
+def test_debootstrap_command_is_minbase_for_the_targets_arch() -> None:
+    command = images.debootstrap_command(
+        "trixie", Path("/tmp/x"), "http://m.example/debian", "aarch64"
+    )
+    assert command == [
         "debootstrap",
+        "--arch=arm64",
         "--variant=minbase",
         "trixie",
         "/tmp/x",

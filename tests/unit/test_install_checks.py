@@ -11,7 +11,7 @@ import pytest
 from wf_cli import clean_env, run
 from wf_wheels import make_wheel
 
-from wheelfarm import install, rules
+from wheelfarm import hosttags, install, rules
 from wheelfarm.errors import BadInput
 
 # An interpreter tag the running Python does not load.
@@ -81,3 +81,16 @@ def test_project_rules_apply_to_install(tmp_path: Path) -> None:
     accepted = run("install", str(wheel), *dry, env=clean_env(WHEELFARM_RULES=str(cfg)))
     assert accepted.returncode == 0, accepted.stderr
     assert "Would install wfdemo-1.0" in accepted.stderr
+
+
+def test_the_root_is_the_one_of_the_asked_architecture() -> None:
+    """A site with a root per distro per arch: the host's tags for aarch64 pick the aarch64 root,
+    for x86_64 the x86_64 one, from the same os-release."""
+    os_release = Path(__file__).parents[1] / "data" / "os-release" / "debian-12"
+    roots = ["linux_x86_64_debian_12", "linux_aarch64_debian_12", "linux_aarch64_debian_11"]
+    arm = hosttags.describe(os_release, "arm64", [])
+    assert install.choose_root(roots, arm) == "linux_aarch64_debian_12"
+    intel = hosttags.describe(os_release, "x86_64", [])
+    assert install.choose_root(roots, intel) == "linux_x86_64_debian_12"
+    with pytest.raises(BadInput):
+        install.choose_root(["linux_x86_64_debian_12"], arm)

@@ -74,11 +74,14 @@ def test_defaults_to_every_known_target(project: Path) -> None:
     assert list(data) == ["include"]
     assert [e["target"] for e in data["include"]] == targets.names()
     by_target = {e["target"]: e for e in data["include"]}
+    arch = targets.host_arch()  # no --arch: this machine's
     assert by_target["debian-12"] == {
         "target": "debian-12",
-        "image": "wheelfarm/debian-12:build",
+        "arch": arch,
+        "image": f"wheelfarm/debian-12:build-{arch}",
         "python": "3.11",
         "specs": "pyyaml==6.0.2 markupsafe==3.0.2",
+        "runner": "ubuntu-latest",
     }
     assert by_target["centos-7"]["python"] == "3.8"
     # markupsafe 3.0.2 requires Python >=3.9: left out where the build would skip it.
@@ -171,11 +174,14 @@ def test_extra_target_is_planned_like_a_shipped_one(project: Path) -> None:
     result = wheelfarm(project, "pyyaml==6.0.2", "--config", str(config_file))
     assert result.returncode == 0, result.stderr
     included = json.loads(result.stdout)["include"]
+    arch = targets.host_arch()
     assert included[-1] == {
         "target": "fedora-40",
-        "image": "wheelfarm/fedora-40:build",
+        "arch": arch,
+        "image": f"wheelfarm/fedora-40:build-{arch}",
         "python": "3.12",
         "specs": "pyyaml==6.0.2",
+        "runner": "ubuntu-latest",
     }
     assert len(included) == len(targets.TARGETS) + 1
 
@@ -259,3 +265,47 @@ def test_a_version_the_index_does_not_have_exits_2(project: Path) -> None:
     result = wheelfarm(project, "numpy==0.0.1", "--target", "debian-12")
     assert result.returncode == 2
     assert "no numpy 0.0.1" in result.stderr
+
+
+def test_one_entry_per_target_and_arch_with_its_runner(project: Path) -> None:
+    result = wheelfarm(
+        project, "markupsafe==3.0.2", "--target", "debian-12", "--target", "debian-13",
+        "--arch", "x86_64", "--arch", "arm64", "--runner", "aarch64=ubuntu-24.04-arm",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    included = json.loads(result.stdout)["include"]
+    assert [(e["target"], e["arch"], e["runner"]) for e in included] == [
+        ("debian-12", "x86_64", "ubuntu-latest"),
+        ("debian-12", "aarch64", "ubuntu-24.04-arm"),
+        ("debian-13", "x86_64", "ubuntu-latest"),
+        ("debian-13", "aarch64", "ubuntu-24.04-arm"),
+    ]
+    assert included[1]["image"] == "wheelfarm/debian-12:build-aarch64"
+    for entry in included:
+        assert list(entry) == ["target", "arch", "image", "python", "specs", "runner"]
+
+
+def test_archs_come_from_the_environment_and_the_project(project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.wheelfarm]\narchs = ["aarch64"]\ntargets = ["debian-12"]\n', encoding="utf-8"
+    )
+    from_file = json.loads(wheelfarm(project, "markupsafe==3.0.2").stdout)["include"]
+    assert [e["arch"] for e in from_file] == ["aarch64"]
+    from_env = wheelfarm(project, "markupsafe==3.0.2", env={"WHEELFARM_ARCHS": "x86_64,aarch64"})
+    assert [e["arch"] for e in json.loads(from_env.stdout)["include"]] == ["x86_64", "aarch64"]
+    from_flag = wheelfarm(
+        project, "markupsafe==3.0.2", "--arch", "x86_64", env={"WHEELFARM_ARCHS": "aarch64"}
+    )
+    assert [e["arch"] for e in json.loads(from_flag.stdout)["include"]] == ["x86_64"]
+
+
+def test_an_unknown_arch_or_runner_exits_2_naming_it(project: Path) -> None:
+    bad = wheelfarm(project, "markupsafe==3.0.2", "--arch", "sparc")
+    assert bad.returncode == 2
+    assert "--arch: unknown architecture 'sparc'" in bad.stderr
+    bad_env = wheelfarm(project, "markupsafe==3.0.2", env={"WHEELFARM_ARCHS": "mips"})
+    assert bad_env.returncode == 2
+    assert "environment variable WHEELFARM_ARCHS: unknown architecture 'mips'" in bad_env.stderr
+    bad_runner = wheelfarm(project, "markupsafe==3.0.2", "--runner", "aarch64")
+    assert bad_runner.returncode == 2
+    assert "ARCH=LABEL" in bad_runner.stderr

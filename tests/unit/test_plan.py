@@ -182,7 +182,8 @@ def test_nothing_to_build() -> None:
 
 
 def test_select_targets() -> None:
-    present = {"debian-12", "debian-11", "rockylinux-9"}
+    # Present images are known by unit: a target and its architecture (this machine's here).
+    present = {f"{n}-{targets.host_arch()}" for n in ("debian-12", "debian-11", "rockylinux-9")}
     chosen = plan.select_targets([], present)
     assert [t.name for t in chosen] == ["debian-11", "debian-12", "rockylinux-9"]
     assert [t.name for t in plan.select_targets([], present, "3.12")] == ["rockylinux-9"]
@@ -204,7 +205,7 @@ def test_build_plan_evaluates_markers_per_target() -> None:
     ]
     assert [s.name for s in jobs[0].specs] == ["tomli", "pyyaml"]
     assert [s.name for s in jobs[1].specs] == ["pyyaml"]
-    assert jobs[1].image == "wheelfarm/debian-12:build"
+    assert jobs[1].image == f"wheelfarm/debian-12:build-{targets.host_arch()}"
 
 
 def test_build_plan_python_choice() -> None:

@@ -49,8 +49,11 @@ def image(image_id: str, data: dict[str, Any]) -> imagefacts.ImageFacts:
 
 
 def view(name: str, rule_files: list[Path] | None = None, **kw: Any) -> verifyplan.TargetView:
+    """The x86_64 unit of a target (the wheels here are x86_64's), named debian-12-x86_64."""
     return verifyplan.target_view(
-        targets.get(name), image(f"sha256:{name}", facts(name, **kw)), rule_files or []
+        targets.get(name).with_arch("x86_64"),
+        image(f"sha256:{name}", facts(name, **kw)),
+        rule_files or [],
     )
 
 
@@ -312,8 +315,8 @@ def _report(
     shown = [view(n) for n in names]
     cells = []
     for w in wheels:
-        for t in shown:
-            status = results.get((w, t.name))
+        for name, t in zip(names, shown, strict=True):
+            status = results.get((w, name))
             if status is None:
                 cells.append(
                     verifyplan.Cell(w, t.name, verifyplan.NA, kind="python", reason="python")
@@ -337,7 +340,7 @@ def test_markdown_report_is_a_matrix_with_failures_and_reasons() -> None:
         {("a-1.0-cp311-cp311-linux_x86_64_debian_12.whl", "debian-12"): "fail"},
     )
     text = verify.markdown(report)
-    assert "| wheel | debian-11 | debian-12 |" in text
+    assert "| wheel | debian-11-x86_64 | debian-12-x86_64 |" in text
     assert "| `a-1.0-cp311-cp311-linux_x86_64_debian_12.whl` | n/a (python) | ❌ **fail** |" in text
     assert "GLIBC_2.36 not found" in text
     assert "## Not applicable" in text
@@ -427,13 +430,13 @@ def test_probe_skips_wheels_without_a_distro_tag() -> None:
 @pytest.mark.parametrize("name", ["debian-11", "debian-12", "debian-13"])
 def test_plan_cells_marks_each_cell(name: str) -> None:
     wheels = [_wheel_info(W11), _wheel_info("x-1.0-cp313-cp313-linux_x86_64_debian_13.whl")]
-    catalogue = {t.name: t for t in targets.TARGETS}
+    catalogue = {t.unit: t for t in targets.per_arch(targets.TARGETS, ["x86_64"])}
     plan = verifyplan.plan_cells(wheels, [view(name)], Recipe, catalogue)
     applicable = {(j.wheel.filename, j.target.name) for j in plan.jobs}
     expected = {
-        "debian-11": {(W11, "debian-11")},
+        "debian-11": {(W11, "debian-11-x86_64")},
         "debian-12": set(),
-        "debian-13": {("x-1.0-cp313-cp313-linux_x86_64_debian_13.whl", "debian-13")},
+        "debian-13": {("x-1.0-cp313-cp313-linux_x86_64_debian_13.whl", "debian-13-x86_64")},
     }[name]
     assert applicable == expected
     assert len(plan.order) == 2

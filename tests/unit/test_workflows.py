@@ -85,7 +85,8 @@ def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
 
 def action_as_workflow(action: dict[Any, Any]) -> dict[str, Any]:
     """actionlint reads workflows only; a composite action's steps, inputs and outputs are
-    checked inside a workflow made of them (inputs become workflow_dispatch string inputs)."""
+    checked inside a workflow made of them (inputs become workflow_call string inputs:
+    workflow_dispatch takes at most 10, and the action has more)."""
     inputs = {
         name: {
             "description": spec.get("description", ""),
@@ -98,7 +99,7 @@ def action_as_workflow(action: dict[Any, Any]) -> dict[str, Any]:
     outputs = {name: spec["value"] for name, spec in (action.get("outputs") or {}).items()}
     return {
         "name": "action.yml as a workflow",
-        "on": {"workflow_dispatch": {"inputs": inputs}},
+        "on": {"workflow_call": {"inputs": inputs}},
         "permissions": {"contents": "read"},
         "jobs": {
             "action": {
@@ -390,8 +391,9 @@ def test_the_index_job_runs_after_failed_targets_and_then_fails() -> None:
         s["with"]["name"]: s.get("if") for s in build["steps"] if "upload" in s.get("uses", "")
     }
     assert uploads == {
-        "wheelhouse-${{ matrix.target }}": None,  # only after a successful build
-        "failed-${{ matrix.target }}": "failure()",
+        # one artifact per target x arch, only after a successful build
+        "wheelhouse-${{ matrix.target }}-${{ matrix.arch }}": None,
+        "failed-${{ matrix.target }}-${{ matrix.arch }}": "failure()",
     }
 
 
@@ -407,7 +409,8 @@ class Merged:
 
 def run_merge(tmp_path: Path, plan: list[str], artifacts: dict[str, dict[str, bytes]]) -> Merged:
     """The index job's merge step, run by bash on downloaded-artifact directories as
-    actions/download-artifact leaves them (one directory per artifact)."""
+    actions/download-artifact leaves them (one directory per artifact, wheelhouse-<unit>). The
+    plan names units, target-arch (rockylinux-9-x86_64)."""
     step = next(s for s in load(REUSABLE)["jobs"]["index"]["steps"] if s.get("id") == "merge")
     downloads = tmp_path / "wheelhouses"
     for target, files in artifacts.items():
@@ -416,7 +419,13 @@ def run_merge(tmp_path: Path, plan: list[str], artifacts: dict[str, dict[str, by
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
     output, summary = tmp_path / "output", tmp_path / "summary.md"
-    matrix = {"include": [{"target": t, "image": "", "python": "3.9", "specs": ""} for t in plan]}
+    matrix = {
+        "include": [
+            {"target": unit.rsplit("-", 1)[0], "arch": unit.rsplit("-", 1)[1], "image": "",
+             "python": "3.9", "specs": "", "runner": "ubuntu-latest"}
+            for unit in plan
+        ]
+    }  # fmt: skip
     env = {
         "PATH": os.environ["PATH"],
         "MATRIX": json.dumps(matrix),
@@ -435,15 +444,18 @@ def run_merge(tmp_path: Path, plan: list[str], artifacts: dict[str, dict[str, by
 RHEL9_WHEEL = "demo-1.0-cp39-cp39-linux_x86_64_rhel_9.whl"
 
 
+ROCKY, ALMA, ALPINE = "rockylinux-9-x86_64", "almalinux-9-x86_64", "alpine-3.20-x86_64"
+
+
 def rhel_artifacts() -> dict[str, dict[str, bytes]]:
     return {
-        "rockylinux-9": {
+        ROCKY: {
             RHEL9_WHEEL: b"built on rocky",
             "demo-1.0.tar.gz": b"the sdist",
             f".wheelfarm/{RHEL9_WHEEL}.json": b'{"target": "rockylinux-9"}',
             ".wheelfarm/verify.json": b'{"from": "rocky"}',
         },
-        "almalinux-9": {
+        ALMA: {
             RHEL9_WHEEL: b"built on alma",
             "demo-1.0.tar.gz": b"the sdist",
             "other-2.0-cp39-cp39-linux_x86_64_rhel_9.whl": b"only alma",
@@ -453,11 +465,11 @@ def rhel_artifacts() -> dict[str, dict[str, bytes]]:
     }
 
 
-@pytest.mark.parametrize("first", ["rockylinux-9", "almalinux-9"])
+@pytest.mark.parametrize("first", [ROCKY, ALMA])
 def test_merge_keeps_the_first_planned_targets_file_and_every_targets_records(
     tmp_path: Path, first: str
 ) -> None:
-    plan = [first, *(t for t in ("rockylinux-9", "almalinux-9") if t != first), "alpine-3.20"]
+    plan = [first, *(t for t in (ROCKY, ALMA) if t != first), ALPINE]
     merged = run_merge(tmp_path, plan, rhel_artifacts())
     assert merged.code == 0, merged.stderr + merged.stdout
     wh = merged.wheelhouse
@@ -475,33 +487,75 @@ def test_merge_keeps_the_first_planned_targets_file_and_every_targets_records(
         ]
     )
     # Each target's records stay whole and apart; none overwrote another.
-    for target in ("rockylinux-9", "almalinux-9"):
+    for target in (ROCKY, ALMA):
         records = wh / ".wheelfarm" / "targets" / target
         assert (records / "verify.json").read_bytes() == rhel_artifacts()[target][
             ".wheelfarm/verify.json"
         ]
-        assert json.loads((records / f"{RHEL9_WHEEL}.json").read_text())["target"] == target
+        written = json.loads((records / f"{RHEL9_WHEEL}.json").read_text())["target"]
+        assert f"{written}-x86_64" == target
     record = json.loads((wh / ".wheelfarm" / "merged.json").read_text())
-    assert record["merged"] == plan[:2] and record["missing"] == ["alpine-3.20"]
+    assert record["merged"] == plan[:2] and record["missing"] == [ALPINE]
     assert record["files"][RHEL9_WHEEL] == first
     # What the user sees: the left-out file, and the missing target, named.
     assert f"::notice::{RHEL9_WHEEL}: kept the file of {first}" in merged.stdout
     assert f"{RHEL9_WHEEL} from {later} (kept {first}'s)" in merged.summary
-    assert "| alpine-3.20 | **missing**" in merged.summary
-    assert "missing=alpine-3.20" in merged.output.splitlines()
-    assert "::warning::indexing without the targets that failed: alpine-3.20" in merged.stdout
+    assert f"| {ALPINE} | **missing**" in merged.summary
+    assert f"missing={ALPINE}" in merged.output.splitlines()
+    assert f"::warning::indexing without the targets that failed: {ALPINE}" in merged.stdout
 
 
 def test_merge_with_every_target_present_names_none_missing(tmp_path: Path) -> None:
-    merged = run_merge(tmp_path, ["rockylinux-9", "almalinux-9"], rhel_artifacts())
+    merged = run_merge(tmp_path, [ROCKY, ALMA], rhel_artifacts())
     assert merged.code == 0, merged.stderr
     assert "missing=" in merged.output.splitlines()
     assert "::warning::" not in merged.stdout
 
 
 def test_merge_without_any_wheelhouse_fails(tmp_path: Path) -> None:
-    merged = run_merge(tmp_path, ["debian-12", "alpine-3.20"], {})
+    merged = run_merge(tmp_path, ["debian-12-x86_64", "debian-12-aarch64"], {})
     assert merged.code == 1
     assert (
-        "::error::no target produced a wheelhouse; missing: debian-12,alpine-3.20" in merged.stdout
+        "::error::no target produced a wheelhouse; missing: debian-12-x86_64,debian-12-aarch64"
+        in merged.stdout
     )
+
+
+def test_merge_keeps_each_archs_wheels_and_records_and_one_sdist(tmp_path: Path) -> None:
+    """debian-12 for x86_64 and aarch64: two wheels side by side, the sdist both uploaded once,
+    and each job's records under its own unit."""
+    x86 = "demo-1.0-cp311-cp311-linux_x86_64_debian_12.whl"
+    arm = "demo-1.0-cp311-cp311-linux_aarch64_debian_12.whl"
+    artifacts = {
+        "debian-12-x86_64": {x86: b"x86", "demo-1.0.tar.gz": b"sdist", ".wheelfarm/a": b"x"},
+        "debian-12-aarch64": {arm: b"arm", "demo-1.0.tar.gz": b"sdist", ".wheelfarm/a": b"a"},
+    }
+    merged = run_merge(tmp_path, ["debian-12-x86_64", "debian-12-aarch64"], artifacts)
+    assert merged.code == 0, merged.stderr + merged.stdout
+    wh = merged.wheelhouse
+    assert sorted(p.name for p in wh.iterdir()) == sorted(
+        [".wheelfarm", x86, arm, "demo-1.0.tar.gz"]
+    )
+    assert (wh / ".wheelfarm" / "targets" / "debian-12-aarch64" / "a").read_bytes() == b"a"
+    assert (wh / ".wheelfarm" / "targets" / "debian-12-x86_64" / "a").read_bytes() == b"x"
+    record = json.loads((wh / ".wheelfarm" / "merged.json").read_text())
+    assert record["files"][arm] == "debian-12-aarch64" and record["missing"] == []
+    assert "::notice::" not in merged.stdout  # the same sdist bytes are not a conflict
+
+
+def test_each_arch_runs_on_its_runner_else_under_qemu_with_its_own_images_cache() -> None:
+    workflow = load(REUSABLE)
+    assert {"archs", "aarch64-runner"} <= set(workflow[True]["workflow_call"]["inputs"])
+    build = workflow["jobs"]["build"]
+    assert build["runs-on"] == "${{ matrix.runner }}"
+    qemu = next(s for s in build["steps"] if "docker/setup-qemu-action" in s.get("uses", ""))
+    assert "matrix.arch" in qemu["if"] and "runner.arch" in qemu["if"]
+    restore = next(s for s in build["steps"] if s.get("id") == "restore")
+    assert "${{ matrix.arch }}" in restore["with"]["key"]
+    assert "${{ matrix.arch }}" in restore["with"]["restore-keys"]
+    plan = next(s for s in workflow["jobs"]["plan"]["steps"] if s.get("id") == "plan")
+    assert plan["env"]["WHEELFARM_ARCHS"] == "${{ inputs.archs }}"
+    assert '--runner "aarch64=$AARCH64_RUNNER"' in plan["run"]
+    action = load(ACTION)
+    assert "archs" in action["inputs"]
+    assert any("docker/setup-qemu-action" in s.get("uses", "") for s in action["runs"]["steps"])

@@ -1,8 +1,8 @@
 """Run INSIDE a build container by the target's own Python (3.6+, no wheelfarm there):
-list the ELF files of an unpacked wheel, the shared libraries each one needs directly (DT_NEEDED)
-and where the container's loader finds them. auditwheel's lddtree when the build venv has it,
-else `readelf -d` and `ldd`. Also the libraries the interpreter itself loads: a consumer who can
-run Python already has those.
+list the ELF files of an unpacked wheel, the CPU each is built for (e_machine), the shared
+libraries each one needs directly (DT_NEEDED) and where the container's loader finds them.
+auditwheel's lddtree when the build venv has it, else `readelf -d` and `ldd`. Also the libraries
+the interpreter itself loads: a consumer who can run Python already has those.
 
 Usage: python probe_elf.py WHEEL   (prints one JSON object on stdout)"""
 
@@ -28,6 +28,18 @@ def is_elf(path: str) -> bool:
             return handle.read(4) == b"\x7fELF"
     except OSError:
         return False
+
+
+def machine(path: str) -> int | None:
+    """The ELF header's e_machine (62 x86-64, 183 AArch64, ...), in the file's own byte order;
+    None for a header too short to have one."""
+    with Path(path).open("rb") as handle:
+        header = handle.read(20)
+    if len(header) < 20:
+        return None
+    if header[5] == 1:
+        return int.from_bytes(header[18:20], "little")
+    return int.from_bytes(header[18:20], "big")
 
 
 def with_lddtree(path: str) -> tuple[list[str], dict[str, str | None]]:
@@ -88,6 +100,7 @@ def probe(root: str) -> dict[str, object]:
                 continue
             needed, resolved, method = analyse(path)
             elfs[os.path.relpath(path, root)] = {
+                "machine": machine(path),
                 "needed": needed,
                 "resolved": {n: resolved.get(n) for n in needed},
             }

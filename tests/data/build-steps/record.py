@@ -1,6 +1,6 @@
 """Record the captures tests/unit/test_build_steps_replay.py replays: real builds on the
 debian-12 build image, every container call kept (tests/replay.py). Needs a Docker engine and
-wheelfarm/debian-12:build (scripts/setup makes it). Run from the checkout:
+wheelfarm/debian-12:build-<arch> (scripts/setup makes it). Run from the checkout:
 
     .venv/bin/python tests/data/build-steps/record.py
 
