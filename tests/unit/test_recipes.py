@@ -10,6 +10,11 @@ from wheelfarm import recipes, resources, targets
 from wheelfarm.errors import ConfigError
 
 SHIPPED = ("pyyaml", "markupsafe", "lxml", "psycopg2", "cffi")
+# Every recipe file wheelfarm ships, found on disk so that a new one is checked without editing
+# this test.
+SHIPPED_FILES = sorted(resources.recipes_dir().glob("*.toml"))
+# Projects whose build needs nothing from the distro (their recipe only says how to verify).
+NEEDS_NOTHING = {"markupsafe"}
 
 
 @pytest.mark.parametrize("project", SHIPPED)
@@ -104,3 +109,32 @@ def test_digests() -> None:
     ).build_digest(debian_12)
     assert changed != lxml.build_digest(debian_12)
     assert len(lxml.digest) == 64
+
+
+def test_the_library_is_large() -> None:
+    # Issue 14: recipes for at least 25 projects that need a system library or toolchain.
+    needing = [p for p in SHIPPED_FILES if p.stem not in NEEDS_NOTHING]
+    assert len(needing) >= 25, [p.stem for p in needing]
+
+
+@pytest.mark.parametrize("path", SHIPPED_FILES, ids=lambda p: p.stem)
+def test_every_shipped_recipe_is_complete(path: Path) -> None:
+    """Build and runtime lists for all four families, imports and a test command, and a comment
+    first that says what the system library is for."""
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# "), f"{path.name}: starts without a comment saying what it links"
+    recipe = recipes.parse(text, path.stem, str(path))
+    assert recipe.imports, f"{path.name}: no [verify] imports"
+    assert recipe.test, f"{path.name}: no [verify] test exercising the library"
+    build, runtime = dict(recipe.build_packages), dict(recipe.runtime_packages)
+    if path.stem in NEEDS_NOTHING:
+        assert not build and not runtime, f"{path.name}: listed as needing nothing"
+        return
+    for family in targets.FAMILIES:
+        assert build.get(family), f"{path.name}: no build.packages.{family}"
+        assert runtime.get(family), f"{path.name}: no runtime.packages.{family}"
+    for target in targets.TARGETS:
+        assert recipe.packages_for(target), f"{path.name}: no build packages for {target.name}"
+        assert recipe.runtime_for(target), f"{path.name}: no runtime packages for {target.name}"
+    # The file name is the project; a canonical lookup finds it.
+    assert recipes.load(path.stem).source == str(path)
