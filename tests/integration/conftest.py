@@ -5,6 +5,7 @@ it (scripts/setup does both)."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,16 @@ from wheelfarm.errors import WheelfarmError
 from wheelfarm.targets import Target
 
 DEBIAN_TARGETS = ("debian-11", "debian-12", "debian-13")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A suite started in the background by a non-interactive shell (`cmd &` in a script,
+    nohup) begins with SIGINT ignored, and so would every wheelfarm process a test starts:
+    Python installs no KeyboardInterrupt handler then, and the tests that send Ctrl-C's SIGINT
+    would fail for how the suite was started, not for wheelfarm. With a handler here, children
+    start with SIGINT's default, as a terminal's foreground process has it."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
