@@ -242,7 +242,10 @@ def published(result: Published) -> None:
 
 def matrix(data: dict[str, Any], text: str) -> None:
     """The plan's jobs named on stderr, the matrix (already formatted) on stdout."""
-    ui.detail(f"{len(data['include'])} job(s): " + ", ".join(e["target"] for e in data["include"]))
+    ui.detail(
+        f"{len(data['include'])} job(s): "
+        + ", ".join(f"{e['target']} {e['arch']}" for e in data["include"])
+    )
     ui.emit_text(text)
 
 
