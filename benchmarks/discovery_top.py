@@ -137,7 +137,14 @@ def _rounds_in_log(wheelhouse: Path, log: str | None) -> int:
 def build(picks: list[Pick], targets: list[str], jobs: str | None, work: Path) -> dict[str, Any]:
     wheelhouse = work / "wheelhouse"
     env = dict(os.environ, XDG_CACHE_HOME=str(work / "cache"))
-    argv = [str(WHEELFARM), "build", "--json", "--no-shipped-recipes", "-w", str(wheelhouse)]
+    argv = [
+        str(WHEELFARM),
+        "build",
+        "--json",
+        "--no-shipped-recipes",
+        "--wheelhouse",
+        str(wheelhouse),
+    ]
     argv += [f"--target={t}" for t in targets] + ([f"--jobs={jobs}"] if jobs else [])
     argv += [f"{p.project}=={p.version}" for p in picks]
     started = time.monotonic()
