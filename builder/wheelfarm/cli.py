@@ -132,6 +132,17 @@ def _routed(settings: Any) -> Any:
     return settings
 
 
+def _images_catalogue(
+    arch: list[str] | None, engine: list[str] | None, config_file: Path | None
+) -> Any:
+    """The `images` commands' targets x archs (config.Settings.catalogue), with every
+    architecture's engine routed."""
+    from wheelfarm import config
+
+    settings = config.resolve({"archs": arch, "engines": engine}, config_file=config_file)
+    return _routed(settings).catalogue
+
+
 ArchsOption = Annotated[
     list[str] | None,
     _option(
@@ -336,11 +347,9 @@ def images_list(
 
     Example: wheelfarm images list --json
     """
-    from wheelfarm import config, images, render
+    from wheelfarm import images, render
 
-    catalogue = _routed(
-        config.resolve({"archs": arch, "engines": engine}, config_file=config_file)
-    ).catalogue
+    catalogue = _images_catalogue(arch, engine, config_file)
     render.image_list(images.list_named(names or [], catalogue), json_output)
 
 
@@ -368,11 +377,9 @@ def images_build(
 
     Example: wheelfarm images build alpine-3.20 rockylinux-9
     """
-    from wheelfarm import config, images, render, ui
+    from wheelfarm import images, render, ui
 
-    catalogue = _routed(
-        config.resolve({"archs": arch, "engines": engine}, config_file=config_file)
-    ).catalogue
+    catalogue = _images_catalogue(arch, engine, config_file)
     built = images.build_named(names, base, force, ui.ConsoleReporter(), catalogue)
     render.built_images(built, json_output)
 
@@ -406,11 +413,9 @@ def images_bootstrap(
 
       wheelfarm images bootstrap debian-12 --arch aarch64
     """
-    from wheelfarm import config, images, render, ui
+    from wheelfarm import images, render, ui
 
-    catalogue = _routed(
-        config.resolve({"archs": arch, "engines": engine}, config_file=config_file)
-    ).catalogue
+    catalogue = _images_catalogue(arch, engine, config_file)
     built = images.bootstrap_named(names, mirror, force, ui.ConsoleReporter(), catalogue)
     render.built_images(built, json_output)
 
@@ -431,10 +436,11 @@ def images_send(
 
     Example: wheelfarm images send debian-12 --arch aarch64 --engine aarch64=ssh://arm-host
     """
-    from wheelfarm import config, images, render, ui
+    from wheelfarm import images, render, ui
 
-    settings = config.resolve({"archs": arch, "engines": engine}, config_file=config_file)
-    sent = images.send_named(names, ui.ConsoleReporter(), _routed(settings).catalogue)
+    sent = images.send_named(
+        names, ui.ConsoleReporter(), _images_catalogue(arch, engine, config_file)
+    )
     render.built_images(sent, json_output)
 
 
