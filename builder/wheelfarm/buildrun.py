@@ -465,6 +465,7 @@ class TargetWorker:
         work = self.run.work[spec.key]
         key = self._key(spec, facts)
         paths = buildsteps.BuildPaths.of(work.source, key, self.box.tools)
+        before = self._found_before(key)
         return buildsteps.BuildContext(
             container=c,
             target=self.target,
@@ -487,8 +488,8 @@ class TargetWorker:
             # Also frees the folders of specs done with: one exec fewer than a clean-up.
             stale=self.box.take_leftovers(paths.src, paths.out, paths.env),
             discover=self.run.limits.discover,
-            found=self._found_before(key).found,
-            pinned=self._found_before(key).pinned,
+            found=before.found,
+            pinned=before.pinned,
             emulated=facts.arch != _engine_arch(self.target.build_image),
             wanted=work.find,
         )
