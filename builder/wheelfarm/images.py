@@ -17,20 +17,23 @@ are adopted under the new names when they are of the right architecture, not reb
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from wheelfarm import emulation, tags
+from wheelfarm import emulation, runner, tags
 from wheelfarm.errors import BadInput, EnvironmentProblem, ImageMissing, WheelfarmError
 from wheelfarm.reporter import Reporter
 from wheelfarm.resources import images_dir
@@ -190,7 +193,56 @@ def lock_path(root: Path | None = None) -> Path:
     return (root if root is not None else images_dir()) / COMMON_DIR / BUILD_TOOLS
 
 
-def download_build_tools(python_version: str, root: Path | None = None) -> Path:
+@dataclass
+class HostTools:
+    """The host programs (debootstrap, tar, pip) and image builds one images command's workers
+    run. A SIGTERM reaches wheelfarm alone and Ctrl-C only the terminal's foreground group, so
+    `stop` ends every program still running, with its children (debootstrap's wget would go on
+    writing into the root file system), and makes each image build give up at its next output
+    line (the engine cancels a build whose client went away); each worker then removes its own
+    temp dir on the way out."""
+
+    stopping: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _running: set[subprocess.Popen[str]] = field(default_factory=set)
+
+    def run(self, command: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        """`subprocess.run(command, capture_output=True, text=True)` that `stop` can end."""
+        self.check()
+        with subprocess.Popen(
+            list(command),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # its own process group, for stop to end as a whole
+        ) as process:
+            with self._lock:
+                self._running.add(process)
+            try:
+                out, err = process.communicate()
+            finally:
+                with self._lock:
+                    self._running.discard(process)
+        self.check()
+        return subprocess.CompletedProcess(list(command), process.returncode, out, err)
+
+    def check(self) -> None:
+        if self.stopping.is_set():
+            raise runner.Cancelled
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self._lock:
+            running = list(self._running)
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+
+
+def download_build_tools(
+    python_version: str, root: Path | None = None, tools: HostTools | None = None
+) -> Path:
     """The pinned build tools' wheels for one Python, downloaded on the host with the host's pip
     settings (its index, proxy and CA), cached by the lock's hash. Returns the wheel directory."""
     pins = lock_path(root).read_text(encoding="utf-8")
@@ -216,7 +268,7 @@ def download_build_tools(python_version: str, root: Path | None = None) -> Path:
             str(staging),
             *pins_for(python_version, pins),
         ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        result = (tools or HostTools()).run(command)
         if result.returncode != 0:
             tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
             raise EnvironmentProblem(
@@ -230,7 +282,9 @@ def download_build_tools(python_version: str, root: Path | None = None) -> Path:
     return destination
 
 
-def prepare_context(target: Target, destination: Path, root: Path | None = None) -> None:
+def prepare_context(
+    target: Target, destination: Path, root: Path | None = None, tools: HostTools | None = None
+) -> None:
     """Fill an empty directory with the target's build context: its Dockerfile directory, plus
     wheelfarm/ (install script, pins, and wheels/pyX.Y/ for each offered Python)."""
     root = root if root is not None else images_dir()
@@ -238,7 +292,7 @@ def prepare_context(target: Target, destination: Path, root: Path | None = None)
     ours = destination / CONTEXT_SUBDIR
     shutil.copytree(root / COMMON_DIR, ours, dirs_exist_ok=True)
     for python in target.pythons:
-        wheels = download_build_tools(python.version, root)
+        wheels = download_build_tools(python.version, root, tools)
         shutil.copytree(wheels, ours / "wheels" / f"py{python.version}")
 
 
@@ -389,6 +443,7 @@ def build_target(
     force: bool = False,
     progress: Progress = _no_progress,
     root: Path | None = None,
+    tools: HostTools | None = None,
 ) -> list[BuiltImage]:
     """Both stages of one target on the given base; a stage whose image was built from the same
     inputs is reused unless force."""
@@ -422,11 +477,13 @@ def build_target(
     recent: collections.deque[str] = collections.deque(maxlen=40)
     with tempfile.TemporaryDirectory(prefix="wheelfarm-context-") as tmp:
         context = Path(tmp)
-        prepare_context(target, context, root)
+        prepare_context(target, context, root, tools)
         for stage in STAGES:
             started = time.monotonic()
 
             def on_output(line: str, stage: str = stage) -> None:
+                if tools is not None:
+                    tools.check()
                 recent.append(line)
                 if line.startswith("Step "):
                     progress(target.unit, f"{stage}: {line[:100]}")
@@ -616,10 +673,10 @@ def _check_tools() -> None:
         )
 
 
-def pack_rootfs(rootfs: Path, tarball: Path) -> None:
+def pack_rootfs(rootfs: Path, tarball: Path, tools: HostTools | None = None) -> None:
     """Pack a bootstrapped root file system for `docker import`, without the downloaded .debs and
     package lists; a tar failure (a full disk, a vanished directory) is an EnvironmentProblem."""
-    packed = subprocess.run(
+    packed = (tools or HostTools()).run(
         [
             "tar",
             "--numeric-owner",
@@ -630,11 +687,7 @@ def pack_rootfs(rootfs: Path, tarball: Path) -> None:
             "-cf",
             str(tarball),
             ".",
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        errors="replace",
+        ]
     )
     if packed.returncode != 0:
         raise EnvironmentProblem(
@@ -643,7 +696,12 @@ def pack_rootfs(rootfs: Path, tarball: Path) -> None:
         )
 
 
-def make_base(target: Target, mirror: str, progress: Progress = _no_progress) -> str:
+def make_base(
+    target: Target,
+    mirror: str,
+    progress: Progress = _no_progress,
+    tools: HostTools | None = None,
+) -> str:
     """debootstrap a minbase root file system of the target's architecture and load it as
     wheelfarm/base:<target>-<arch>, recording that architecture."""
     from wheelfarm import container
@@ -657,12 +715,8 @@ def make_base(target: Target, mirror: str, progress: Progress = _no_progress) ->
     try:
         rootfs = work / "rootfs"
         progress(target.unit, f"debootstrap {target.suite} ({target.arch}) from {mirror}")
-        result = subprocess.run(
-            debootstrap_command(target.suite, rootfs, mirror, target.arch),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        tools = tools or HostTools()
+        result = tools.run(debootstrap_command(target.suite, rootfs, mirror, target.arch))
         if result.returncode != 0:
             tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
             raise EnvironmentProblem(
@@ -671,7 +725,8 @@ def make_base(target: Target, mirror: str, progress: Progress = _no_progress) ->
             )
         progress(target.unit, "docker load")
         tarball = work / "rootfs.tar"
-        pack_rootfs(rootfs, tarball)
+        pack_rootfs(rootfs, tarball, tools)
+        tools.check()
         return container.load_rootfs(
             tarball,
             bootstrap_base_ref(target),
@@ -709,7 +764,7 @@ def bootstrap(
             progress(target.unit, f"reusing base {base_ref}")
             base_id = container.image_id(base_ref) or ""
         else:
-            base_id = make_base(target, chosen_mirror, progress)
+            base_id = make_base(target, chosen_mirror, progress, tools)
         made = [
             BuiltImage(
                 target.name,
@@ -721,14 +776,25 @@ def bootstrap(
                 time.monotonic() - started,
             )
         ]
-        return made + build_target(target, base=base_ref, force=force, progress=progress)
+        return made + build_target(
+            target, base=base_ref, force=force, progress=progress, tools=tools
+        )
 
+    tools = HostTools()
     # Bases are network-bound, builds CPU-bound: two at a time keeps a 2-core machine busy.
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         futures = [pool.submit(one, t) for t in targets]
         results: list[BuiltImage] = []
         for future in futures:
             results.extend(future.result())
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM (raised as one): the other targets stop too. A failed target does
+        # not stop them; its error is raised once they are done.
+        tools.stop()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return results
 
 
@@ -825,10 +891,10 @@ def send_named(
 def _on_board(
     reporter: Reporter, names: Sequence[str], work: Callable[[Progress], list[BuiltImage]]
 ) -> list[BuiltImage]:
-    with reporter.board(names) as board:
+    with reporter.board(names) as board, runner.sigterm_as_interrupt():
         try:
             results = work(board.step)
-        except WheelfarmError:
+        except (WheelfarmError, KeyboardInterrupt):
             for name in names:
                 board.finish(name, False, "stopped")
             raise

@@ -10,6 +10,7 @@ import http.server
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -109,6 +110,62 @@ def test_bootstrap_again_reuses_every_image(debian_targets: dict[str, Target]) -
     results = json.loads(shown.stdout)
     assert len(results) == 3 * len(debian_targets)  # base, runtime, build
     assert all(r["reused"] for r in results), results
+
+
+def _processes_naming(text: str) -> list[int]:
+    """Pids of live processes whose command line holds `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_bootstrap_leaves_no_debootstrap_and_no_root_file_system(
+    debian_targets: dict[str, Target], signal_name: str
+) -> None:
+    """A mirror on 127.0.0.1 that accepts connections and never answers holds debootstrap at its
+    first download. The signal goes to wheelfarm alone (as a cancelled CI job's SIGTERM does):
+    debootstrap and its downloader must end with it, its root file system must go, and the
+    images stay as they were."""
+    target = next(iter(debian_targets.values()))
+    base = images.bootstrap_base_ref(target)
+    base_id = container.image_id(base)
+    hanging = socket.socket()
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(16)
+    mirror = f"http://127.0.0.1:{hanging.getsockname()[1]}/debian"
+    before = set(Path("/var/tmp").glob("wheelfarm-bootstrap-*"))
+    command = [sys.executable, "-m", "wheelfarm", "images", "bootstrap", target.name, "--force"]
+    child = subprocess.Popen(
+        [*command, "--mirror", mirror],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _processes_naming(mirror)[1:]:
+            time.sleep(0.2)  # wheelfarm itself names the mirror; wait for debootstrap too
+        assert _processes_naming(mirror)[1:], "debootstrap never started"
+        time.sleep(1)
+        child.send_signal(getattr(signal, signal_name))
+        _out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        hanging.close()
+    assert child.returncode == 128 + getattr(signal, signal_name), err[-3000:]
+    assert "Traceback" not in err
+    assert _processes_naming(mirror) == []
+    assert set(Path("/var/tmp").glob("wheelfarm-bootstrap-*")) == before
+    assert container.image_id(base) == base_id
 
 
 def test_a_missing_image_names_the_command_that_makes_it(engine: None) -> None:

@@ -1,0 +1,59 @@
+"""The images module's own machinery that needs no engine: the host programs it runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from wheelfarm import images, runner
+
+
+def _ended(pid: int, within: float) -> bool:
+    """Gone, or a zombie waiting for whoever adopted it to reap it."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_host_tools_stop_ends_a_running_program_and_its_children(tmp_path: Path) -> None:
+    """What a SIGTERM to wheelfarm does to a debootstrap in flight: the program and what it
+    started (its downloader) end, and the worker running it learns it is cancelled."""
+    tools = images.HostTools()
+    marker = tmp_path / "grandchild.pid"
+    outcome: list[BaseException | None] = []
+
+    def worker() -> None:
+        try:
+            tools.run(["sh", "-c", f"sleep 300 & echo $! > {marker}; wait"])
+            outcome.append(None)
+        except BaseException as exc:  # the test reads what the worker saw
+            outcome.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not (marker.is_file() and marker.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    grandchild = int(marker.read_text())
+    tools.stop()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], runner.Cancelled)
+    assert _ended(grandchild, within=5)
+    with pytest.raises(runner.Cancelled):
+        tools.run(["true"])
+
+
+def test_host_tools_run_returns_what_the_program_printed() -> None:
+    done = images.HostTools().run(["sh", "-c", "echo out; echo err >&2; exit 3"])
+    assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")
