@@ -17,7 +17,8 @@ end) less the last attempt's own steps (environment and compile): the failed att
 diagnosis and traces, and the package lookups and installs. Prints figures only; asserts nothing.
 
 Usage: .venv/bin/python benchmarks/discovery_top.py --list FILE [--count 40] [--target debian-12]...
-                                                    [--jobs N] [--dir DIR] [--skip PROJECT]...
+                                    [--jobs N] [--timeout S] [--dir DIR] [--skip PROJECT]...
+                                    [--list-only]
 """
 
 from __future__ import annotations
@@ -134,7 +135,9 @@ def _rounds_in_log(wheelhouse: Path, log: str | None) -> int:
     return max(found, default=1)
 
 
-def build(picks: list[Pick], targets: list[str], jobs: str | None, work: Path) -> dict[str, Any]:
+def build(
+    picks: list[Pick], targets: list[str], jobs: str | None, timeout: str | None, work: Path
+) -> dict[str, Any]:
     wheelhouse = work / "wheelhouse"
     env = dict(os.environ, XDG_CACHE_HOME=str(work / "cache"))
     argv = [
@@ -146,6 +149,7 @@ def build(picks: list[Pick], targets: list[str], jobs: str | None, work: Path) -
         str(wheelhouse),
     ]
     argv += [f"--target={t}" for t in targets] + ([f"--jobs={jobs}"] if jobs else [])
+    argv += [f"--timeout={timeout}"] if timeout else []
     argv += [f"{p.project}=={p.version}" for p in picks]
     started = time.monotonic()
     done = subprocess.run(argv, env=env, stdout=subprocess.PIPE, text=True, check=False)
@@ -195,13 +199,27 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=40)
     parser.add_argument("--target", action="append", default=[])
     parser.add_argument("--jobs")
-    parser.add_argument("--dir", help="where the wheelhouse and caches go (default: a temp dir)")
+    parser.add_argument("--timeout", help="give up on one wheel's build after S seconds")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        help="where the wheelhouse (with the recipes discovery wrote) and the caches go, and stay"
+        " (default: a temp dir, removed at the end)",
+    )
+    parser.add_argument("--list-only", action="store_true", help="print the picks, build nothing")
     parser.add_argument("--skip", action="append", default=[], help="a project to leave out")
     args = parser.parse_args()
     print(f"the {args.count} highest-ranked projects with compiled code:")
     picks = pick(args.list, args.count, {canonicalize_name(s) for s in args.skip})
-    with tempfile.TemporaryDirectory(prefix="wf-discovery-", dir=args.dir) as tmp:
-        table(build(picks, args.target or ["debian-12"], args.jobs, Path(tmp)))
+    if args.list_only:
+        return
+    targets = args.target or ["debian-12"]
+    if args.dir is not None:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        table(build(picks, targets, args.jobs, args.timeout, args.dir))
+        return
+    with tempfile.TemporaryDirectory(prefix="wf-discovery-") as tmp:
+        table(build(picks, targets, args.jobs, args.timeout, Path(tmp)))
 
 
 if __name__ == "__main__":
