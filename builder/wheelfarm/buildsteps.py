@@ -890,10 +890,43 @@ def _next_round(
     if not missing:
         ctx.log.heading("discovery: the log names nothing missing that was not looked up before")
         return None
+    ctx.log.heading("discovery: missing " + ", ".join(str(m) for m in missing))
+    return _with_providers(ctx, sched, missing, asked)
+
+
+def _richer_round(ctx: BuildContext, sched: Scheduler, asked: set[Missing]) -> BuildContext | None:
+    """After a passing attempt: the context of one more, when the log shows a compile that
+    failed for want of a header and a build that carried on without it (pyyaml falls back to
+    pure Python without yaml.h, leaving a wheel without the extension its project ships), and
+    the distro has the header. None when there is no such thing, or no package has it."""
+    if not ctx.discover:
+        return None
+    diagnosis = diagnose.read_log("\n".join(ctx.log.round))
+    missing = [
+        m
+        for cause in diagnosis.causes
+        if cause.kind == "missing-header"
+        for m in cause.missing
+        if m not in asked
+    ]
+    if not missing:
+        return None
+    ctx.log.heading(
+        "discovery: the build passed, but a compile failed for want of "
+        + ", ".join(str(m) for m in missing)
+        + " and the build went on without it"
+    )
+    return _with_providers(ctx, sched, missing, asked)
+
+
+def _with_providers(
+    ctx: BuildContext, sched: Scheduler, missing: Sequence[Missing], asked: set[Missing]
+) -> BuildContext | None:
+    """ctx with the distro's packages that provide what is missing (in a container of the
+    spec's own), or None when none provides anything new."""
     asked.update(missing)
     if not ctx.own_container:
         ctx = dataclasses.replace(ctx, container=sched.isolated(), own_container=True)
-    ctx.log.heading("discovery: missing " + ", ".join(str(m) for m in missing))
     sched.status("discovery: asking the distro's package index")
     try:
         choices = discover.lookup(_where(ctx), missing, frozenset(ctx.packages), ctx.log)
@@ -993,6 +1026,9 @@ def build_rounds(
     asked: set[Missing] = set()
     if ctx.wanted and not ctx.found:
         ctx = _find_wanted(ctx, sched, asked)
+    # What passed before a richer attempt was tried, to build again should that one fail.
+    passed: BuildContext | None = None
+    richer_tried = False
     for number in range(1, discover.ROUNDS + 1):
         if number > 1:
             installing = ", ".join(c.package for c in ctx.found) or "-"
@@ -1005,6 +1041,12 @@ def build_rounds(
         try:
             env, durations = attempt(ctx, sched)
         except StepFailed as failure:
+            if passed is not None:
+                # In a container without what the richer attempt installed.
+                ctx.log.heading("discovery: that fails; building again as it passed before")
+                ctx = dataclasses.replace(passed, container=sched.isolated(), own_container=True)
+                passed = None
+                continue
             if number == discover.ROUNDS:
                 raise
             following = _next_round(ctx, sched, failure, asked) if ctx.discover else None
@@ -1013,6 +1055,13 @@ def build_rounds(
                 raise
             ctx = following
             continue
+        # A richer attempt needs a round for itself and one to build again should it fail.
+        if passed is None and not richer_tried and number <= discover.ROUNDS - 2:
+            richer_tried = True
+            richer = _richer_round(ctx, sched, asked)
+            if richer is not None:
+                ctx, passed = richer, ctx
+                continue
         if ctx.exclude_newer and not ctx.pinned:
             pins = tuple(f"{name}=={version}" for name, version in sorted(env.contents.items()))
             ctx.log.line(f"the release-day build requirements worked: {', '.join(pins)}")

@@ -32,9 +32,20 @@ class Distro:
     compiles once every header it includes is installed (`needs`: header → package), or, with
     `needs_old_requirements`, only with build requirements resolved as of the sdist's upload."""
 
-    def __init__(self, needs: Mapping[str, str], *, needs_old_requirements: bool = False) -> None:
+    def __init__(
+        self,
+        needs: Mapping[str, str],
+        *,
+        needs_old_requirements: bool = False,
+        optional: Mapping[str, str] | None = None,
+        breaks_with: frozenset[str] = frozenset(),
+    ) -> None:
         self.needs = dict(needs)
         self.old = needs_old_requirements
+        # header → package: without it the extension's compile fails and the build carries on
+        # without it, as pyyaml's does without yaml.h
+        self.optional = dict(optional or {})
+        self.breaks_with = breaks_with  # with one of these installed the compile fails
         self.installed: set[str] = set()
         self.extractions: list[list[str]] = []
         self.env_argv: list[str] = []
@@ -77,6 +88,13 @@ class Distro:
             if package not in self.installed:
                 say(f"wf.c:1:10: fatal error: {header}: No such file or directory")
                 return 1
+        for header, package in self.optional.items():
+            if package not in self.installed:
+                say(f"ext/_wf.c:2:10: fatal error: {header}: No such file or directory")
+                say("Error compiling module, falling back to pure Python")
+        if self.installed & self.breaks_with:
+            say("ext/_wf.c:40:5: error: too few arguments to function 'wf_parse'")
+            return 1
         if self.old and "--exclude-newer" not in self.env_argv:
             say("wf.pyx: Cython.Compiler.Errors.CompileError: the API it used is gone")
             say("wheelfarm: wheel failed: Backend subprocess exited")
@@ -192,3 +210,63 @@ def test_without_upload_times_there_is_no_retry_and_it_says_so(tmp_path: Path) -
     assert "no release-day retry: the index gives no upload times" in text
     assert "[build] constraints" in text
     assert "--exclude-newer" not in distro.env_argv
+
+
+class FreshContainers(Inline):
+    """Hands out a container of the spec's own each time, as the real scheduler does."""
+
+    def __init__(self, make: Callable[[], Distro]) -> None:
+        super().__init__(make())
+        self.made: list[Distro] = [self.container]
+        self._make = make
+
+    def isolated(self) -> Distro:
+        self.isolations += 1
+        self.made.append(self._make())
+        return self.made[-1]
+
+
+def test_a_build_that_went_on_without_a_header_the_distro_ships_is_built_again_with_it(
+    tmp_path: Path,
+) -> None:
+    sched = FreshContainers(lambda: Distro({}, optional={"yaml.h": "libyaml-dev"}))
+    ctx, log = start(tmp_path, sched.container)
+    done, _env, _durations, rounds = buildsteps.build_rounds(ctx, sched)
+    log.close()
+    assert rounds == 2
+    assert [c.package for c in done.found] == ["libyaml-dev"]
+    assert done.container is sched.made[-1] and sched.made[-1].installed == {"libyaml-dev"}
+    assert sched.made[0].installed == set()  # the shared container got nothing
+    text = log.final.read_text()
+    assert "the build passed, but a compile failed for want of header yaml.h" in text
+    assert "round 2 of at most 6: found libyaml-dev" in text
+
+
+def test_a_quiet_fallback_is_kept_with_no_discover_or_when_no_package_has_the_header(
+    tmp_path: Path,
+) -> None:
+    for optional, discovering in (
+        ({"yaml.h": "libyaml-dev"}, False),
+        ({"wf-nowhere.h": "-"}, True),
+    ):
+        distro = Distro({}, optional=optional)
+        ctx, log = start(tmp_path / str(discovering), distro, discover=discovering)
+        done, _env, _durations, rounds = buildsteps.build_rounds(ctx, Inline(distro))
+        log.close()
+        assert (rounds, done.found, distro.installed) == (1, (), set())
+        assert len(distro.extractions) == 1
+
+
+def test_when_the_richer_build_fails_it_is_built_again_as_it_passed(tmp_path: Path) -> None:
+    sched = FreshContainers(
+        lambda: Distro(
+            {}, optional={"yaml.h": "libyaml-dev"}, breaks_with=frozenset({"libyaml-dev"})
+        )
+    )
+    ctx, log = start(tmp_path, sched.container)
+    done, _env, _durations, rounds = buildsteps.build_rounds(ctx, sched)
+    log.close()
+    assert rounds == 3
+    assert done.found == ()
+    assert done.container is sched.made[-1] and sched.made[-1].installed == set()
+    assert "that fails; building again as it passed before" in log.final.read_text()
