@@ -20,8 +20,10 @@ Hence the order: every wheelhouse is made first and left 2 s (files younger than
 are read again by the next run, see index.py), then every size's cold run, then the reruns;
 nothing is deleted until the end.
 
-Usage: .venv/bin/python benchmarks/index_scale.py [--dir DIR] [COUNT...]   (default: 1000 10000;
-DIR: where the wheelhouse and site go, default the system temp dir)"""
+Usage: .venv/bin/python benchmarks/index_scale.py [--dir DIR] [--targets NAME,...] [COUNT...]
+(default: 1000 10000; DIR: where the wheelhouse and site go, default the system temp dir;
+--targets: index with only these targets of the catalogue, to compare with a version of
+wheelfarm that knew fewer: each target adds a root, and every root its pages)"""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from wheelfarm import index
+from wheelfarm import index, targets
 
 # One project version is built for these interpreter/platform pairs, like a real wheelhouse.
 _BUILDS = (
@@ -118,8 +120,13 @@ def _file_creation_cost(directory: Path, count: int = 2000) -> float:
 
 def main(argv: list[str]) -> None:
     directory = None
-    if argv[:1] == ["--dir"]:
-        directory, argv = argv[1], argv[2:]
+    catalogue: list[targets.Target] = list(targets.TARGETS)
+    while argv[:1] in (["--dir"], ["--targets"]):
+        if argv[0] == "--dir":
+            directory = argv[1]
+        else:
+            catalogue = [t for t in targets.TARGETS if t.name in argv[1].split(",")]
+        argv = argv[2:]
     counts = [int(a) for a in argv] or [1000, 10000]
     with tempfile.TemporaryDirectory(prefix="wf-bench-", dir=directory) as tmp:
         work = Path(tmp)
@@ -133,7 +140,9 @@ def main(argv: list[str]) -> None:
         print(f"creating an empty file here: {_file_creation_cost(work) * 1e6:.0f} µs")
 
         def index_it(count: int) -> index.SiteResult:
-            return index.build_site(wheelhouses[count], work / f"site-{count}", arch="x86_64")
+            return index.build_site(
+                wheelhouses[count], work / f"site-{count}", catalogue=catalogue, arch="x86_64"
+            )
 
         cold = {count: _timed(lambda count=count: index_it(count)) for count in counts}
         unchanged = {count: _timed(lambda count=count: index_it(count))[0] for count in counts}
