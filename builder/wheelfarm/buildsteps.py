@@ -772,7 +772,7 @@ def trace_failed_step(ctx: BuildContext, sched: Scheduler, failed: StepFailed) -
         ctx.log.heading(TRACE_HEADING)
     if why_not is not None:
         ctx.log.line(f"not traced ({why_not}): the diagnosis is the log's alone")
-        return _diagnosed(failed, found.noted(f"log only: {why_not}"))
+        return _diagnosed(failed, found.untraceable(why_not))
     missing = diagnose.read_trace(text)
     named = ", ".join(map(str, missing)) or "nothing"
     ctx.log.line(
@@ -816,7 +816,7 @@ def _untraceable(ctx: BuildContext) -> str | None:
     if ctx.emulated:
         return "the target is emulated: ptrace does not reach through qemu-user"
     if not ctx.container.output(["sh", "-c", "command -v strace || true"]).strip():
-        return "no strace in the image"
+        return diagnose.NO_TRACER
     return None
 
 
@@ -870,7 +870,7 @@ def _trace_next(ctx: BuildContext, diagnosis: diagnose.Diagnosis) -> bool:
     log named nothing, and the image has no strace to trace with."""
     return (
         not diagnosis.missing
-        and "no strace" in diagnosis.note
+        and diagnosis.untraced == diagnose.NO_TRACER
         and ctx.target.family in pkgmgr.FAMILIES
         and "strace" not in ctx.helpers
     )

@@ -55,6 +55,7 @@ CAUSE_OF: dict[Kind, CauseKind] = {
 # connection's error, often a warning before the tool gives up).
 NAMED, PROSE, DOWNLOAD, NETWORK, COMPILER, GENERIC = range(6)
 SUMMARY_CHARS = 300
+NO_TRACER = "no strace in the image"  # why a step was not traced: installing it helps
 TRACED_NAMED = 3  # a traced cause's summary names this many things (the cause lists them all)
 _PACKAGES = "the recipe's [build.packages]"
 
@@ -84,6 +85,7 @@ class Diagnosis:
     missing: tuple[Missing, ...] = ()  # every cause's, deduplicated, in log order
     traced: bool = False  # a trace of the failed step was read too
     note: str = ""  # how it was diagnosed: "log only: ...", "log and trace"
+    untraced: str = ""  # why no trace could be made, when one was wanted (NO_TRACER, ...)
 
     @property
     def primary(self) -> Cause | None:
@@ -111,6 +113,10 @@ class Diagnosis:
 
     def noted(self, note: str) -> Diagnosis:
         return replace(self, note=note)
+
+    def untraceable(self, why: str) -> Diagnosis:
+        """This diagnosis, the log's alone, because the failed step could not be traced."""
+        return replace(self, note=f"log only: {why}", untraced=why)
 
 
 # ---------------------------------------------------------------- the table of wording

@@ -160,6 +160,7 @@ def test_where_strace_cannot_run_the_log_alone_is_used_and_said(
     assert raised.message == failed.message  # the log's own diagnosis
     assert raised.diagnosis is not None and not raised.diagnosis.traced
     assert raised.diagnosis.note.startswith(f"log only: {why}")
+    assert raised.diagnosis.untraced.startswith(why)
     assert f"not traced ({why}" in ctx.log.final.read_text()
     if emulated:
         assert container.runs == [] and container.outputs == []
