@@ -20,10 +20,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from packaging.markers import Marker
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from wheelfarm import fsutil, recipes, runner
-from wheelfarm.recipes import PackageLists, Recipe
+from wheelfarm.recipes import Constraints, PackageLists, Recipe
 from wheelfarm.targets import Target
 
 RECIPES = "recipes"
@@ -108,10 +110,59 @@ def merged(existing: Recipe, target: Target, found: Mapping[str, Any]) -> Recipe
         runtime_packages=_merge_lists(existing.runtime_packages, target, found["runtime"]),
         imports=tuple(dict.fromkeys((*existing.imports, *found["imports"]))),
         test=existing.test or found["test"],
-        # The first target's constraints for a version stay: the schema scopes them by the
-        # project's version, not by target.
-        constraints=tuple({**dict(found["constraints"]), **dict(existing.constraints)}.items()),
+        constraints=_merge_constraints(
+            existing.constraints, found["constraints"], found.get("python")
+        ),
     )
+
+
+def _merge_constraints(
+    existing: Constraints, found: Constraints, python: str | None
+) -> Constraints:
+    """Per version scope, the pins every target agrees on stay plain; where this target's
+    differ (a release-day resolution differs by Python), each side gets a python_version marker,
+    so that every target rebuilds with the pins that worked for it."""
+    merged = dict(existing)
+    for scope, mine in found:
+        theirs = merged.get(scope)
+        if theirs is None or python is None:
+            merged.setdefault(scope, mine)
+        else:
+            merged[scope] = _merge_pins(theirs, mine, python)
+    return tuple(merged.items())
+
+
+def _merge_pins(theirs: tuple[str, ...], mine: tuple[str, ...], python: str) -> tuple[str, ...]:
+    here = Marker(f'python_version == "{python}"')
+    applying = [Requirement(r) for r in theirs if _applies(Requirement(r), python)]
+    if sorted(_plain(r) for r in applying) == sorted(mine):
+        return theirs  # what applies to this Python is what it found: nothing to change
+    kept: list[str] = []
+    for text in theirs:
+        requirement = Requirement(text)
+        if not _applies(requirement, python) or (requirement.marker is None and text in mine):
+            kept.append(text)
+        elif requirement.marker != here:  # this Python's own pins are replaced below
+            kept.append(_with_marker(requirement, f'python_version != "{python}"'))
+    plain = {text for text in kept if Requirement(text).marker is None}
+    ours = [_with_marker(Requirement(r), str(here)) for r in mine if r not in plain]
+    return (*kept, *ours)
+
+
+def _applies(requirement: Requirement, python: str) -> bool:
+    marker = requirement.marker
+    return marker is None or marker.evaluate({"python_version": python})
+
+
+def _plain(requirement: Requirement) -> str:
+    requirement.marker = None
+    return str(requirement)
+
+
+def _with_marker(requirement: Requirement, marker: str) -> str:
+    old = requirement.marker
+    requirement.marker = Marker(f"({old}) and {marker}" if old is not None else marker)
+    return str(requirement)
 
 
 def _constraints(recipe: Recipe, record: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
@@ -141,6 +192,7 @@ def merge(
         "env": recipe.env,
         "test": recipe.test,
         "constraints": _constraints(recipe, record),
+        "python": record.get("python"),
     }
     heading = (
         f"The recipe wheelfarm's discovery found for {project}, merged across targets.\n"
@@ -169,6 +221,8 @@ def merge_written(source: Path, into: Path, target: Target) -> list[Path]:
             "env": found_recipe.env,
             "test": found_recipe.test,
             "constraints": list(found_recipe.constraints),
+            # The Python its pins worked for, where the target has only one to build for.
+            "python": target.pythons[0].version if len(target.pythons) == 1 else None,
         }
         heading = (
             f"The recipe wheelfarm's discovery found for {found_recipe.project}, merged across "

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from wheelfarm import cache, config, foundrecipes, recipes, targets
 from wheelfarm.errors import ConfigError
@@ -220,3 +221,48 @@ def test_recipes_merge_merges_each_target_s_written_recipes(
         "debian-12", "--into", str(tmp_path / "merged"),
     )  # fmt: skip
     assert missing.returncode == 2
+
+
+def test_pins_that_differ_by_target_are_merged_under_python_markers(tmp_path: Path) -> None:
+    """A release-day retry resolves by Python: debian-11 (3.9) and debian-12 (3.11) pinned
+    different setuptools for one version. Each target's rebuild must get its own pins."""
+    house = tmp_path / "wheelhouse"
+    base = recipes.Recipe(project="wf-old")
+
+    def built(target: targets.Target, python: str, pins: list[str]) -> recipes.Recipe:
+        found = {
+            **record([], []),
+            "python": python,
+            "spec": "wf-old==1.0",
+            "discovery": {"pinned": pins},
+        }
+        path = foundrecipes.merge(house, target, found, base, wheel(tmp_path, "wf_old.py"))
+        return recipes.parse(path.read_text(), "wf-old", str(path))
+
+    built(DEBIAN_11, "3.9", ["cython==3.0.11", "setuptools==75.1.0"])
+    both = built(DEBIAN_12, "3.11", ["cython==3.0.11", "setuptools==75.3.0"])
+    pins = both.constraints_for("1.0")
+    assert pins == (
+        "cython==3.0.11",
+        'setuptools==75.1.0; python_version != "3.11"',
+        'setuptools==75.3.0; python_version == "3.11"',
+    )
+
+    def applying(python: str) -> list[str]:
+        kept = [Requirement(p) for p in pins]
+        return sorted(
+            f"{r.name}{r.specifier}"
+            for r in kept
+            if r.marker is None or r.marker.evaluate({"python_version": python})
+        )
+
+    assert applying("3.9") == ["cython==3.0.11", "setuptools==75.1.0"]
+    assert applying("3.11") == ["cython==3.0.11", "setuptools==75.3.0"]
+    # Each target again changes nothing; a third Python splits once more.
+    assert built(DEBIAN_12, "3.11", ["cython==3.0.11", "setuptools==75.3.0"]) == both
+    assert built(DEBIAN_11, "3.9", ["cython==3.0.11", "setuptools==75.1.0"]) == both
+    three = built(targets.get("debian-13"), "3.13", ["cython==3.1.0", "setuptools==75.3.0"])
+    pins = three.constraints_for("1.0")
+    assert applying("3.9") == ["cython==3.0.11", "setuptools==75.1.0"]
+    assert applying("3.11") == ["cython==3.0.11", "setuptools==75.3.0"]
+    assert applying("3.13") == ["cython==3.1.0", "setuptools==75.3.0"]
