@@ -221,6 +221,9 @@ class HostTools:
                 self._running.add(process)
             try:
                 out, err = process.communicate()
+            except BaseException:  # Ctrl-C or SIGTERM in the thread that runs it
+                _end_group(process)
+                raise
             finally:
                 with self._lock:
                     self._running.discard(process)
@@ -236,8 +239,12 @@ class HostTools:
         with self._lock:
             running = list(self._running)
         for process in running:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
+            _end_group(process)
+
+
+def _end_group(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
 
 
 def download_build_tools(

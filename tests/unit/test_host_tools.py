@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from pathlib import Path
@@ -57,3 +58,18 @@ def test_host_tools_stop_ends_a_running_program_and_its_children(tmp_path: Path)
 def test_host_tools_run_returns_what_the_program_printed() -> None:
     done = images.HostTools().run(["sh", "-c", "echo out; echo err >&2; exit 3"])
     assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")
+
+
+def test_ctrl_c_in_the_thread_running_a_program_ends_it_at_once(tmp_path: Path) -> None:
+    """The program runs in a process group of its own, so the terminal's Ctrl-C does not reach
+    it: the KeyboardInterrupt that reaches wheelfarm must end it, not wait for it."""
+    marker = tmp_path / "child.pid"
+    main = threading.main_thread().ident
+    assert main is not None
+    timer = threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        images.HostTools().run(["sh", "-c", f"sleep 300 & echo $! > {marker}; wait"])
+    assert time.monotonic() - started < 10
+    assert _ended(int(marker.read_text()), within=5)
