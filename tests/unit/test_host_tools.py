@@ -66,10 +66,20 @@ def test_ctrl_c_in_the_thread_running_a_program_ends_it_at_once(tmp_path: Path) 
     marker = tmp_path / "child.pid"
     main = threading.main_thread().ident
     assert main is not None
-    timer = threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT))
-    started = time.monotonic()
-    timer.start()
+
+    def ctrl_c_once_it_runs() -> None:
+        deadline = time.monotonic() + 60
+        while not (marker.is_file() and marker.read_text().strip()):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    interrupter = threading.Thread(target=ctrl_c_once_it_runs)
+    interrupter.start()
     with pytest.raises(KeyboardInterrupt):
         images.HostTools().run(["sh", "-c", f"sleep 300 & echo $! > {marker}; wait"])
-    assert time.monotonic() - started < 10
+    ended_at = time.monotonic()
+    interrupter.join()
     assert _ended(int(marker.read_text()), within=5)
+    assert time.monotonic() - ended_at < 10
