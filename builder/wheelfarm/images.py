@@ -217,9 +217,9 @@ class HostTools:
             errors="replace",
             start_new_session=True,  # its own process group, for stop to end as a whole
         ) as process:
-            with self._lock:
-                self._running.add(process)
             try:
+                with self._lock:
+                    self._running.add(process)
                 out, err = process.communicate()
             except BaseException:  # Ctrl-C or SIGTERM in the thread that runs it
                 _end_group(process)
