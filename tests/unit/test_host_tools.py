@@ -76,9 +76,14 @@ def test_ctrl_c_in_the_thread_running_a_program_ends_it_at_once(tmp_path: Path) 
         signal.pthread_kill(main, signal.SIGINT)
 
     interrupter = threading.Thread(target=ctrl_c_once_it_runs)
-    interrupter.start()
-    with pytest.raises(KeyboardInterrupt):
-        images.HostTools().run(["sh", "-c", f"sleep 300 & echo $! > {marker}; wait"])
+    # A test run started in the background inherits SIGINT ignored: Ctrl-C must raise here.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        interrupter.start()
+        with pytest.raises(KeyboardInterrupt):
+            images.HostTools().run(["sh", "-c", f"sleep 300 & echo $! > {marker}; wait"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
     ended_at = time.monotonic()
     interrupter.join()
     assert _ended(int(marker.read_text()), within=5)
