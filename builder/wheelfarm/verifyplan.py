@@ -200,14 +200,25 @@ class WheelInfo:
 
 
 def default_imports(record_paths: Iterable[str], top_level: str | None) -> tuple[str, ...]:
-    """The modules a consumer would import: top_level.txt when the wheel has one, else the
-    top-level packages and modules RECORD lists (not .dist-info, .data or __pycache__)."""
+    """The modules a consumer would import: those of top_level.txt that the wheel holds, else
+    the top-level packages and modules RECORD lists (not .dist-info, .data or __pycache__).
+    setuptools lists an extension's bare name there even when it is built inside a package
+    (pynacl's `_sodium` is `nacl/_sodium.abi3.so`): such a name is not importable, so it goes."""
+    present = _top_level_modules(record_paths)
     if top_level is not None:
         names = [line.strip().replace("/", ".") for line in top_level.splitlines()]
-        found = [n for n in names if n and all(p.isidentifier() for p in n.split("."))]
+        found = [
+            n
+            for n in names
+            if n and all(p.isidentifier() for p in n.split(".")) and n.split(".")[0] in present
+        ]
         if found:
             return tuple(dict.fromkeys(found))
-    modules: list[str] = []
+    return tuple(sorted(present))
+
+
+def _top_level_modules(record_paths: Iterable[str]) -> set[str]:
+    modules: set[str] = set()
     for path in record_paths:
         parts = PurePosixPath(path).parts
         if not parts or parts[0].endswith((".dist-info", ".data")) or parts[0] == "__pycache__":
@@ -218,8 +229,8 @@ def default_imports(record_paths: Iterable[str], top_level: str | None) -> tuple
                 continue
             first = first.split(".", 1)[0]
         if first.isidentifier():
-            modules.append(first)
-    return tuple(sorted(set(modules)))
+            modules.add(first)
+    return modules
 
 
 def read_wheel(path: Path) -> WheelInfo:

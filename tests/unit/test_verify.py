@@ -173,7 +173,15 @@ def test_a_python_missing_from_the_image_is_not_offered() -> None:
 
 
 def test_default_imports_from_top_level_txt_first() -> None:
-    assert verifyplan.default_imports(["a/__init__.py"], "yaml\n_yaml\n\n") == ("yaml", "_yaml")
+    record = ["yaml/__init__.py", "_yaml/__init__.py", "a/__init__.py"]
+    assert verifyplan.default_imports(record, "yaml\n_yaml\n\n") == ("yaml", "_yaml")
+
+
+def test_a_top_level_txt_name_the_wheel_does_not_hold_is_not_imported() -> None:
+    """setuptools lists pynacl's extension as `_sodium` though it is nacl/_sodium.abi3.so."""
+    record = ["nacl/__init__.py", "nacl/_sodium.abi3.so", "pynacl-1.6.2.dist-info/METADATA"]
+    assert verifyplan.default_imports(record, "_sodium\nnacl\n") == ("nacl",)
+    assert verifyplan.default_imports(record, "_sodium\n") == ("nacl",)  # RECORD's, then
 
 
 def test_default_imports_from_record() -> None:
