@@ -32,6 +32,7 @@ CauseKind = Literal[
     "missing-pkgconfig",
     "missing-program",
     "missing-library",
+    "missing-cmake",
     "download",
     "compiler-error",
 ]
@@ -40,6 +41,7 @@ CAUSE_KINDS: tuple[CauseKind, ...] = (
     "missing-pkgconfig",
     "missing-program",
     "missing-library",
+    "missing-cmake",
     "download",
     "compiler-error",
 )
@@ -49,6 +51,7 @@ CAUSE_OF: dict[Kind, CauseKind] = {
     "pkgconfig": "missing-pkgconfig",
     "program": "missing-program",
     "library": "missing-library",
+    "cmake": "missing-cmake",
 }
 # How well a cause explains a failure (lower explains better): the pattern's rank.
 # A tool's own words for a failed download rank above the network's (a resolver's or a
@@ -225,6 +228,10 @@ _LIBRARY_HINT = (
     f"install the distro's development package that ships lib{{name}}.so ({_PACKAGES}); "
     "or set LDFLAGS in [build.env]"
 )
+_CMAKE_HINT = (
+    f"install the distro's development package that ships CMake's config file for {{name}} "
+    f"({_PACKAGES}); or point CMAKE_PREFIX_PATH at it in [build.env]"
+)
 _PROSE_HINT = f"install the development packages the message names ({_PACKAGES})"
 _RUST_HINT = (
     f"install a Rust toolchain (the distro's cargo and rustc) with {_PACKAGES}; without one the "
@@ -400,6 +407,16 @@ PATTERNS: tuple[Pattern, ...] = (
         _LIBRARY_HINT,
         missing="library",
     ),
+    # CMake's find_package: `Could not find a package configuration file provided by "Arrow"
+    # with any of the following names:` (and `By not providing "FindArrow.cmake" ...`)
+    _p(
+        "missing-cmake",
+        r"(?:Could not find a package configuration file|find a package configuration file) "
+        r'provided by "(?P<name>[\w.+-]+)"',
+        "missing CMake package {name}",
+        _CMAKE_HINT,
+        missing="cmake",
+    ),
     # CMake: `CMAKE_Fortran_COMPILER not set`, `No CMAKE_CXX_COMPILER could be found.`
     _p(
         "missing-program",
@@ -414,14 +431,6 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(
         "missing-library",
         r"^(?!-- ).*Could NOT find (?P<name>[\w:.+-]+)",
-        "CMake could not find {name}",
-        f"install the distro's development package of {{name}} ({_PACKAGES})",
-        names=_no_names,
-        rank=PROSE,
-    ),
-    _p(
-        "missing-library",
-        r"Could not find a package configuration file provided by \"(?P<name>[^\"]+)\"",
         "CMake could not find {name}",
         f"install the distro's development package of {{name}} ({_PACKAGES})",
         names=_no_names,
@@ -647,6 +656,7 @@ def _traced_cause(found: Sequence[Missing]) -> Cause:
         "pkgconfig": _PC_HINT,
         "program": _PROGRAM_HINT,
         "library": _LIBRARY_HINT,
+        "cmake": _CMAKE_HINT,
     }
     first = found[0]
     named = ", ".join(map(str, found[:TRACED_NAMED]))

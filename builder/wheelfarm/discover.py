@@ -80,8 +80,12 @@ class Where:
     ca_file: str | None = None
 
 
+# Bumped whenever contents_index.py keeps other lines, so that no older reduction is read.
+CONTENTS_FORMAT = 2
+
+
 def contents_path(identity: str) -> Path:
-    return cache.root() / "contents" / f"{identity}.gz"
+    return cache.root() / "contents" / f"{identity}.v{CONTENTS_FORMAT}.gz"
 
 
 def _identity(text: str) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["header", "pkgconfig", "program", "library"]
-KINDS: tuple[Kind, ...] = ("header", "pkgconfig", "program", "library")
+Kind = Literal["header", "pkgconfig", "program", "library", "cmake"]
+KINDS: tuple[Kind, ...] = ("header", "pkgconfig", "program", "library", "cmake")
 
 
 @dataclass(frozen=True, order=True)
@@ -19,6 +19,8 @@ class Missing:
     - pkgconfig: the module name (`libcurl`, `libxml-2.0`)
     - program: the command name (`curl-config`, `cargo`, `gfortran`)
     - library: the linker's name without `-l` or `lib` (`ldap`, `ssl`)
+    - cmake: a CMake package as `find_package` names it (`Arrow`, `Eigen3`, `pybind11`), found
+      through its `<Name>Config.cmake` or `<name>-config.cmake`
     """
 
     kind: Kind
@@ -30,4 +32,5 @@ class Missing:
             "pkgconfig": f"pkg-config module {self.name}",
             "program": f"program {self.name}",
             "library": f"library -l{self.name}",
+            "cmake": f"CMake package {self.name}",
         }[self.kind]

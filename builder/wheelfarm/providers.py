@@ -51,7 +51,8 @@ FAMILIES = ("apk", "apt", "dnf", "yum")
 # which cannot import this module; a unit test holds them equal).
 KEPT_LINES = re.compile(
     r"^(usr/)?(include/|lib[^/\s]*/(\S*/)?pkgconfig/[^/\s]+\.pc\s|share/pkgconfig/[^/\s]+\.pc\s|"
-    r"s?bin/[^/\s]+\s|lib[^/\s]*/([^/\s]+/)?lib[^/\s]+\.(so|a)\s)"
+    r"s?bin/[^/\s]+\s|lib[^/\s]*/([^/\s]+/)?lib[^/\s]+\.(so|a)\s|"
+    r"(lib[^/\s]*|share)/\S*(Config|-config)\.cmake\s)"
 )
 # Variant words in package names, most preferred first (rule 7).
 VARIANTS = ("openssl", "gnutls", "nss")
@@ -97,6 +98,11 @@ def contents_pattern(missing: Missing) -> re.Pattern[str]:
         return re.compile(rf"^usr/(lib[^/]*/(.*/)?|share/)pkgconfig/{name}\.pc$")
     if missing.kind == "program":
         return re.compile(rf"^(usr/)?s?bin/{name}$")
+    if missing.kind == "cmake":
+        # Where find_package looks under a prefix: lib*/ (with the arch's subdir) or share/,
+        # then cmake/<Name>*/ or <Name>*/(cmake|CMake)/, for either spelling of the file.
+        lower = re.escape(missing.name.lower())
+        return re.compile(rf"^usr/(lib[^/]*|share)/(.+/)?({name}Config|{lower}-config)\.cmake$")
     return re.compile(rf"^(usr/)?lib[^/]*/([^/]+/)?lib{name}\.(so|a)$")
 
 
@@ -121,7 +127,11 @@ def apt_candidates(
 ) -> dict[Missing, list[Candidate]]:
     """Every candidate for each wanted thing, in one pass over a (reduced) Contents index."""
     patterns = [(missing, contents_pattern(missing)) for missing in wanted]
-    tails = {missing: missing.name.rsplit("/", 1)[-1] for missing in wanted}
+    # A cheap test before the pattern: the text every matching line holds.
+    tails = {
+        missing: "onfig.cmake" if missing.kind == "cmake" else missing.name.rsplit("/", 1)[-1]
+        for missing in wanted
+    }
     found: dict[Missing, list[Candidate]] = {missing: [] for missing in wanted}
     for line in lines:
         parsed = None
@@ -149,12 +159,16 @@ def provides_queries(family: str, missing: Missing) -> list[str]:
             "pkgconfig": [f"pc:{name}"],
             "program": [f"cmd:{name}"],
             "library": [f"so:lib{name}.so*"],
+            "cmake": [],  # apk has no CMake provides
         }[missing.kind]
     return {
         "header": [f"*/include/{name}"],
         "pkgconfig": [f"pkgconfig({name})"],
         "program": [f"/usr/bin/{name}", f"/usr/sbin/{name}"],
         "library": [f"*/lib{name}.so"],
+        # Fedora's and RHEL's CMake dependency generator adds cmake(Name) provides; the
+        # file is what yum's older packages can be asked for.
+        "cmake": [f"cmake({name})", f"*/{name}Config.cmake", f"*/{name.lower()}-config.cmake"],
     }[missing.kind]
 
 

@@ -74,6 +74,14 @@ REAL_LOGS = [
         (),
     ),
     (
+        # scikit-build-core's CMake run, no Arrow C++ (not in Debian 12): not the probes the
+        # trace would find (git, dlltool, ccache...)
+        "pyarrow-26.0.1-no-arrow.log",
+        "missing-cmake",
+        'missing CMake package Arrow (find a package configuration file provided by "Arrow")',
+        (Missing("cmake", "Arrow"),),
+    ),
+    (
         "cryptography-43.0.3-offline.log",
         "download",
         "crate not available from the registry: openssl-sys",
@@ -171,7 +179,7 @@ WORDING = [
     ("  Could NOT find OpenSSL, try to set the path to OpenSSL root folder in the",
      "missing-library", (), "CMake could not find OpenSSL"),
     ('  Could not find a package configuration file provided by "Eigen3" with any of',
-     "missing-library", (), "CMake could not find Eigen3"),
+     "missing-cmake", (Missing("cmake", "Eigen3"),), "missing CMake package Eigen3"),
     ("The headers or library files could not be found for zlib,", "missing-library", (),
      "missing headers or library of zlib"),
     ("error: failed to get `asn1` as a dependency of package `x v0.1.0 (/wf/src/x)`",

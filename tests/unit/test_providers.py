@@ -92,6 +92,10 @@ def test_a_program_from_its_own_package_over_a_wrapper_of_it() -> None:
         (Missing("program", "cmake"), "cmake"),
         (Missing("program", "swig"), "swig"),
         (Missing("program", "gfortran"), "gfortran"),
+        # CMake packages, both spellings of the config file, under lib/, lib/<arch>/, share/
+        (Missing("cmake", "pybind11"), "pybind11-dev"),
+        (Missing("cmake", "fmt"), "libfmt-dev"),
+        (Missing("cmake", "Eigen3"), "libeigen3-dev"),
     ],
 )
 def test_real_cases(missing: Missing, package: str) -> None:
@@ -197,6 +201,24 @@ def test_provides_queries_per_family() -> None:
         "cmd:curl-config"
     ]
     assert providers.provides_queries("apk", Missing("library", "ldap")) == ["so:libldap.so*"]
+    assert providers.provides_queries("dnf", Missing("cmake", "Arrow")) == [
+        "cmake(Arrow)",
+        "*/ArrowConfig.cmake",
+        "*/arrow-config.cmake",
+    ]
+    assert providers.provides_queries("apk", Missing("cmake", "Arrow")) == []
+
+
+def test_a_cmake_package_is_its_config_file_not_any_cmake_file() -> None:
+    pattern = providers.contents_pattern(Missing("cmake", "Arrow"))
+    assert pattern.match("usr/lib/x86_64-linux-gnu/cmake/Arrow/ArrowConfig.cmake")
+    assert pattern.match("usr/share/arrow/cmake/arrow-config.cmake")
+    assert not pattern.match("usr/lib/x86_64-linux-gnu/cmake/Arrow/ArrowTargets.cmake")
+    assert not pattern.match("usr/lib/cmake/Parquet/NotArrowConfig.cmake")
+    assert not pattern.match("usr/src/arrow/ArrowConfig.cmake")
+    line = "usr/lib/x86_64-linux-gnu/cmake/arrow/arrow-config.cmake   libdevel/libarrow-dev"
+    found = providers.apt_candidates([line], [Missing("cmake", "Arrow")])
+    assert [c.package for c in found[Missing("cmake", "Arrow")]] == ["libarrow-dev"]
 
 
 def test_apk_search_answers_and_dev_packages() -> None:

@@ -29,7 +29,8 @@ from pathlib import Path
 
 KEPT_LINES = re.compile(
     r"^(usr/)?(include/|lib[^/\s]*/(\S*/)?pkgconfig/[^/\s]+\.pc\s|share/pkgconfig/[^/\s]+\.pc\s|"
-    r"s?bin/[^/\s]+\s|lib[^/\s]*/([^/\s]+/)?lib[^/\s]+\.(so|a)\s)"
+    r"s?bin/[^/\s]+\s|lib[^/\s]*/([^/\s]+/)?lib[^/\s]+\.(so|a)\s|"
+    r"(lib[^/\s]*|share)/\S*(Config|-config)\.cmake\s)"
 )
 IDENTIFIER = "Contents-wheelfarm"
 LISTS = Path("/var/lib/apt/lists")
