@@ -12,9 +12,10 @@ The ranked list is a tab-separated file with a header line naming at least the c
 one whose name starts with `rank` (empty or 0 for unranked), such as the package list of this
 workplace's `env` entry.
 
-The time discovery added, per built spec: the build's wall time (its provenance record's start and
-end) less the last attempt's own steps (environment and compile): the failed attempts, their
-diagnosis and traces, and the package lookups and installs. Prints figures only; asserts nothing.
+The time discovery added, per spec: when its last attempt began, from its log (0 for a build that
+passed at once): the failed attempts (and their waits for a build slot), their diagnosis and
+traces, and the package lookups and installs. The build's JSON report is kept as report.json
+beside the wheelhouse. Prints figures only; asserts nothing.
 
 Usage: .venv/bin/python benchmarks/discovery_top.py --list FILE [--count 40] [--target debian-12]...
                                     [--jobs N] [--timeout S] [--dir DIR] [--skip PROJECT]...
@@ -32,21 +33,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pypi_simple
 import requests
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from wheelfarm import fetch
+from wheelfarm import fetch, targets
 
 WHEELFARM = Path(sys.executable).parent / "wheelfarm"
-_ROUND = re.compile(r"^=+ round (\d+) of at most", re.M)
+_ROUND = re.compile(r"^==> \[\s*(?P<at>[\d.]+)s\] round (?P<number>\d+) of at most", re.M)
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,12 @@ def ranked(path: Path) -> Iterator[tuple[int, str]]:
     yield from sorted(rows)
 
 
-def _newest_compiled(page: pypi_simple.ProjectPage) -> str | None:
-    """The newest version that has an sdist and a platform wheel, if the newest with an sdist
-    has one."""
+def _newest_compiled(page: pypi_simple.ProjectPage, pythons: Sequence[str]) -> str | None:
+    """For a project whose newest release with an sdist also has a platform wheel (it has
+    compiled code): its newest sdist whose Requires-Python admits every one of `pythons`, as a
+    lock file for those Pythons would pin it (numpy 2.5 needs Python 3.12; debian-12 has 3.11)."""
     by_version: dict[Version, set[str]] = {}
+    admits: dict[Version, bool] = {}
     for package in page.packages:
         if package.version is None or package.is_yanked:
             continue
@@ -88,16 +91,23 @@ def _newest_compiled(page: pypi_simple.ProjectPage) -> str | None:
         kinds = by_version.setdefault(version, set())
         if package.package_type == "sdist":
             kinds.add("sdist")
+            try:
+                wanted = SpecifierSet(package.requires_python or "")
+            except InvalidSpecifier:  # pip ignores what it cannot read
+                wanted = SpecifierSet()
+            admits[version] = all(wanted.contains(p, prereleases=True) for p in pythons)
         elif package.package_type == "wheel" and not package.filename.endswith("-any.whl"):
             kinds.add("platform wheel")
     with_sdist = [v for v, kinds in by_version.items() if "sdist" in kinds]
     if not with_sdist:
         return None
-    newest = max(with_sdist)
-    return str(newest) if "platform wheel" in by_version[newest] else None
+    if "platform wheel" not in by_version[max(with_sdist)]:
+        return None
+    usable = [v for v in with_sdist if admits.get(v)]
+    return str(max(usable)) if usable else None
 
 
-def pick(list_file: Path, count: int, skip: set[str]) -> list[Pick]:
+def pick(list_file: Path, count: int, skip: set[str], pythons: Sequence[str]) -> list[Pick]:
     settings = fetch.index_settings()
     session = requests.Session()
     if settings.cert:
@@ -108,7 +118,7 @@ def pick(list_file: Path, count: int, skip: set[str]) -> list[Pick]:
         if canonicalize_name(name) in skip:
             continue
         try:
-            version = _newest_compiled(client.get_project_page(name, timeout=30))
+            version = _newest_compiled(client.get_project_page(name, timeout=30), pythons)
         except (pypi_simple.NoSuchProjectError, requests.RequestException):
             continue
         if version is not None:
@@ -119,20 +129,20 @@ def pick(list_file: Path, count: int, skip: set[str]) -> list[Pick]:
     return picked
 
 
-def _seconds(record: dict[str, Any], key: str) -> float:
-    return datetime.fromisoformat(str(record[key]).replace("Z", "+00:00")).timestamp()
-
-
 def _record_of(wheelhouse: Path, wheel: str) -> dict[str, Any]:
     path = wheelhouse / ".wheelfarm" / f"{wheel}.json"
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _rounds_in_log(wheelhouse: Path, log: str | None) -> int:
+def _rounds_in_log(wheelhouse: Path, log: str | None) -> tuple[int, float]:
+    """How many attempts the build's log shows, and when (seconds into the build) the last one
+    began: what the earlier attempts, their diagnosis and the lookups and installs cost."""
     if not log or not (wheelhouse / log).is_file():
-        return 0
-    found = [int(n) for n in _ROUND.findall((wheelhouse / log).read_text(errors="replace"))]
-    return max(found, default=1)
+        return 1, 0.0
+    found = list(_ROUND.finditer((wheelhouse / log).read_text(errors="replace")))
+    if not found:
+        return 1, 0.0
+    return int(found[-1]["number"]), float(found[-1]["at"])
 
 
 def build(
@@ -154,43 +164,48 @@ def build(
     started = time.monotonic()
     done = subprocess.run(argv, env=env, stdout=subprocess.PIPE, text=True, check=False)
     print(f"wheelfarm build exited {done.returncode} after {time.monotonic() - started:.0f} s")
+    (work / "report.json").write_text(done.stdout or "{}", encoding="utf-8")
     return {"report": json.loads(done.stdout or "{}"), "wheelhouse": wheelhouse}
+
+
+def _row(wheelhouse: Path, result: dict[str, Any], verified: set[tuple[Any, Any]]) -> str:
+    status = result["status"]
+    spec = f"  {result['spec']:<34}"
+    if status == "skipped":
+        return f"{spec} skipped   ({result.get('note') or ''})"
+    record = _record_of(wheelhouse, result["wheel"]) if result.get("wheel") else {}
+    discovery = record.get("discovery") or {}
+    rounds, added = _rounds_in_log(wheelhouse, result.get("log"))
+    if status == "failed":
+        mark = "FAILED"
+    else:
+        mark = "verified" if (result.get("wheel"), result["target"]) in verified else "unverified"
+    installed = ", ".join(discovery.get("installed", [])) or "-"
+    why = f"  ({(result.get('error') or '')[:100]})" if status == "failed" else ""
+    return f"{spec} {mark:<10} attempts {rounds}  +{added:5.0f} s  {installed}{why}"
 
 
 def table(outcome: dict[str, Any]) -> None:
     wheelhouse: Path = outcome["wheelhouse"]
     report = outcome["report"]
-    results = report.get("results", [])
     # A wheel counts as verified when it passed in its own target's runtime image.
     verified = {
         (c.get("wheel"), c.get("target"))
         for c in report.get("verify", {}).get("results", [])
         if c.get("status") == "pass"
     }
-    per_target: dict[str, list[str]] = {}
-    for result in results:
-        target = result["target"]
-        record = _record_of(wheelhouse, result["wheel"]) if result.get("wheel") else {}
-        discovery = record.get("discovery") or {}
-        rounds = discovery.get("rounds") or _rounds_in_log(wheelhouse, result.get("log"))
-        added = 0.0
-        if record:
-            durations = record.get("durations") or {}
-            spent = sum(float(v) for v in durations.values())
-            added = _seconds(record, "finished_at") - _seconds(record, "started_at") - spent
-        ok = result["status"] != "failed"
-        mark = "verified" if (result.get("wheel"), target) in verified else "built"
-        line = (
-            f"  {result['spec']:<34} {mark if ok else 'FAILED':<9} attempts {rounds or 1}  "
-            f"+{max(added, 0.0):5.0f} s  "
-            + (", ".join(discovery.get("installed", [])) or "-")
-            + ("" if ok else f"  ({(result.get('error') or '')[:90]})")
+    per_target: dict[str, list[dict[str, Any]]] = {}
+    for result in report.get("results", []):
+        per_target.setdefault(result["target"], []).append(result)
+    for target, results in per_target.items():
+        built = [r for r in results if r["status"] not in ("failed", "skipped")]
+        passed = [r for r in built if (r.get("wheel"), target) in verified]
+        skipped = sum(r["status"] == "skipped" for r in results)
+        print(
+            f"\n{target}: {len(built)} built, {len(passed)} verified, "
+            f"{len(results) - len(built) - skipped} failed, {skipped} not for its Python"
         )
-        per_target.setdefault(target, []).append(line)
-    for target, lines in per_target.items():
-        built = sum("FAILED" not in line for line in lines)
-        print(f"\n{target}: {built}/{len(lines)} built")
-        print("\n".join(lines))
+        print("\n".join(_row(wheelhouse, r, verified) for r in results))
 
 
 def main() -> None:
@@ -209,17 +224,18 @@ def main() -> None:
     parser.add_argument("--list-only", action="store_true", help="print the picks, build nothing")
     parser.add_argument("--skip", action="append", default=[], help="a project to leave out")
     args = parser.parse_args()
-    print(f"the {args.count} highest-ranked projects with compiled code:")
-    picks = pick(args.list, args.count, {canonicalize_name(s) for s in args.skip})
+    print(f"the {args.count} highest-ranked projects with compiled code:", flush=True)
+    chosen = args.target or ["debian-12"]
+    pythons = sorted({p.version for name in chosen for p in targets.get(name).pythons})
+    picks = pick(args.list, args.count, {canonicalize_name(s) for s in args.skip}, pythons)
     if args.list_only:
         return
-    targets = args.target or ["debian-12"]
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-        table(build(picks, targets, args.jobs, args.timeout, args.dir))
+        table(build(picks, chosen, args.jobs, args.timeout, args.dir))
         return
     with tempfile.TemporaryDirectory(prefix="wf-discovery-") as tmp:
-        table(build(picks, targets, args.jobs, args.timeout, Path(tmp)))
+        table(build(picks, chosen, args.jobs, args.timeout, Path(tmp)))
 
 
 if __name__ == "__main__":
