@@ -19,7 +19,7 @@ beside the wheelhouse. Prints figures only; asserts nothing.
 
 Usage: .venv/bin/python benchmarks/discovery_top.py --list FILE [--count 40] [--target debian-12]...
                                     [--jobs N] [--timeout S] [--dir DIR] [--skip PROJECT]...
-                                    [--list-only]
+                                    [--only PROJECT]... [--list-only]
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ def ranked(path: Path) -> Iterator[tuple[int, str]]:
     yield from sorted(rows)
 
 
-def _newest_compiled(page: pypi_simple.ProjectPage, pythons: Sequence[str]) -> str | None:
+def _newest_compiled(
+    page: pypi_simple.ProjectPage, pythons: Sequence[str], *, compiled: bool = True
+) -> str | None:
     """For a project whose newest release with an sdist also has a platform wheel (it has
     compiled code): its newest sdist whose Requires-Python admits every one of `pythons`, as a
     lock file for those Pythons would pin it (numpy 2.5 needs Python 3.12; debian-12 has 3.11)."""
@@ -101,13 +103,17 @@ def _newest_compiled(page: pypi_simple.ProjectPage, pythons: Sequence[str]) -> s
     with_sdist = [v for v, kinds in by_version.items() if "sdist" in kinds]
     if not with_sdist:
         return None
-    if "platform wheel" not in by_version[max(with_sdist)]:
+    if compiled and "platform wheel" not in by_version[max(with_sdist)]:
         return None
     usable = [v for v in with_sdist if admits.get(v)]
     return str(max(usable)) if usable else None
 
 
-def pick(list_file: Path, count: int, skip: set[str], pythons: Sequence[str]) -> list[Pick]:
+def pick(
+    list_file: Path, count: int, skip: set[str], pythons: Sequence[str], only: set[str]
+) -> list[Pick]:
+    """The `count` best-ranked projects with compiled code, or, with `only`, those projects
+    (compiled code or not: a recipe's project may ship no wheels at all)."""
     settings = fetch.index_settings()
     session = requests.Session()
     if settings.cert:
@@ -115,16 +121,17 @@ def pick(list_file: Path, count: int, skip: set[str], pythons: Sequence[str]) ->
     client = pypi_simple.PyPISimple(endpoint=settings.indexes[0], session=session)
     picked: list[Pick] = []
     for rank, name in ranked(list_file):
-        if canonicalize_name(name) in skip:
+        if canonicalize_name(name) in skip or (only and canonicalize_name(name) not in only):
             continue
         try:
-            version = _newest_compiled(client.get_project_page(name, timeout=30), pythons)
+            page = client.get_project_page(name, timeout=30)
+            version = _newest_compiled(page, pythons, compiled=not only)
         except (pypi_simple.NoSuchProjectError, requests.RequestException):
             continue
         if version is not None:
             picked.append(Pick(rank, name, version))
             print(f"  #{rank:<5} {name} {version}", flush=True)
-            if len(picked) == count:
+            if len(picked) == (len(only) if only else count):
                 break
     return picked
 
@@ -223,11 +230,19 @@ def main() -> None:
     )
     parser.add_argument("--list-only", action="store_true", help="print the picks, build nothing")
     parser.add_argument("--skip", action="append", default=[], help="a project to leave out")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="build this project of the list instead of the best-ranked (repeat; --count then"
+        " does nothing): to have discovery write recipes for projects that have one",
+    )
     args = parser.parse_args()
     print(f"the {args.count} highest-ranked projects with compiled code:", flush=True)
     chosen = args.target or ["debian-12"]
     pythons = sorted({p.version for name in chosen for p in targets.get(name).pythons})
-    picks = pick(args.list, args.count, {canonicalize_name(s) for s in args.skip}, pythons)
+    skip: set[str] = {canonicalize_name(s) for s in args.skip}
+    picks = pick(args.list, args.count, skip, pythons, {canonicalize_name(o) for o in args.only})
     if args.list_only:
         return
     if args.dir is not None:
