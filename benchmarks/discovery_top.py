@@ -238,7 +238,8 @@ def main() -> None:
         " does nothing): to have discovery write recipes for projects that have one",
     )
     args = parser.parse_args()
-    print(f"the {args.count} highest-ranked projects with compiled code:", flush=True)
+    heading = "the projects asked for" if args.only else f"the {args.count} highest-ranked projects"
+    print(f"{heading} with compiled code:" if not args.only else f"{heading}:", flush=True)
     chosen = args.target or ["debian-12"]
     pythons = sorted({p.version for name in chosen for p in targets.get(name).pythons})
     skip: set[str] = {canonicalize_name(s) for s in args.skip}
