@@ -95,7 +95,8 @@ def contents_pattern(missing: Missing) -> re.Pattern[str]:
     if missing.kind == "header":
         return re.compile(rf"^(usr/)?include/(.+/)?{name}$")
     if missing.kind == "pkgconfig":
-        return re.compile(rf"^usr/(lib[^/]*/(.*/)?|share/)pkgconfig/{name}\.pc$")
+        # Any case: meson names some dependencies its own way (scipy's "OpenBLAS" is openblas.pc).
+        return re.compile(rf"^usr/(lib[^/]*/(.*/)?|share/)pkgconfig/{name}\.pc$", re.IGNORECASE)
     if missing.kind == "program":
         return re.compile(rf"^(usr/)?s?bin/{name}$")
     if missing.kind == "cmake":
@@ -132,11 +133,14 @@ def apt_candidates(
         missing: "onfig.cmake" if missing.kind == "cmake" else missing.name.rsplit("/", 1)[-1]
         for missing in wanted
     }
+    anycase = {m for m in wanted if m.kind == "pkgconfig" and m.name != m.name.lower()}
+    tails.update({m: m.name.lower() for m in anycase})
     found: dict[Missing, list[Candidate]] = {missing: [] for missing in wanted}
     for line in lines:
         parsed = None
+        lowered = line.lower() if anycase else line
         for missing, pattern in patterns:
-            if tails[missing] not in line:
+            if tails[missing] not in (lowered if missing in anycase else line):
                 continue
             parsed = parsed or parse_contents_line(line)
             if parsed is None:
@@ -153,17 +157,19 @@ def apt_candidates(
 def provides_queries(family: str, missing: Missing) -> list[str]:
     """What to ask the family's package manager for (`dnf provides Q`, `apk search -x Q`)."""
     name = missing.name.strip("/")
+    # pkg-config modules are looked up in any case on apt too (meson's "OpenBLAS").
+    modules = list(dict.fromkeys((name, name.lower())))
     if family == "apk":
         return {
             "header": [],
-            "pkgconfig": [f"pc:{name}"],
+            "pkgconfig": [f"pc:{m}" for m in modules],
             "program": [f"cmd:{name}"],
             "library": [f"so:lib{name}.so*"],
             "cmake": [],  # apk has no CMake provides
         }[missing.kind]
     return {
         "header": [f"*/include/{name}"],
-        "pkgconfig": [f"pkgconfig({name})"],
+        "pkgconfig": [f"pkgconfig({m})" for m in modules],
         "program": [f"/usr/bin/{name}", f"/usr/sbin/{name}"],
         "library": [f"*/lib{name}.so"],
         # Fedora's and RHEL's CMake dependency generator adds cmake(Name) provides; the

@@ -207,6 +207,23 @@ def test_provides_queries_per_family() -> None:
         "*/arrow-config.cmake",
     ]
     assert providers.provides_queries("apk", Missing("cmake", "Arrow")) == []
+    assert providers.provides_queries("dnf", Missing("pkgconfig", "OpenBLAS")) == [
+        "pkgconfig(OpenBLAS)",
+        "pkgconfig(openblas)",
+    ]
+
+
+def test_a_pkgconfig_module_is_found_in_any_case() -> None:
+    """meson's `Dependency "OpenBLAS" not found (tried pkg-config)`: Debian ships openblas.pc."""
+    lines = [
+        "usr/lib/x86_64-linux-gnu/openblas-pthread/pkgconfig/openblas.pc "
+        "libdevel/libopenblas-pthread-dev",
+        "usr/lib/x86_64-linux-gnu/pkgconfig/openblas64.pc   libdevel/libopenblas64-dev",
+    ]
+    found = providers.apt_candidates(lines, [Missing("pkgconfig", "OpenBLAS")])
+    assert [c.package for c in found[Missing("pkgconfig", "OpenBLAS")]] == [
+        "libopenblas-pthread-dev"
+    ]
 
 
 def test_a_cmake_package_is_its_config_file_not_any_cmake_file() -> None:
