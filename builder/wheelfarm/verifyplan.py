@@ -354,9 +354,12 @@ def download_platforms(arch: str, libc: tuple[str, str]) -> list[str]:
 # ------------------------------------------------------------------------------- cache keys
 
 
-def recipe_digest(recipe: Recipe) -> str:
-    """What the recipe says about verification: its imports and test (not its build)."""
-    return fsutil.digest({"imports": list(recipe.imports), "test": recipe.test})
+def recipe_digest(recipe: Recipe, imports: tuple[str, ...] | None = None) -> str:
+    """What a cell checks: the modules it imports (the recipe's, else `imports`, those the wheel
+    names) and the recipe's test, not its build. The imports taken from the wheel count too, so a
+    wheelfarm that reads them otherwise checks again rather than reuse an old result."""
+    chosen = recipe.imports or imports or ()
+    return fsutil.digest({"imports": list(chosen), "test": recipe.test})
 
 
 def cell_key(wheel_sha256: str, image_id: str, recipe: str, python: str) -> str:
@@ -507,7 +510,7 @@ class Job:
         return cell_key(
             self.wheel.sha256,
             self.target.image_id,
-            recipe_digest(self.recipe),
+            recipe_digest(self.recipe, self.imports),
             self.python.executable,
         )
 

@@ -14,7 +14,7 @@ import pytest
 from wf_cli import OS_RELEASE, run_in_process
 from wf_wheels import make_wheel
 
-from wheelfarm import imagefacts, probe, rules, targets, verify, verifyplan, wheelname
+from wheelfarm import imagefacts, probe, recipes, rules, targets, verify, verifyplan, wheelname
 from wheelfarm.recipes import Recipe
 
 GLIBC = {"debian-11": "2.31", "debian-12": "2.36", "debian-13": "2.41", "rockylinux-9": "2.34"}
@@ -484,3 +484,12 @@ def test_bad_inputs_exit_2_before_any_container(
         assert message in result.stderr, (args, result.stderr)
         assert result.stdout == ""
     assert not (filled / ".wheelfarm").exists()
+
+
+def test_the_imports_read_off_the_wheel_are_part_of_the_cell_key() -> None:
+    plain = recipes.Recipe(project="pynacl")
+    assert verifyplan.recipe_digest(plain, ("nacl",)) != verifyplan.recipe_digest(
+        plain, ("_sodium", "nacl")
+    )
+    named = replace(plain, imports=("nacl",))
+    assert verifyplan.recipe_digest(named, ("x",)) == verifyplan.recipe_digest(named)
