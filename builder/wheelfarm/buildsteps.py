@@ -989,14 +989,17 @@ def _release_day(ctx: BuildContext, failure: StepFailed) -> BuildContext | None:
     """After discovery has nothing more to install: the same build again with its build
     requirements resolved as of the sdist's upload time (an older release often fails against
     today's Cython or setuptools), once, when the index gave that time. A failed package install,
-    or a failure its log blames on something missing from the system, is not the build
-    requirements' fault."""
+    or a failure its log blames on something missing from the system or on a download (cargo's
+    crate registry out of reach), is not the build requirements' fault."""
     if ctx.exclude_newer or ctx.pinned or failure.step is None:
         return None
     if failure.step[0] == "install system packages":
         return None
     if failure.diagnosis is not None and failure.diagnosis.missing:
         return None  # blamed on something missing from the system, not on its requirements
+    primary = failure.diagnosis.primary if failure.diagnosis is not None else None
+    if primary is not None and primary.kind == "download":
+        return None  # a registry or a server out of reach: other versions would not reach it
     when = ctx.source.upload_time
     if when is None:
         ctx.log.heading(

@@ -39,6 +39,7 @@ class Distro:
         needs_old_requirements: bool = False,
         optional: Mapping[str, str] | None = None,
         breaks_with: frozenset[str] = frozenset(),
+        offline: bool = False,
     ) -> None:
         self.needs = dict(needs)
         self.old = needs_old_requirements
@@ -46,6 +47,7 @@ class Distro:
         # without it, as pyyaml's does without yaml.h
         self.optional = dict(optional or {})
         self.breaks_with = breaks_with  # with one of these installed the compile fails
+        self.offline = offline  # the compile reaches for a crate registry out of reach
         self.installed: set[str] = set()
         self.extractions: list[list[str]] = []
         self.env_argv: list[str] = []
@@ -92,6 +94,9 @@ class Distro:
             if package not in self.installed:
                 say(f"ext/_wf.c:2:10: fatal error: {header}: No such file or directory")
                 say("Error compiling module, falling back to pure Python")
+        if self.offline:
+            say("error: failed to get `asn1` as a dependency of package `wf v0.1.0`")
+            return 1
         if self.installed & self.breaks_with:
             say("ext/_wf.c:40:5: error: too few arguments to function 'wf_parse'")
             return 1
@@ -270,3 +275,14 @@ def test_when_the_richer_build_fails_it_is_built_again_as_it_passed(tmp_path: Pa
     assert done.found == ()
     assert done.container is sched.made[-1] and sched.made[-1].installed == set()
     assert "that fails; building again as it passed before" in log.final.read_text()
+
+
+def test_a_failed_download_gets_no_release_day_retry(tmp_path: Path) -> None:
+    """Other versions of the build requirements would not reach cargo's registry either."""
+    distro = Distro({}, offline=True)
+    ctx, log = start(tmp_path, distro)
+    with pytest.raises(buildsteps.StepFailed, match="crate download failed: asn1"):
+        buildsteps.build_rounds(ctx, Inline(distro))
+    log.close()
+    assert "--exclude-newer" not in distro.env_argv
+    assert "release-day retry" not in log.final.read_text()
