@@ -283,6 +283,33 @@ class _Schedule:
         return c
 
 
+def _lost_engine_outcomes(
+    run: BuildRun, job: plan.BuildJob, exc: Exception, done: Sequence[Outcome]
+) -> list[Outcome]:
+    """Every spec of the job without an outcome yet, failed for its lost engine; `exc` again
+    when it is not an engine of its own that stopped answering."""
+    target = job.target
+    engine = address_for(target.build_image)
+    if run.cancel.is_set() or not (is_remote(engine) and lost_engine(exc)):
+        raise exc
+    with run.lock:
+        run.lost[engine] = target.arch
+    error = f"the {target.arch} engine at {engine} stopped answering"
+    finished = {o.spec for o in done}
+    return [*done] + [
+        Outcome(
+            spec=spec.requirement,
+            target=target.name,
+            arch=target.arch,
+            status="failed",
+            error=error,
+            seconds=0.0,
+        )
+        for spec in job.specs
+        if spec.requirement not in finished
+    ]
+
+
 def _write_recipe(run: BuildRun, target: Target, spec: plan.Spec, built: buildsteps.Built) -> None:
     """The recipe discovery found, merged into <wheelhouse>/.wheelfarm/recipes/."""
     if not built.found and not built.pinned:
@@ -332,38 +359,13 @@ class TargetWorker:
                 own, waits = self._split()
                 outcomes = self._each(own, self._one)
                 outcomes += [o for o in self._each(waits, self._after_owner) if o is not None]
-                failed_here = any(not o.ok for o in outcomes)
+                failed_here = not all(o.ok for o in outcomes)
                 if failed_here and self.run.limits.keep_on_failure and self.box.container:
                     raise _KeepContainer
-        except Exception as exc:
-            # The engine of this arch went away outside any one spec's build (while its
-            # containers were being removed, say): the other arches' work goes on.
-            outcomes = self._lost(exc, outcomes)
+        except Exception as exc:  # the engine lost outside any one spec's build, say
+            outcomes = _lost_engine_outcomes(self.run, self.job, exc, outcomes)
         self.run.board.finish(name, all(o.ok for o in outcomes), self._summary(outcomes))
         return outcomes
-
-    def _lost(self, exc: Exception, done: Sequence[Outcome]) -> list[Outcome]:
-        """Every spec without an outcome yet, failed for the lost engine; `exc` again when it is
-        not an engine of its own that stopped answering."""
-        engine = address_for(self.target.build_image)
-        if self.run.cancel.is_set() or not (is_remote(engine) and lost_engine(exc)):
-            raise exc
-        with self.run.lock:
-            self.run.lost[engine] = self.target.arch
-        error = f"the {self.target.arch} engine at {engine} stopped answering"
-        finished = {o.spec for o in done}
-        return [*done] + [
-            Outcome(
-                spec=spec.requirement,
-                target=self.target.name,
-                arch=self.target.arch,
-                status="failed",
-                error=error,
-                seconds=0.0,
-            )
-            for spec in self.job.specs
-            if spec.requirement not in finished
-        ]
 
     def _summary(self, outcomes: Sequence[Outcome]) -> str:
         failed = sum(not o.ok for o in outcomes)
