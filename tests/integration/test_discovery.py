@@ -207,3 +207,30 @@ def test_an_external_table_s_packages_are_installed_before_the_first_attempt(
     (record,) = records(wheelhouse).values()
     assert record["recipe"]["packages"] == ["libldap-dev"]  # from the shipped mapping
     assert record["discovery"]["rounds"] == 1 and record["discovery"]["installed"] == []
+
+
+def test_an_old_release_that_today_s_cython_breaks_builds_with_its_release_day_tools(
+    debian_targets: dict[str, Target], tmp_path: Path
+) -> None:
+    """PyYAML 6.0 (October 2021) asks for an unpinned Cython; Cython 3 removed what its setup.py
+    calls (`'build_ext' object has no attribute 'cython_sources'`). The retry resolves its build
+    requirements as of the sdist's upload on the index, builds, and keeps the pins for that
+    version in the written recipe."""
+    wheelhouse = tmp_path / "wh"
+    run = run_wheelfarm(
+        "build", "pyyaml==6.0", "--target", "debian-11", "--no-verify", "--json",
+        "--wheelhouse", str(wheelhouse), env=environment(tmp_path / "cache"),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr[-4000:]
+    record = records(wheelhouse)["pyyaml==6.0"]
+    discovery = record["discovery"]
+    assert discovery["rounds"] == 2
+    assert discovery["build_requirements_as_of"].startswith("2021-10-13")
+    pins = dict(pin.split("==") for pin in discovery["pinned"])
+    assert pins["cython"].startswith("0.29.")  # the Cython of its day
+    log = (wheelhouse / record["log"]).read_text()
+    assert "cython_sources" in log and "release-day retry: build requirements as of" in log
+    folder = wheelhouse / ".wheelfarm" / "recipes"
+    written = recipes.load("pyyaml", folder, shipped=False)
+    assert written.constraints_for("6.0") == tuple(discovery["pinned"])
+    assert written.constraints_for("6.0.1") == ()  # scoped to the version it worked for
