@@ -283,18 +283,26 @@ class _Schedule:
         return c
 
 
+def _lost_engine(run: BuildRun, target: Target, exc: BaseException) -> str | None:
+    """When `exc` says the target's own engine (not this machine's) stopped answering: that
+    recorded for the run, and the error to give; else None."""
+    engine = address_for(target.build_image)
+    if not (is_remote(engine) and lost_engine(exc)):
+        return None
+    with run.lock:
+        run.lost[engine] = target.arch
+    return f"the {target.arch} engine at {engine} stopped answering"
+
+
 def _lost_engine_outcomes(
     run: BuildRun, job: plan.BuildJob, exc: Exception, done: Sequence[Outcome]
 ) -> list[Outcome]:
     """Every spec of the job without an outcome yet, failed for its lost engine; `exc` again
     when it is not an engine of its own that stopped answering."""
     target = job.target
-    engine = address_for(target.build_image)
-    if run.cancel.is_set() or not (is_remote(engine) and lost_engine(exc)):
+    error = None if run.cancel.is_set() else _lost_engine(run, target, exc)
+    if error is None:
         raise exc
-    with run.lock:
-        run.lost[engine] = target.arch
-    error = f"the {target.arch} engine at {engine} stopped answering"
     finished = {o.spec for o in done}
     return [*done] + [
         Outcome(
@@ -421,12 +429,9 @@ class TargetWorker:
         except Exception as exc:
             if self.run.cancel.is_set():
                 raise runner.Cancelled from None
-            error = exc.message if isinstance(exc, WheelfarmError) else f"{exc!r}"
-            engine = address_for(self.target.build_image)
-            if is_remote(engine) and lost_engine(exc):
-                with self.run.lock:
-                    self.run.lost[engine] = self.target.arch
-                error = f"the {self.target.arch} engine at {engine} stopped answering"
+            error = _lost_engine(self.run, self.target, exc) or (
+                exc.message if isinstance(exc, WheelfarmError) else f"{exc!r}"
+            )
             outcome = Outcome(
                 spec=spec.requirement,
                 target=self.target.name,

@@ -995,10 +995,10 @@ def _release_day(ctx: BuildContext, failure: StepFailed) -> BuildContext | None:
         return None
     if failure.step[0] == "install system packages":
         return None
-    if failure.diagnosis is not None and failure.diagnosis.missing:
+    diagnosis = failure.diagnosis
+    if diagnosis is not None and diagnosis.missing:
         return None  # blamed on something missing from the system, not on its requirements
-    primary = failure.diagnosis.primary if failure.diagnosis is not None else None
-    if primary is not None and primary.kind == "download":
+    if diagnosis is not None and diagnosis.primary and diagnosis.primary.kind == "download":
         return None  # a registry or a server out of reach: other versions would not reach it
     when = ctx.source.upload_time
     if when is None:
@@ -1031,7 +1031,6 @@ def build_rounds(
         ctx = _find_wanted(ctx, sched, asked)
     # What passed before a richer attempt was tried, to build again should that one fail.
     passed: BuildContext | None = None
-    richer_tried = False
     for number in range(1, discover.ROUNDS + 1):
         if number > 1:
             installing = ", ".join(c.package for c in ctx.found) or "-"
@@ -1058,9 +1057,9 @@ def build_rounds(
                 raise
             ctx = following
             continue
-        # A richer attempt needs a round for itself and one to build again should it fail.
-        if passed is None and not richer_tried and number <= discover.ROUNDS - 2:
-            richer_tried = True
+        # A richer attempt needs a round for itself and one to build again should it fail. It
+        # is tried once: what it looked up is in `asked`, so the same log finds nothing new.
+        if passed is None and number <= discover.ROUNDS - 2:
             richer = _richer_round(ctx, sched, asked)
             if richer is not None:
                 ctx, passed = richer, ctx

@@ -134,12 +134,12 @@ def _merge_constraints(
 
 def _merge_pins(theirs: tuple[str, ...], mine: tuple[str, ...], python: str) -> tuple[str, ...]:
     here = Marker(f'python_version == "{python}"')
-    applying = [Requirement(r) for r in theirs if _applies(Requirement(r), python)]
-    if sorted(_plain(r) for r in applying) == sorted(mine):
+    parsed = [(text, Requirement(text)) for text in theirs]
+    applying = sorted(_plain(r) for _, r in parsed if _applies(r, python))
+    if applying == sorted(mine):
         return theirs  # what applies to this Python is what it found: nothing to change
     kept: list[str] = []
-    for text in theirs:
-        requirement = Requirement(text)
+    for text, requirement in parsed:
         if not _applies(requirement, python) or (requirement.marker is None and text in mine):
             kept.append(text)
         elif requirement.marker != here:  # this Python's own pins are replaced below
@@ -155,14 +155,18 @@ def _applies(requirement: Requirement, python: str) -> bool:
 
 
 def _plain(requirement: Requirement) -> str:
-    requirement.marker = None
-    return str(requirement)
+    """The requirement without its marker (the argument is left as it is)."""
+    copy = Requirement(str(requirement))
+    copy.marker = None
+    return str(copy)
 
 
 def _with_marker(requirement: Requirement, marker: str) -> str:
-    old = requirement.marker
-    requirement.marker = Marker(f"({old}) and {marker}" if old is not None else marker)
-    return str(requirement)
+    """The requirement with `marker` added to its own (the argument is left as it is)."""
+    copy = Requirement(str(requirement))
+    old = copy.marker
+    copy.marker = Marker(f"({old}) and {marker}" if old is not None else marker)
+    return str(copy)
 
 
 def _constraints(recipe: Recipe, record: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...]]]:

@@ -733,7 +733,6 @@ def make_base(
         progress(target.unit, "docker load")
         tarball = work / "rootfs.tar"
         pack_rootfs(rootfs, tarball, tools)
-        tools.check()
         return container.load_rootfs(
             tarball,
             bootstrap_base_ref(target),
