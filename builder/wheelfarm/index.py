@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import html
 import io
@@ -46,7 +47,7 @@ import tarfile
 import time
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -188,40 +189,77 @@ class SiteResult:
 # --- reading the wheelhouse ---------------------------------------------------------------
 
 
-def _sha256(f: BinaryIO) -> tuple[str, int]:
+def _sha256(fd: int) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
-    while chunk := f.read(_CHUNK):
+    while chunk := os.read(fd, _CHUNK):
         digest.update(chunk)
         size += len(chunk)
     return digest.hexdigest(), size
 
 
 @contextlib.contextmanager
-def _opened(path: Path) -> Iterator[tuple[BinaryIO, os.stat_result]]:
-    """The file and its stamp as of this very open (what is read is what is recorded)."""
+def _opened(path: Path) -> Iterator[tuple[int, os.stat_result]]:
+    """The file and its stamp as of this very open (what is read is what is recorded). A bare
+    descriptor: a Python file object costs more to set up than reading a small wheel."""
     try:
-        f = path.open("rb")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise _Corrupt(f"it cannot be read ({exc.strerror})") from None
-    with f:
-        yield f, os.fstat(f.fileno())
+    try:
+        yield fd, os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_whole(fd: int, size: int) -> bytes:
+    """The whole file, `size` bytes as its stamp says (more if it grew since; os.read may return
+    less than asked)."""
+    data = os.read(fd, size + 1)
+    if len(data) == size:
+        return data
+    parts = [data]
+    while chunk := os.read(fd, _CHUNK):
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _stamp(st: os.stat_result) -> Stamp:
     return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def _check_identity(meta: wheelmeta.Metadata, project: NormalizedName, version: Version) -> None:
-    if not meta.name or not meta.version:
-        raise _Corrupt("its metadata has no Name or Version")
+@dataclass(frozen=True)
+class Identity:
+    """What a METADATA or PKG-INFO file says of the distribution that holds it."""
+
+    name: str | None  # as written
+    version: str | None
+    project: NormalizedName | None
+    parsed_version: Version | None  # None when missing or not a valid version
+    requires_python: str | None
+
+
+def identity(metadata: bytes) -> Identity:
+    meta = wheelmeta.parse(metadata)
     try:
-        same_version = Version(meta.version) == version
+        parsed_version = Version(meta.version) if meta.version else None
     except InvalidVersion:
-        raise _Corrupt(f"its metadata has an invalid Version {meta.version!r}") from None
-    if canonicalize_name(meta.name) != project or not same_version:
+        parsed_version = None
+    project = canonicalize_name(meta.name) if meta.name else None
+    return Identity(meta.name, meta.version, project, parsed_version, meta.requires_python)
+
+
+Identify = Callable[[bytes], Identity]
+
+
+def _check_identity(found: Identity, project: NormalizedName, version: Version) -> None:
+    if not found.name or not found.version:
+        raise _Corrupt("its metadata has no Name or Version")
+    if found.parsed_version is None:
+        raise _Corrupt(f"its metadata has an invalid Version {found.version!r}")
+    if found.project != project or found.parsed_version != version:
         raise _Corrupt(
-            f"its metadata says {meta.name} {meta.version}, its file name {project} {version}"
+            f"its metadata says {found.name} {found.version}, its file name {project} {version}"
         )
 
 
@@ -274,8 +312,10 @@ def _member(
     if signature != b"PK\x03\x04":
         raise zipfile.BadZipFile("bad magic number for file header")
     name_start = offset + _LOCAL_HEADER.size
-    encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
-    if data[name_start : name_start + name_length] != info.orig_filename.encode(encoding):
+    name = info.orig_filename
+    # ASCII is spelt the same in both encodings, and its encoder is C (cp437's is Python).
+    encoding = "ascii" if name.isascii() else "utf-8" if info.flag_bits & 0x800 else "cp437"
+    if data[name_start : name_start + name_length] != name.encode(encoding):
         raise zipfile.BadZipFile(f"file name in directory {info.orig_filename!r} and header differ")
     start = name_start + name_length + extra_length
     raw = data[start : start + info.compress_size]
@@ -294,29 +334,30 @@ def _member_via_zipfile(archive: zipfile.ZipFile, info: zipfile.ZipInfo, keep: b
     return b""
 
 
-def inspect_wheel(path: Path) -> Dist:
+def inspect_wheel(path: Path, identify: Identify = identity) -> Dist:
     """Check a wheel (name, zip integrity, one .dist-info with METADATA/WHEEL/RECORD, METADATA
     agreeing with the file name) and measure it. _Corrupt says what is wrong."""
     try:
         wheel = wheelname.parse(path.name)
     except BadInput:
         raise _Corrupt("not a valid wheel file name") from None
-    with _opened(path) as (f, st):
+    with _opened(path) as (fd, st):
         if st.st_size <= _IN_MEMORY:
             # One read for the hash and the archive: zipfile then seeks in memory, not in the
             # file, and small members are inflated from those bytes (a small wheel: ~36 µs
             # instead of ~80 µs through the open file).
-            data = f.read()
+            data = _read_whole(fd, st.st_size)
             sha256, size = hashlib.sha256(data).hexdigest(), len(data)
             metadata = _checked_metadata(data)
         else:
-            sha256, size = _sha256(f)
-            f.seek(0)
-            metadata = _checked_metadata(f)
-    meta = wheelmeta.parse(metadata)
-    _check_identity(meta, wheel.name, wheel.version)
+            sha256, size = _sha256(fd)
+            os.lseek(fd, 0, os.SEEK_SET)
+            with open(fd, "rb", closefd=False) as f:
+                metadata = _checked_metadata(f)
+    found = identify(metadata)
+    _check_identity(found, wheel.name, wheel.version)
     return Dist(
-        path.name, path, wheel.name, wheel.version, sha256, size, meta.requires_python,
+        path.name, path, wheel.name, wheel.version, sha256, size, found.requires_python,
         metadata, wheel, hashlib.sha256(metadata).hexdigest(), None, _stamp(st),
     )  # fmt: skip
 
@@ -338,21 +379,21 @@ def _sdist_pkg_info(path: Path) -> bytes:
     raise _Corrupt("it has no PKG-INFO")
 
 
-def inspect_sdist(path: Path) -> Dist:
+def inspect_sdist(path: Path, identify: Identify = identity) -> Dist:
     try:
         project, version = parse_sdist_filename(path.name)
     except (InvalidSdistFilename, InvalidVersion):
         raise _Corrupt("not a valid sdist file name") from None
-    with _opened(path) as (f, st):
-        sha256, size = _sha256(f)
+    with _opened(path) as (fd, st):
+        sha256, size = _sha256(fd)
     try:
         pkg_info = _sdist_pkg_info(path)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise _Corrupt(f"not a readable archive ({exc})") from None
-    meta = wheelmeta.parse(pkg_info)
-    _check_identity(meta, project, version)
+    found = identify(pkg_info)
+    _check_identity(found, project, version)
     return Dist(
-        path.name, path, project, version, sha256, size, meta.requires_python, None,
+        path.name, path, project, version, sha256, size, found.requires_python, None,
         stamp=_stamp(st),
     )  # fmt: skip
 
@@ -415,6 +456,10 @@ def scan(
     wheelhouse = wheelhouse.absolute()
     dists: list[Dist] = []
     problems: list[Problem] = []
+    # One project version built for several targets and Pythons has the same METADATA in every
+    # wheel, and parsing it is a third of reading a small wheel: each distinct file is parsed
+    # once per scan (10,000 wheels of 2,000 versions: see benchmarks/index_scale.py).
+    identify = functools.cache(identity)
     with os.scandir(wheelhouse) as entries:
         candidates = sorted(
             e.name
@@ -429,7 +474,8 @@ def scan(
         dist = _recall(path, fact) if fact is not None else None
         if dist is None:
             try:
-                dist = inspect_wheel(path) if name.endswith(".whl") else inspect_sdist(path)
+                inspect = inspect_wheel if name.endswith(".whl") else inspect_sdist
+                dist = inspect(path, identify)
             except _Corrupt as exc:
                 problems.append(Problem(name, str(exc)))
                 continue

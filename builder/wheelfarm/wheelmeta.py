@@ -108,7 +108,9 @@ def dist_info(members: Iterable[str]) -> str:
         {
             top
             for member in members
-            if "/" in member and (top := member.split("/", 1)[0]).endswith(".dist-info")
+            # the cheap test first: most members are not in a .dist-info directory at all
+            if ".dist-info/" in member
+            and (top := member[: member.index("/")]).endswith(".dist-info")
         }
     )
     if not found:

@@ -673,3 +673,31 @@ def test_a_wheelhouse_on_another_file_system_is_copied_once_per_file(tmp_path: P
 
     assert served(site) == served(tmp_path / "local")
     assert result.tree.name.split(".")[-1] == local.tree.name.split(".")[-1]
+
+
+def test_metadata_shared_by_several_wheels_is_parsed_once_and_checked_for_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wh = tmp_path / "wh"
+    wh.mkdir()
+    first = make_wheel(wh, "shared", "1.0", D12)
+    # The same bytes under the names of other builds of 1.0, and of a version they do not say.
+    for tag in (D11, D13):
+        shutil.copyfile(first, wh / f"shared-1.0-{tag}.whl")
+    shutil.copyfile(first, wh / f"shared-2.0-{D12}.whl")
+    parsed: list[bytes] = []
+    real_parse = index.wheelmeta.parse
+
+    def counting_parse(data: bytes) -> index.wheelmeta.Metadata:
+        parsed.append(data)
+        return real_parse(data)
+
+    monkeypatch.setattr(index.wheelmeta, "parse", counting_parse)
+    dists, problems = index.scan(wh)
+    assert sorted(d.filename for d in dists) == sorted(
+        f"shared-1.0-{tag}.whl" for tag in (D11, D12, D13)
+    )
+    assert [(p.filename, p.reason) for p in problems] == [
+        (f"shared-2.0-{D12}.whl", "its metadata says shared 1.0, its file name shared 2.0")
+    ]
+    assert len(parsed) == 1
