@@ -22,7 +22,9 @@ images, the naive way and with wheelfarm, and print the times and ratios:
 Goals: cold <= 0.30 x naive, warm <= 0.03 x cold. Wall-clock times are printed, never asserted.
 Also printed: the compiles alone (each wheel's record says how long its backend's build_wheel
 took), their total and the critical path they make on this machine's cores, so the overhead
-left above the compiles is visible.
+left above the compiles is visible; and the CPU work of the naive and cold runs (busy
+core-seconds of the whole machine, from /proc/stat), with the floor that work puts under cold on
+this many cores however it is scheduled.
 Needs the Debian images (`wheelfarm images bootstrap debian-11 debian-12 debian-13`).
 
 Usage: .venv/bin/python benchmarks/build_matrix.py [--jobs N] [--no-binary :all:]
@@ -65,6 +67,16 @@ python3 -m venv /tmp/venv
 /tmp/venv/bin/pip install --quiet --upgrade pip
 /tmp/venv/bin/pip wheel --quiet --no-binary "$NO_BINARY" --wheel-dir "$OUT" "$@"
 """
+
+
+def busy_core_seconds() -> float:
+    """CPU time the whole machine has spent busy (user, system, interrupts: everything but idle
+    and I/O wait), summed over the cores, from /proc/stat: what a run costs whoever does the
+    work (containers, dockerd, wheelfarm itself)."""
+    with Path("/proc/stat").open() as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def recipe_packages(target_name: str) -> list[str]:
@@ -197,7 +209,7 @@ def main() -> None:
 
     rows: list[tuple[str, float, str]] = []
     checks: list[str] = []
-    naive_total = light_total = 0.0
+    naive_total = light_total = naive_cpu = 0.0
     scratch = Path(tempfile.mkdtemp(prefix="wf-bench-"))
     try:
         naive_dirs: dict[str, Path] = {}
@@ -205,7 +217,9 @@ def main() -> None:
             for target in TARGETS:
                 packages = recipe_packages(target)
                 naive_dirs[target] = scratch / "naive" / target
+                cpu_before = busy_core_seconds()
                 elapsed = naive(target, options.no_binary, packages, naive_dirs[target])
+                naive_cpu += busy_core_seconds() - cpu_before
                 naive_total += elapsed
                 rows.append((f"naive {target}", elapsed, f"apt: {' '.join(packages) or '-'}"))
             rows.append(
@@ -232,7 +246,9 @@ def main() -> None:
 
         wheelhouse, cache = scratch / "wheelhouse", scratch / "cache"
         print(f"cold: wheelfarm's cache (with pip's and uv's) starts empty at {cache}", flush=True)
+        cpu_before = busy_core_seconds()
         cold, summary = wheelfarm(wheelhouse, cache, options.jobs)
+        cold_cpu = busy_core_seconds() - cpu_before
         compiles = compile_times(wheelhouse, summary)
         built = [r for r in summary["results"] if r["status"] == "built"]
         rows.append(("wheelfarm cold", cold, f"{len(built)} wheels built"))
@@ -269,6 +285,18 @@ def main() -> None:
         print(f"compiles' critical path / naive = {path / naive_total:.3f}   (the floor)")
     if light_total:
         print(f"cold / light = {cold / light_total:.3f}   (information: the light naive does less)")
+    # However well it is scheduled, a run cannot take less than its CPU work spread over every
+    # core: the part of the ratio that scheduling cannot remove.
+    ncpu = os.cpu_count() or 1
+    print(
+        f"CPU work, all cores: cold {cold_cpu:.1f} core-s (cores busy {cold_cpu / ncpu / cold:.0%} "
+        f"of its {cold:.1f}s); its floor on {ncpu} cores {cold_cpu / ncpu:.1f}s"
+    )
+    if naive_total:
+        print(
+            f"CPU work, naive: {naive_cpu:.1f} core-s; cold's CPU floor / naive = "
+            f"{cold_cpu / ncpu / naive_total:.3f}"
+        )
     print(f"warm / cold  = {warm / cold:.4f}  (goal <= 0.03)")
     print(f"warm, verify / cold = {warm_verifying / cold:.4f}  (information: the default command)")
 
