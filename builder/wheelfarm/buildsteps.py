@@ -805,10 +805,13 @@ def _diagnosed(failed: StepFailed, diagnosis: diagnose.Diagnosis) -> StepFailed:
 
 
 def _worth_tracing(found: diagnose.Diagnosis) -> bool:
-    """Nothing named missing, and no compiler error: a compiler that rejected the source found
-    what it included, and running it again would cost a second compile for nothing."""
+    """Nothing named missing, no compiler error (a compiler that rejected the source found what
+    it included, and running it again would cost a second compile for nothing) and no failure
+    that only the network could have avoided (cargo's crates: a trace shows file lookups)."""
     primary = found.primary
-    return not found.missing and (primary is None or primary.kind != "compiler-error")
+    if found.missing or primary is None:
+        return not found.missing
+    return primary.kind != "compiler-error" and primary.traceable
 
 
 def _untraceable(ctx: BuildContext) -> str | None:

@@ -72,6 +72,9 @@ class Cause:
     line: str = ""  # the log line it came from
     rank: int = field(default=GENERIC, compare=False)
     subject: str = field(default="", compare=False)  # the name the tool's words gave, if any
+    # False: what failed can only come from the network (crates from a registry), so a trace,
+    # which shows what the build looked for on this machine, cannot find it.
+    traceable: bool = field(default=True, compare=False)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -180,7 +183,9 @@ class Pattern:
     is missing (of kind `missing`, or by shape when `missing` is None and names are given); the
     summary is `what` (with `{name}`) then the tool's words in parentheses (an empty `what`: the
     tool's line alone, as a compiler's error says itself what is wrong); `hint` may use `{name}`
-    too. `before`, when given, must match one of the few lines before (a traceback's frames)."""
+    too. `before`, when given, must match one of the few lines before (a traceback's frames).
+    `traceable` False: what the wording says failed only ever comes from the network (cargo's
+    crates), so tracing the failed step again could not find anything missing here."""
 
     kind: CauseKind
     regex: re.Pattern[str]
@@ -190,6 +195,7 @@ class Pattern:
     names: Names = _group
     rank: int = NAMED
     before: re.Pattern[str] | None = None
+    traceable: bool = True
 
 
 def _p(
@@ -202,6 +208,7 @@ def _p(
     names: Names = _group,
     rank: int = NAMED,
     before: str | None = None,
+    traceable: bool = True,
 ) -> Pattern:
     return Pattern(
         kind,
@@ -212,6 +219,7 @@ def _p(
         names,
         rank,
         re.compile(before) if before else None,
+        traceable,
     )
 
 
@@ -454,12 +462,24 @@ PATTERNS: tuple[Pattern, ...] = (
         _CRATES_HINT,
         names=_no_names,
         rank=DOWNLOAD,
+        traceable=False,
     ),
     _p(
         "download",
-        r"(?i)failed to download (?:from )?`?(?P<name>[^`\s]+(?: v[\w.+-]+)?)`?",
+        r"failed to download (?:from )?`(?P<name>[^`\s]+(?: v[\w.+-]+)?)`",
         "download failed: {name}",
         _CRATES_HINT,
+        names=_no_names,
+        rank=DOWNLOAD,
+        traceable=False,
+    ),
+    # Anyone else's words for it (a setup.py fetching a library's sources): the trace may show
+    # what the build looked for here before it went to fetch it.
+    _p(
+        "download",
+        r"(?i)failed to download (?:from )?(?P<name>[^`\s]+)",
+        "download failed: {name}",
+        _FETCH_HINT,
         names=_no_names,
         rank=DOWNLOAD,
     ),
@@ -470,6 +490,7 @@ PATTERNS: tuple[Pattern, ...] = (
         _CRATES_HINT,
         names=_no_names,
         rank=DOWNLOAD,
+        traceable=False,
     ),
     _p(
         "download",
@@ -478,6 +499,7 @@ PATTERNS: tuple[Pattern, ...] = (
         _CRATES_HINT,
         names=_no_names,
         rank=DOWNLOAD,
+        traceable=False,
     ),
     _p(
         "download",
@@ -486,6 +508,7 @@ PATTERNS: tuple[Pattern, ...] = (
         _CRATES_HINT,
         names=_no_names,
         rank=DOWNLOAD,
+        traceable=False,
     ),
     # rustup-init and friends; maturin's puccinialin: `Downloading rustup-init from https://...`
     _p(
@@ -647,6 +670,7 @@ def _cause(pattern: Pattern, match: re.Match[str], line: str) -> Cause | None:
         line=line[:SUMMARY_CHARS],
         rank=NAMED if missing else pattern.rank,
         subject=str(groups.get("name") or ""),
+        traceable=pattern.traceable,
     )
 
 

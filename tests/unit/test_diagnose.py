@@ -185,6 +185,8 @@ WORDING = [
     ("error: failed to get `asn1` as a dependency of package `x v0.1.0 (/wf/src/x)`",
      "download", (), "crate download failed: asn1"),
     ("error: failed to download `asn1 v0.16.2`", "download", (), "download failed: asn1 v0.16.2"),
+    ("Failed to download https://files.example/libfoo-1.2.tar.gz", "download", (),
+     "download failed: https://files.example/libfoo-1.2.tar.gz"),
     ("error: Unable to update registry `crates-io`", "download", (), "crate registry unreachable"),
     ("  failed to fetch `https://index.example/crates`", "download", (),
      "download failed: https://index.example/crates"),

@@ -24,6 +24,10 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 LXML_LOG = (DATA / "diagnose" / "lxml-5.3.0.log").read_text(encoding="utf-8")
 LXML_TRACE = (DATA / "diagnose" / "lxml-5.3.0.trace").read_text(encoding="utf-8")
 LDAP_LOG = (DATA / "diagnose" / "python-ldap-3.4.4.log").read_text(encoding="utf-8")
+CRATES_LOGS = [
+    (DATA / "diagnose" / f"cryptography-43.0.3-{case}.log").read_text(encoding="utf-8")
+    for case in ("registry-unreachable", "offline")
+]
 REQUIRES = "build environment: the backend's requirements"
 
 
@@ -166,13 +170,29 @@ def test_where_strace_cannot_run_the_log_alone_is_used_and_said(
         assert container.runs == [] and container.outputs == []
 
 
-def test_a_named_cause_or_a_compiler_error_is_not_traced(tmp_path: Path) -> None:
-    for lines in (section(LDAP_LOG), ["x.c:3:1: error: expected ';' before '}' token"]):
+def test_a_named_cause_a_compiler_error_or_a_crate_download_is_not_traced(
+    tmp_path: Path,
+) -> None:
+    compiler = ["x.c:3:1: error: expected ';' before '}' token"]
+    for lines in (section(LDAP_LOG), compiler, *(section(log) for log in CRATES_LOGS)):
         container = Scripted("/usr/bin/strace", [], "")
         ctx, failed = failed_requires(tmp_path, container, lines)
+        assert failed.diagnosis is not None and failed.diagnosis.primary is not None
         assert buildsteps.trace_failed_step(ctx, Inline(), failed) is failed
         ctx.log.close()
         assert container.runs == [] and container.outputs == []
+
+
+def test_a_download_in_anyone_elses_words_is_still_traced(tmp_path: Path) -> None:
+    # A setup.py that fetches a library's sources may have looked for the library here first.
+    container = Scripted("/usr/bin/strace", [], LXML_TRACE)
+    lines = ["Failed to download https://files.example/libxml2-2.12.tar.xz"]
+    ctx, failed = failed_requires(tmp_path, container, lines)
+    assert failed.cause is not None and failed.cause.kind == "download"
+    raised = buildsteps.trace_failed_step(ctx, Inline(), failed)
+    ctx.log.close()
+    assert raised.diagnosis is not None and raised.diagnosis.traced
+    assert len(container.runs) == 1
 
 
 def test_the_cause_goes_into_the_json_and_its_hint_under_the_error_lines(tmp_path: Path) -> None:
