@@ -270,13 +270,13 @@ def main() -> None:
         # The containers wrote as root into the naive output folders.
         shutil.rmtree(scratch, ignore_errors=True)
 
-    jobs = options.jobs or f"default (the number of cores, {os.cpu_count()})"
+    jobs = options.jobs or f"default (the number of cores + 1, {(os.cpu_count() or 1) + 1})"
     print(f"cores: {os.cpu_count()}, wheelfarm --jobs: {jobs}")
     print(f"{'run':<22} {'seconds':>9}  notes")
     for name, seconds, note in rows:
         print(f"{name:<22} {seconds:9.2f}  {note}")
     print("\n".join(checks))
-    cores = options.jobs or os.cpu_count() or 1
+    cores = min(options.jobs or os.cpu_count() or 1, os.cpu_count() or 1)
     path = critical_path(compiles, cores)
     print(f"compiles: {sum(compiles):.1f}s in all; critical path on {cores} cores {path:.1f}s; ")
     print(f"cold above the compiles' critical path: {cold - path:.1f}s")

@@ -557,7 +557,8 @@ BuildJobsOption = Annotated[
         "--jobs",
         "-j",
         help="At most N compiles (the build backend's build_wheel) at once, across all "
-        "targets (default: the number of cores). Every target's container starts at once and "
+        "targets (default: the number of cores + 1, so that the last compiles share the cores "
+        "rather than wait and run alone). Every target's container starts at once and "
         "prepares up to N + 1 specs (system packages, sdist, isolated build environment and "
         "its downloads) while others compile; a freed slot goes to the compile expected to "
         "take longest.",
