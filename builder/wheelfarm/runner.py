@@ -94,25 +94,62 @@ class RunState:
 def run_parallel(state: RunState, parallel: int, tasks: Sequence[Callable[[], T]]) -> list[T]:
     """Run tasks on at most `parallel` threads; return their results in order. A task raising
     (other than Cancelled) stops the whole run: the others are cancelled, their containers
-    removed, and the error raised here."""
+    removed, and the error raised here. Ctrl-C (and SIGTERM under sigterm_as_interrupt) is raised
+    here too, at the next poll, and stops the run the same way."""
     if not tasks:
         return []
-    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(tasks))))
-    futures: list[Future[T]] = [pool.submit(task) for task in tasks]
-    try:
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
-            for future in done:
-                problem = future.exception()
-                if problem is not None and not isinstance(problem, Cancelled):
-                    raise problem
-    except BaseException:
-        state.stop()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
+    with _signals_deferred() as arrived:
+        pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(tasks))))
+        futures: list[Future[T]] = [pool.submit(task) for task in tasks]
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+                if arrived:
+                    _raise_for(arrived[0])
+                for future in done:
+                    problem = future.exception()
+                    if problem is not None and not isinstance(problem, Cancelled):
+                        raise problem
+        except BaseException:
+            state.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     pool.shutdown(wait=True)
     return [f.result() for f in futures]
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[list[int]]:
+    """Ctrl-C (and SIGTERM where it is taken for one) only noted while the block runs, for the
+    caller to raise where it is safe. Raised by the handler itself, it could land inside
+    threading's own lock handling in `wait` and come out as `RuntimeError: release unlocked
+    lock` (seen under load), which neither cleans up as an interrupt nor exits 130. A second
+    signal during the clean-up is noted too, so the clean-up finishes."""
+    arrived: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield arrived
+        return
+    # Only signals that would raise: an ignored or otherwise handled one is left alone.
+    raising = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: _interrupt}
+    previous = {
+        signum: signal.getsignal(signum)
+        for signum, handler in raising.items()
+        if signal.getsignal(signum) is handler
+    }
+    for signum in previous:
+        signal.signal(signum, lambda signum, frame: arrived.append(signum))
+    try:
+        yield arrived
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _raise_for(signum: int) -> None:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    _interrupt(signum, None)
 
 
 class Terminated(KeyboardInterrupt):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import stat
 import threading
 import time
@@ -129,6 +131,43 @@ def test_a_failing_task_stops_the_others_and_is_raised() -> None:
     with pytest.raises(ValueError, match="bug"):
         runner.run_parallel(state, 2, [watch, broken])
     assert state.cancel.is_set() and stopped.is_set()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_tasks_run_stops_them_and_is_raised_as_an_interrupt(signum: int) -> None:
+    state = runner.RunState()
+    stopped = threading.Event()
+    handlers: list[object] = []
+
+    def slow() -> None:
+        # While the run waits, the signal is only noted (raised by its handler, it could land
+        # inside threading's lock handling and come out as a RuntimeError instead).
+        handlers.append(signal.getsignal(signum))
+        try:
+            while True:
+                state.check()
+                time.sleep(0.01)
+        finally:
+            stopped.set()
+
+    def send() -> None:
+        time.sleep(0.3)
+        os.kill(os.getpid(), signum)
+
+    threading.Thread(target=send, daemon=True).start()
+    expected = runner.Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+    try:
+        with runner.sigterm_as_interrupt(), pytest.raises(expected):
+            runner.run_parallel(state, 2, [slow, slow])
+    finally:
+        runner.terminated_by.clear()
+    assert state.cancel.is_set() and stopped.is_set()
+    assert handlers and all(
+        h not in (signal.default_int_handler, runner._interrupt) for h in handlers
+    )
+    # The handlers are as they were: Ctrl-C raises again, SIGTERM is the default.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
 def test_step_log_moves_into_place_when_closed(tmp_path: Path) -> None:
