@@ -805,13 +805,10 @@ def _diagnosed(failed: StepFailed, diagnosis: diagnose.Diagnosis) -> StepFailed:
 
 
 def _worth_tracing(found: diagnose.Diagnosis) -> bool:
-    """Nothing named missing, no compiler error (a compiler that rejected the source found what
-    it included, and running it again would cost a second compile for nothing) and no failure
-    that only the network could have avoided (cargo's crates: a trace shows file lookups)."""
+    """Nothing named missing, and a cause a trace could add to (a compiler's error or cargo's
+    failed crate download could not: see diagnose.Pattern)."""
     primary = found.primary
-    if found.missing or primary is None:
-        return not found.missing
-    return primary.kind != "compiler-error" and primary.traceable
+    return not found.missing and (primary is None or primary.traceable)
 
 
 def _untraceable(ctx: BuildContext) -> str | None:
@@ -1001,7 +998,8 @@ def _release_day(ctx: BuildContext, failure: StepFailed) -> BuildContext | None:
     diagnosis = failure.diagnosis
     if diagnosis is not None and diagnosis.missing:
         return None  # blamed on something missing from the system, not on its requirements
-    if diagnosis is not None and diagnosis.primary and diagnosis.primary.kind == "download":
+    primary = diagnosis.primary if diagnosis is not None else None
+    if primary is not None and primary.kind == "download":
         return None  # a registry or a server out of reach: other versions would not reach it
     when = ctx.source.upload_time
     if when is None:

@@ -72,8 +72,8 @@ class Cause:
     line: str = ""  # the log line it came from
     rank: int = field(default=GENERIC, compare=False)
     subject: str = field(default="", compare=False)  # the name the tool's words gave, if any
-    # False: what failed can only come from the network (crates from a registry), so a trace,
-    # which shows what the build looked for on this machine, cannot find it.
+    # False: a trace of the failed step, which shows what the build looked for on this machine,
+    # could not add to what these words say (see Pattern).
     traceable: bool = field(default=True, compare=False)
 
     def as_json(self) -> dict[str, object]:
@@ -184,8 +184,9 @@ class Pattern:
     summary is `what` (with `{name}`) then the tool's words in parentheses (an empty `what`: the
     tool's line alone, as a compiler's error says itself what is wrong); `hint` may use `{name}`
     too. `before`, when given, must match one of the few lines before (a traceback's frames).
-    `traceable` False: what the wording says failed only ever comes from the network (cargo's
-    crates), so tracing the failed step again could not find anything missing here."""
+    `traceable` False: running the failed step again under a trace could not find anything
+    missing here. A compiler that rejected the source found what it included (and a trace would
+    cost a second compile for nothing); cargo's crates only ever come from the network."""
 
     kind: CauseKind
     regex: re.Pattern[str]
@@ -610,6 +611,7 @@ PATTERNS: tuple[Pattern, ...] = (
         _COMPILER_HINT,
         names=_no_names,
         rank=COMPILER,
+        traceable=False,
     ),
 )
 
