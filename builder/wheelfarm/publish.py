@@ -94,7 +94,7 @@ def plan_upload(
 ) -> Upload:
     dists, problems = index.scan(wheelhouse)
     if target is None:
-        files = tuple((d.path, d.filename) for d in dists)
+        files = tuple((Path(d.path), d.filename) for d in dists)
         return Upload(None, files, tuple(problems))
     sources = rules.image_sources(rule_files)
     tag = consumer_tag(target, catalogue, arch or tags.running_arch(), sources)
@@ -103,9 +103,9 @@ def plan_upload(
     chosen = views.select_for_consumer(wheels, consumer)
     served: dict[str, Path] = {}
     for filename in chosen:
-        served.setdefault(views.plain_filename(filename), wheels[filename].path)
+        served.setdefault(views.plain_filename(filename), Path(wheels[filename].path))
     pairs = [(path, name) for name, path in served.items()]
-    pairs += [(d.path, d.filename) for d in dists if d.wheel is None]
+    pairs += [(Path(d.path), d.filename) for d in dists if d.wheel is None]
     return Upload(tag, tuple(sorted(pairs, key=lambda p: p[1])), tuple(problems))
 
 

@@ -34,10 +34,8 @@ class WheelName:
     plain_filename: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        pairs = frozenset((t.interpreter, t.abi) for t in self.tags)
-        object.__setattr__(self, "interpreter_abi", pairs)
-        plain = dict.fromkeys(plain_platform(p) for p in self.platforms)
-        object.__setattr__(self, "plain_filename", self.with_platform(".".join(plain)))
+        object.__setattr__(self, "interpreter_abi", _interpreter_abi(self.tags))
+        object.__setattr__(self, "plain_filename", self.with_platform(_plain(self.platforms)))
 
     def with_platform(self, platform: str) -> str:
         """This file's name with `platform` for its platform tag(s); the rest is kept as the
@@ -49,11 +47,53 @@ class WheelName:
 def parse(filename: str) -> WheelName:
     """Parse a wheel file name; BadInput (exit 2) when it is not one."""
     try:
+        return _parse_shared(filename)
+    except InvalidWheelFilename:
+        pass  # parsed whole again below, so that packaging's message names this file
+    try:
         name, version, build, wheel_tags = parse_wheel_filename(filename)
     except InvalidWheelFilename as exc:
         raise BadInput(f"{filename}: not a valid wheel file name ({exc})") from None
     platforms = tuple(dict.fromkeys(filename[: -len(".whl")].rsplit("-", 1)[1].split(".")))
     return WheelName(filename, name, version, build, frozenset(wheel_tags), platforms)
+
+
+# A wheelhouse repeats a few name-version heads across targets and Pythons, and a few tag sets
+# across projects (10,000 wheels: ~2,000 heads, a dozen tag sets), so each part is parsed once
+# and its Version and Tag objects are shared: parsing every name whole was a tenth of a cold
+# index, and left ~8 objects per wheel for the garbage collector to walk (index_scale.py).
+# packaging checks a name's head and its tags independently, so a name assembled from a real
+# head with neutral tags (and the reverse) passes or fails exactly as the real name would.
+def _parse_shared(filename: str) -> WheelName:
+    parts = filename[: -len(".whl")].rsplit("-", 3) if filename.endswith(".whl") else []
+    if len(parts) != 4 or parts[0].count("-") not in (1, 2):
+        raise InvalidWheelFilename(filename)
+    name, version, build = _parse_head(parts[0])
+    wheel_tags, platforms = _parse_tags("-".join(parts[1:]))
+    return WheelName(filename, name, version, build, wheel_tags, platforms)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_head(head: str) -> tuple[NormalizedName, Version, BuildTag]:
+    name, version, build, _ = parse_wheel_filename(f"{head}-py3-none-any.whl")
+    return name, version, build
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_tags(tag_string: str) -> tuple[frozenset[Tag], tuple[str, ...]]:
+    wheel_tags = parse_wheel_filename(f"x-0-{tag_string}.whl")[3]
+    platforms = tuple(dict.fromkeys(tag_string.rsplit("-", 1)[1].split(".")))
+    return frozenset(wheel_tags), platforms
+
+
+@functools.lru_cache(maxsize=1024)
+def _interpreter_abi(wheel_tags: frozenset[Tag]) -> frozenset[tuple[str, str]]:
+    return frozenset((t.interpreter, t.abi) for t in wheel_tags)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain(platforms: tuple[str, ...]) -> str:
+    return ".".join(dict.fromkeys(plain_platform(p) for p in platforms))
 
 
 @functools.lru_cache(maxsize=1024)
