@@ -17,7 +17,11 @@ images, the naive way and with wheelfarm, and print the times and ratios:
   so every download, package install and compile happens;
 - wheelfarm warm: the same command again, nothing changed;
 - wheelfarm warm, verifying (the command's default, information): after `wheelfarm verify` has
-  checked the wheels once (not timed), `wheelfarm build` without `--no-verify`, nothing changed.
+  checked the wheels once (not timed), `wheelfarm build` without `--no-verify`, nothing changed;
+- the work alone (the floor): on each target, one step at a time, the CPU of the system packages'
+  install and of each spec's hooks (get_requires_for_build_wheel, then build_wheel, called by
+  `build --no-isolation` with the build tools installed beforehand): the work no way of building
+  these wheels can skip, and the floor it puts under any run on this machine's cores.
 
 Goals: cold <= 0.30 x naive, warm <= 0.03 x cold. Wall-clock times are printed, never asserted.
 Also printed: the compiles alone (each wheel's record says how long its backend's build_wheel
@@ -28,7 +32,7 @@ this many cores however it is scheduled.
 Needs the Debian images (`wheelfarm images bootstrap debian-11 debian-12 debian-13`).
 
 Usage: .venv/bin/python benchmarks/build_matrix.py [--jobs N] [--no-binary :all:]
-                                                  [--skip-naive] [--skip-light]
+                                                  [--skip-naive] [--skip-light] [--skip-alone]
 `--no-binary :all:` makes the naive pip build every build dependency from source as well
 (setuptools, Cython...): far slower, and more work than wheelfarm does."""
 
@@ -67,6 +71,35 @@ python3 -m venv /tmp/venv
 /tmp/venv/bin/pip install --quiet --upgrade pip
 /tmp/venv/bin/pip wheel --quiet --no-binary "$NO_BINARY" --wheel-dir "$OUT" "$@"
 """
+# The work alone: the same hooks with nothing else around them. The build tools are installed
+# first (untimed) and `build --no-isolation` calls the hooks wheelfarm calls
+# (get_requires_for_build_wheel, which makes pyyaml's egg_info cythonize, then build_wheel).
+# bash's `time` gives the CPU of everything a step starts (user, system).
+ALONE_SCRIPT = """set -e
+export DEBIAN_FRONTEND=noninteractive
+TIMEFORMAT='%3U %3S'
+install_packages() {
+  apt-get $APT_OPTIONS install -y -qq --no-install-recommends $PACKAGES >/dev/null 2>&1
+}
+if [ -n "$PACKAGES" ]; then
+  { time { install_packages || { apt-get $APT_OPTIONS update -qq && install_packages; }; }; } \
+    2>/tmp/apt.time
+  echo "apt $(cat /tmp/apt.time)"
+fi
+python3 -m venv /tmp/venv
+/tmp/venv/bin/pip install --quiet --upgrade pip build $BUILD_TOOLS
+/tmp/venv/bin/pip download --quiet --no-deps --no-binary :all: --dest /tmp/sdists "$@"
+for sdist in /tmp/sdists/*.tar.gz; do
+  name=$(basename "$sdist" .tar.gz)
+  mkdir -p "/tmp/src/$name" && tar -xzf "$sdist" -C "/tmp/src/$name" --strip-components=1
+  { time /tmp/venv/bin/python -m build --no-isolation --skip-dependency-check --wheel \
+      --outdir /tmp/out "/tmp/src/$name" >/dev/null 2>&1; } 2>/tmp/hooks.time
+  echo "hooks $name $(cat /tmp/hooks.time)"
+done
+"""
+# The build-system requirements of SPECS (pyyaml: setuptools, wheel, Cython; markupsafe:
+# setuptools), installed beforehand for the work-alone measurement.
+BUILD_TOOLS = "setuptools wheel Cython"
 
 
 def busy_core_seconds() -> float:
@@ -88,20 +121,26 @@ def recipe_packages(target_name: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def naive(target: str, no_binary: str, packages: list[str], out: Path) -> float:
-    """One fresh container that does it all; returns its time. Its wheels land in `out`."""
+def docker_run(what: str, target: str, packages: list[str]) -> list[str]:
+    """`docker run` of the target's build image with the host's index settings and CA bundle,
+    and the packages to install in PACKAGES; the image and command follow."""
     settings = hostenv.from_host()
-    out.mkdir(parents=True)
-    args = ["docker", "run", "--rm", "--name", f"wf-test-bench-naive-{target}-{os.getpid()}"]
+    args = ["docker", "run", "--rm", "--name", f"wf-test-bench-{what}-{target}-{os.getpid()}"]
     for key, value in settings.env:
         args += ["-e", f"{key}={value}"]
     apt_options = ""
     if settings.ca_bundle is not None:
         args += ["-v", f"{settings.ca_bundle}:{hostenv.CONTAINER_CA_PATH}:ro"]
         apt_options = f"-o Acquire::https::CAInfo={hostenv.CONTAINER_CA_PATH}"
-    args += ["-v", f"{out}:{OUT}", "-e", f"OUT={OUT}", "-e", f"NO_BINARY={no_binary}"]
     args += ["-e", f"PACKAGES={' '.join(packages)}", "-e", f"APT_OPTIONS={apt_options}"]
-    args += ["-e", "PIP_DISABLE_PIP_VERSION_CHECK=1"]
+    return [*args, "-e", "PIP_DISABLE_PIP_VERSION_CHECK=1"]
+
+
+def naive(target: str, no_binary: str, packages: list[str], out: Path) -> float:
+    """One fresh container that does it all; returns its time. Its wheels land in `out`."""
+    out.mkdir(parents=True)
+    args = docker_run("naive", target, packages)
+    args += ["-v", f"{out}:{OUT}", "-e", f"OUT={OUT}", "-e", f"NO_BINARY={no_binary}"]
     args += [targets.get(target).build_image, "sh", "-c", NAIVE_SCRIPT, "-", *SPECS]
     began = time.monotonic()
     done = subprocess.run(args, capture_output=True, text=True, check=False)
@@ -109,6 +148,21 @@ def naive(target: str, no_binary: str, packages: list[str], out: Path) -> float:
     if done.returncode != 0:
         sys.exit(f"naive build on {target} failed:\n{done.stderr[-3000:]}")
     return elapsed
+
+
+def alone(target: str, packages: list[str]) -> dict[str, float]:
+    """The CPU (core-seconds) of the work itself on one target, one step at a time: "apt" and,
+    for each spec, its sdist's name."""
+    args = [*docker_run("alone", target, packages), "-e", f"BUILD_TOOLS={BUILD_TOOLS}"]
+    args += [targets.get(target).build_image, "bash", "-c", ALONE_SCRIPT, "-", *SPECS]
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"the work alone on {target} failed:\n{done.stderr[-3000:]}")
+    found = {}
+    for line in done.stdout.splitlines():
+        *what, user, system = line.split()
+        found[what[-1]] = float(user) + float(system)
+    return found
 
 
 def wheelfarm_env(cache: Path) -> dict[str, str]:
@@ -186,6 +240,26 @@ def compare(naive_dir: Path, ours: list[Path], target: str) -> list[str]:
     return lines
 
 
+def report_alone(
+    work: dict[str, dict[str, float]], cores: int, cold: float, naive_total: float
+) -> None:
+    """The floor the work itself puts under any run on this many cores: its CPU spread over
+    every core, or its longest single step, whichever is longer."""
+    for target, steps in work.items():
+        shown = ", ".join(f"{step} {seconds:.1f}" for step, seconds in steps.items())
+        print(f"the work alone on {target}, core-s: {shown}")
+    total = sum(sum(steps.values()) for steps in work.values())
+    longest = max(max(steps.values()) for steps in work.values())
+    floor = max(total / cores, longest)
+    print(
+        f"the work alone: {total:.1f} core-s, longest step {longest:.1f}s; its floor on {cores} "
+        f"cores {floor:.1f}s (no environments, containers or wheelfarm); cold above it "
+        f"{cold - floor:.1f}s"
+    )
+    if naive_total:
+        print(f"the work alone's floor / naive = {floor / naive_total:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -196,6 +270,9 @@ def main() -> None:
     )
     parser.add_argument("--skip-naive", action="store_true", help="measure wheelfarm only")
     parser.add_argument("--skip-light", action="store_true", help="skip the light naive variant")
+    parser.add_argument(
+        "--skip-alone", action="store_true", help="skip measuring the work alone (the floor)"
+    )
     parser.add_argument("--jobs", type=int, default=None, help="wheelfarm build --jobs")
     options = parser.parse_args()
 
@@ -266,6 +343,7 @@ def main() -> None:
             sys.exit(f"wheelfarm verify failed:\n{checked.stderr[-3000:]}")
         warm_verifying, summary = wheelfarm(wheelhouse, cache, options.jobs, verify=True)
         rows.append(("wheelfarm warm, verify", warm_verifying, describe_warm(summary)))
+        work = {} if options.skip_alone else {t: alone(t, recipe_packages(t)) for t in TARGETS}
     finally:
         # The containers wrote as root into the naive output folders.
         shutil.rmtree(scratch, ignore_errors=True)
@@ -297,6 +375,8 @@ def main() -> None:
             f"CPU work, naive: {naive_cpu:.1f} core-s; cold's CPU floor / naive = "
             f"{cold_cpu / ncpu / naive_total:.3f}"
         )
+    if work:
+        report_alone(work, ncpu, cold, naive_total)
     print(f"warm / cold  = {warm / cold:.4f}  (goal <= 0.03)")
     print(f"warm, verify / cold = {warm_verifying / cold:.4f}  (information: the default command)")
 
