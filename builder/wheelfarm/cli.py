@@ -69,13 +69,15 @@ def _command(group: typer.Typer, name: str | None = None) -> Callable[[Command],
 
 def _option(*names: str, **settings: Any) -> Any:  # typer.Option is typed Any
     """An option that takes a value and has no default to show (typer would say [default:
-    None] beside it)."""
+    None] beside it). Its help is shown as written (brackets escaped)."""
+    if "help" in settings:
+        settings["help"] = _literal(settings["help"])
     return typer.Option(*names, show_default=False, **settings)
 
 
 def _flag(name: str, help_text: str) -> Any:
     # A flag takes no value: an empty metavar keeps typer from showing a type (<bool>) there.
-    return typer.Option(name, help=help_text, metavar="")
+    return typer.Option(name, help=_literal(help_text), metavar="")
 
 
 def _host_notes(reporter: Reporter) -> None:
@@ -157,11 +159,9 @@ ConfigOption = Annotated[
     Path | None,
     _option(
         "--config",
-        help=_literal(
-            "The pyproject.toml whose [tool.wheelfarm] table to use (default: "
-            "$WHEELFARM_CONFIG, else the nearest pyproject.toml with that table, up to the "
-            "repository root)."
-        ),
+        help="The pyproject.toml whose [tool.wheelfarm] table to use (default: "
+        "$WHEELFARM_CONFIG, else the nearest pyproject.toml with that table, up to the "
+        "repository root).",
         metavar="FILE",
     ),
 ]
