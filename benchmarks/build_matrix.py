@@ -87,8 +87,13 @@ if [ -n "$PACKAGES" ]; then
   echo "apt $(cat /tmp/apt.time)"
 fi
 python3 -m venv /tmp/venv
-/tmp/venv/bin/pip install --quiet --upgrade pip build $BUILD_TOOLS
-/tmp/venv/bin/pip download --quiet --no-deps --no-binary :all: --dest /tmp/sdists "$@"
+/tmp/venv/bin/pip install --quiet --upgrade pip
+# As wheels, as wheelfarm's environments have them.
+/tmp/venv/bin/pip install --quiet --only-binary :all: build $BUILD_TOOLS
+# No isolated environment for the sdists' metadata: under --no-binary :all: pip compiled Cython
+# for it, minutes per target (untimed, but the benchmark waited).
+/tmp/venv/bin/pip download --quiet --no-deps --no-build-isolation --no-binary :all: \
+  --dest /tmp/sdists "$@"
 for sdist in /tmp/sdists/*.tar.gz; do
   name=$(basename "$sdist" .tar.gz)
   mkdir -p "/tmp/src/$name" && tar -xzf "$sdist" -C "/tmp/src/$name" --strip-components=1

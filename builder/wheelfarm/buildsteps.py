@@ -401,20 +401,23 @@ def cache_key(
 
 class Buffer:
     """A log for steps that run beside another (their lines would interleave): kept, then
-    written into the build's log in one piece."""
+    written into the build's log in one piece, each heading with the time its step began."""
 
     def __init__(self) -> None:
-        self.entries: list[tuple[bool, str]] = []
+        self.entries: list[tuple[float | None, str]] = []  # (a heading's time, text)
 
     def heading(self, text: str) -> None:
-        self.entries.append((True, text))
+        self.entries.append((time.monotonic(), text))
 
     def line(self, text: str) -> None:
-        self.entries.append((False, text))
+        self.entries.append((None, text))
 
     def into(self, log: BuildLog) -> None:
-        for is_heading, text in self.entries:
-            (log.heading if is_heading else log.line)(text)
+        for at, text in self.entries:
+            if at is None:
+                log.line(text)
+            else:
+                log.heading(text, at)
 
 
 class Sink(Protocol):

@@ -215,9 +215,10 @@ class StepLog:
             if text.strip():
                 self.tail = [*self.tail[-(TAIL_LINES - 1) :], text]
 
-    def heading(self, text: str) -> None:
+    def heading(self, text: str, at: float | None = None) -> None:
+        """`at`: when the step began (time.monotonic()), for one written after it ran."""
         if self._clock:
-            text = f"[{time.monotonic() - self._began:6.1f}s] {text}"
+            text = f"[{(time.monotonic() if at is None else at) - self._began:6.1f}s] {text}"
         with self._lock:
             self._stream.write(f"==> {text}\n")
             self.section = []

@@ -59,3 +59,26 @@ def test_a_failed_step_names_pips_error_before_its_own_summary(tmp_path: Path) -
     assert log.reason() == "ERROR: No matching distribution found for wf-test-missing"
     compiler = log_of(tmp_path, "gcc -c broken.c", "broken.c:1:2: error: #error nope", *pip)
     assert compiler.reason() == "broken.c:1:2: error: #error nope"
+
+
+def test_steps_logged_after_they_ran_beside_another_keep_the_time_they_began(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Buffer's steps reach the log once the package install is done; their headings say when
+    each step began (they used to show the time they were written: all the same)."""
+    clock = iter([100.0, 101.5, 104.0, 112.0]).__next__
+    monkeypatch.setattr(buildsteps.time, "monotonic", clock)
+    log = buildsteps.BuildLog(tmp_path, "x.log")  # began at 100.0
+    out = buildsteps.Buffer()
+    out.heading("extract the sdist")  # 101.5
+    out.line("unpacked")
+    out.heading("build environment")  # 104.0
+    log.heading("(while the packages installed:)")  # 112.0
+    out.into(log)
+    log.close()
+    assert log.final.read_text().splitlines() == [
+        "==> [  12.0s] (while the packages installed:)",
+        "==> [   1.5s] extract the sdist",
+        "unpacked",
+        "==> [   4.0s] build environment",
+    ]
