@@ -88,8 +88,9 @@ if [ -n "$PACKAGES" ]; then
 fi
 python3 -m venv /tmp/venv
 /tmp/venv/bin/pip install --quiet --upgrade pip
-# As wheels, as wheelfarm's environments have them.
-/tmp/venv/bin/pip install --quiet --only-binary :all: build $BUILD_TOOLS
+# As wheels, as wheelfarm's environments have them; upgraded, as the venv's own setuptools (Debian
+# 11's) is too old for markupsafe's setup.py.
+/tmp/venv/bin/pip install --quiet --upgrade --only-binary :all: build $BUILD_TOOLS
 # No isolated environment for the sdists' metadata: under --no-binary :all: pip compiled Cython
 # for it, minutes per target (untimed, but the benchmark waited).
 /tmp/venv/bin/pip download --quiet --no-deps --no-build-isolation --no-binary :all: \
