@@ -61,6 +61,9 @@ class Inline:
     def status(self, text: str) -> None:
         self.statuses.append(text)
 
+    def compile_cores(self) -> int:
+        return 1
+
     def isolated(self) -> Any:
         assert self.container is not None, "this build was not expected to need a container"
         self.isolations += 1

@@ -327,6 +327,8 @@ def _run(
             slots=runner.Slots(jobs_at_once),
             expected=expected,
             background=plan.in_background(expected),
+            cores=os.cpu_count() or 1,
+            unfinished=sum(len(job.specs) for job in jobs),
         )
         workers = [TargetWorker(state, job) for job in jobs]
         done = runner.run_parallel(state, len(workers), [w.work for w in workers])

@@ -109,6 +109,8 @@ class BuildRun(runner.RunState):
     expected: dict[plan.CostKey, float] = field(default_factory=dict)
     background: frozenset[plan.CostKey] = frozenset()
     compile_times: dict[plan.CostKey, float] = field(default_factory=dict)
+    cores: int = 1  # this machine's
+    unfinished: int = 0  # the run's builds (spec, target) not yet done, cached ones included
 
     said: set[str] = field(default_factory=set)
     # Engines of their own (--engine) that stopped answering during the run: address -> arch.
@@ -127,6 +129,18 @@ class BuildRun(runner.RunState):
             self.warn_once(f"uv has no build for {arch}: its build environments are made by pip")
             return "pip"
         return self.limits.installer
+
+    def finished_one(self) -> None:
+        with self.lock:
+            self.unfinished -= 1
+
+    def compile_cores(self, remote: bool) -> int:
+        """plan.compile_cores for a compile starting now; on another machine's engine
+        (--engine), whose cores are not this machine's, one."""
+        if remote:
+            return 1
+        with self.lock:
+            return plan.compile_cores(self.cores, self.jobs, self.unfinished)
 
     def note_compile(self, project: str, target: str, seconds: float) -> None:
         with self.lock:
@@ -150,6 +164,8 @@ class _TargetBox:
         self.facts: ImageFacts | None = None
         self.leftovers: list[str] = []
         self.lock = threading.Lock()
+        # Another machine's engine (--engine): its cores are not this machine's.
+        self.remote = is_remote(address_for(target.build_image))
 
     def get(self) -> Container:
         with self.lock:
@@ -277,6 +293,9 @@ class _Schedule:
     def status(self, text: str) -> None:
         self._run.board.step(self._name, f"{self._label}: {text}")
 
+    def compile_cores(self) -> int:
+        return self._run.compile_cores(self._box.remote)
+
     def isolated(self) -> Container:
         c, _ = self._box.open(self._stack, f"build {self._name}: {self._label}")
         self._packages_key = f"build {self._name}: {self._label} {id(c)}"
@@ -390,7 +409,13 @@ class TargetWorker:
         return ", ".join(parts) or "nothing to do"
 
     def _each(self, specs: Sequence[plan.Spec], do: Callable[[plan.Spec], _T]) -> list[_T]:
-        tasks = [functools.partial(do, spec) for spec in specs]
+        def counted(spec: plan.Spec) -> _T:
+            try:
+                return do(spec)
+            finally:
+                self.run.finished_one()
+
+        tasks = [functools.partial(counted, spec) for spec in specs]
         # One more in hand than there are slots: the next spec's environment gets ready while
         # this target's specs compile.
         return runner.run_parallel(self.run, self.run.jobs + 1, tasks)

@@ -75,6 +75,8 @@ CONTENTS_SCRIPT = DATA / "contents_index.py"
 STEPS_ENV_LINE = "wheelfarm-build-env: "
 STEPS_ENV_PATH_LINE = "wheelfarm-build-env-path: "
 STEPS_REQUIRES_LINE = "wheelfarm-backend-requires: "
+# How many cores the driver's wheel step may give the backend's compile (data/pep517_steps.py).
+CORES_VARIABLE = "WHEELFARM_COMPILE_CORES"
 # The project's own code (its backend's hooks, its setup.py) runs as this unprivileged user.
 BUILDER = "65534:65534"
 NICE = ("nice", "-n", "10")  # coreutils and busybox both have it
@@ -167,6 +169,10 @@ class Scheduler(Protocol):
 
     def status(self, text: str) -> None:
         """Show what this build is doing now."""
+
+    def compile_cores(self) -> int:
+        """The cores the compile starting now may spread over (1 but for the run's last builds)."""
+        ...
 
     def isolated(self) -> Exec:
         """A container of this spec's own, started from the target's image, for a build that
@@ -483,13 +489,16 @@ def run_step(
     *,
     project_code: bool,
     limit: float | None = None,
+    cores: int = 1,
 ) -> tuple[int, list[str]]:
     """One exec of the PEP 517 driver within the budget (and `limit` seconds), its output into
     `sink` under the heading `what`. The project's own code (its backend's hooks) runs as the
     unprivileged BUILDER, who can write only to its source, output and home folders: never to a
     cache or to an environment another build uses. The installing steps run as root with the
-    installer's settings."""
+    installer's settings. `cores` > 1: the driver lets the backend compile on that many."""
     env = dict(ctx.env) if project_code else {**_as_root(ctx.env), **ctx.installer_env}
+    if cores > 1:
+        env[CORES_VARIABLE] = str(cores)
     sink.heading(what)
     lines: list[str] = []
 
@@ -621,7 +630,8 @@ def backend_requirements(ctx: BuildContext, sched: Scheduler, env: Environment) 
 
 
 def compile_wheel(ctx: BuildContext, sched: Scheduler, env: Environment) -> float:
-    """The backend's build_wheel, as BUILDER, in a build slot; returns how long it took."""
+    """The backend's build_wheel, as BUILDER, in a build slot; returns how long it took. The
+    run's last builds may spread their compile over the cores the others left idle."""
 
     def waiting() -> None:
         sched.status("waiting for a free build slot (--jobs)")
@@ -631,11 +641,22 @@ def compile_wheel(ctx: BuildContext, sched: Scheduler, env: Environment) -> floa
         sched.status("building")
         sched.check()
         began = time.monotonic()
-        code, _ = run_step(
-            ctx, ctx.log, ctx.driver("wheel", env.path), "build the wheel", project_code=True
-        )
+        argv = ctx.driver("wheel", env.path)
+        cores = sched.compile_cores()
+        what = "build the wheel"
+        if cores > 1:
+            what = f"build the wheel on {cores} cores (the last build of the run)"
+            code, _ = run_step(ctx, ctx.log, argv, what, project_code=True, cores=cores)
+            if code in (0, TIMED_OUT):
+                ctx.budget.check(code, what, ctx.log)
+                return round(time.monotonic() - began, 2)
+            # A project's own build_ext need not be thread-safe: what fails spread over the
+            # cores is built once more as pip builds it, and only that outcome counts.
+            sched.check()
+            what = "build the wheel again, on one core (it failed on several)"
+        code, _ = run_step(ctx, ctx.log, argv, what, project_code=True)
         sched.check()
-        ctx.budget.check(code, "build the wheel", ctx.log)
+        ctx.budget.check(code, what, ctx.log)
         return round(time.monotonic() - began, 2)
 
 

@@ -703,6 +703,15 @@ def slot_priority(expected: float, spec_index: int, target_index: int) -> tuple[
     return (-expected, spec_index, target_index)
 
 
+def compile_cores(cores: int, jobs: int, unfinished: int) -> int:
+    """The cores a compile starting now may spread over: the machine's, within --jobs, shared by
+    the run's builds not yet done (this one included). So only the last builds get more than
+    one, when the others have left cores idle: `wheelfarm build lxml==5.3.0 --target debian-12`
+    cold took 119 s on 2 cores instead of 163 s on one (--jobs 1; compile 106 s against 150 s),
+    the same wheel byte for byte."""
+    return max(1, min(cores, jobs) // max(1, unfinished))
+
+
 def in_background(expected: Mapping[CostKey, float]) -> frozenset[CostKey]:
     """The builds expected to take under half as long as the run's longest. Their steps run at a
     lower CPU priority (nice) than the others in the same container, so that the long builds'

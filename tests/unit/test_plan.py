@@ -419,3 +419,22 @@ def test_a_single_equals_gets_a_did_you_mean(typo: str, meant: str) -> None:
         plan.parse_specs([typo])
     assert "is not a valid requirement" in bad(excinfo)
     assert excinfo.value.hint == f"did you mean {meant}?"
+
+
+@pytest.mark.parametrize(
+    ("cores", "jobs", "unfinished", "expected"),
+    [
+        (2, 3, 6, 1),  # builds left for every core: one each
+        (2, 3, 2, 1),
+        (2, 3, 1, 2),  # the run's last build: both cores
+        (8, 9, 3, 2),  # three left on eight cores: two each (and two idle)
+        (8, 2, 1, 2),  # --jobs bounds it too
+        (2, 1, 1, 1),  # --jobs 1: one core, always
+        (1, 2, 1, 1),
+        (4, 5, 0, 4),  # never divided by zero
+    ],
+)
+def test_only_the_runs_last_builds_spread_their_compile_over_the_idle_cores(
+    cores: int, jobs: int, unfinished: int, expected: int
+) -> None:
+    assert plan.compile_cores(cores, jobs, unfinished) == expected

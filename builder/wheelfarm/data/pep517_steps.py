@@ -13,7 +13,8 @@ Usage: python pep517_steps.py SOURCE ENVS [--installer uv|pip] [--env ENV] [--ou
             project code (setup.py), so it comes after the recipe's system packages
   extend    an environment with ENV's packages and these extra requirements (REQ... after the
             step), and say where it is
-  wheel     build the wheel into DIR with the backend from ENV
+  wheel     build the wheel into DIR with the backend from ENV (on WHEELFARM_COMPILE_CORES
+            cores where the backend has an option for it)
 
 --constraint: pins for the build requirements (a recipe's [build] constraints); --exclude-newer
 (uv only): resolve them as of that time, the sdist's upload time when today's releases break it.
@@ -47,6 +48,8 @@ ENV_LINE = "wheelfarm-build-env: "
 ENV_PATH_LINE = "wheelfarm-build-env-path: "
 REQUIRES_LINE = "wheelfarm-backend-requires: "
 COMPLETE = ".wheelfarm-complete"
+# Set by wheelfarm for the run's last builds: how many cores the compile may spread over.
+CORES_VARIABLE = "WHEELFARM_COMPILE_CORES"
 
 
 def env_python(env: Path) -> str:
@@ -186,8 +189,31 @@ def step_extend(args: argparse.Namespace) -> None:
         report(args.env)
 
 
+def spread_compile(cores: int) -> None:
+    """Let the backend compile on `cores` cores where it has its own option for it and the
+    build's environment does not set it already: setuptools' build_ext builds its extensions
+    in parallel from a [build_ext] parallel setting (read through DIST_EXTRA_CONFIG, setuptools
+    62.1 and newer), `cmake --build` from CMAKE_BUILD_PARALLEL_LEVEL. ninja (meson-python) and
+    cargo use every core already; make is left alone (not every Makefile survives -j)."""
+    said = []
+    if "DIST_EXTRA_CONFIG" not in os.environ:
+        config = Path(os.environ.get("HOME") or tempfile.gettempdir()) / "wheelfarm-parallel.cfg"
+        config.write_text(f"[build_ext]\nparallel = {cores}\n")
+        os.environ["DIST_EXTRA_CONFIG"] = str(config)
+        said.append("setuptools' build_ext parallel")
+    if "CMAKE_BUILD_PARALLEL_LEVEL" not in os.environ:
+        os.environ["CMAKE_BUILD_PARALLEL_LEVEL"] = str(cores)
+        said.append("CMAKE_BUILD_PARALLEL_LEVEL")
+    if said:
+        print(f"wheelfarm: compiling on {cores} cores ({', '.join(said)})", flush=True)
+
+
 def step_wheel(args: argparse.Namespace) -> None:
     from build import ProjectBuilder  # type: ignore[import-not-found,unused-ignore]
+
+    cores = int(os.environ.pop(CORES_VARIABLE, "1") or "1")
+    if cores > 1:
+        spread_compile(cores)
 
     built = ProjectBuilder(args.source, python_executable=env_python(args.env)).build(
         "wheel", args.out
