@@ -365,6 +365,14 @@ def _recipe_of_cached(run: BuildRun, target: Target, spec: plan.Spec, key: str) 
         foundrecipes.merge(run.wheelhouse.path, target, cached.provenance, recipe, cached.wheel)
 
 
+def _counted(run: BuildRun, do: Callable[[plan.Spec], _T], spec: plan.Spec) -> _T:
+    """`do(spec)`, then one build fewer left in the run (plan.compile_cores counts them)."""
+    try:
+        return do(spec)
+    finally:
+        run.finished_one()
+
+
 class TargetWorker:
     """One target's part of the run: its specs, in its own container."""
 
@@ -409,13 +417,7 @@ class TargetWorker:
         return ", ".join(parts) or "nothing to do"
 
     def _each(self, specs: Sequence[plan.Spec], do: Callable[[plan.Spec], _T]) -> list[_T]:
-        def counted(spec: plan.Spec) -> _T:
-            try:
-                return do(spec)
-            finally:
-                self.run.finished_one()
-
-        tasks = [functools.partial(counted, spec) for spec in specs]
+        tasks = [functools.partial(_counted, self.run, do, spec) for spec in specs]
         # One more in hand than there are slots: the next spec's environment gets ready while
         # this target's specs compile.
         return runner.run_parallel(self.run, self.run.jobs + 1, tasks)
