@@ -643,20 +643,20 @@ def compile_wheel(ctx: BuildContext, sched: Scheduler, env: Environment) -> floa
         began = time.monotonic()
         argv = ctx.driver("wheel", env.path)
         cores = sched.compile_cores()
-        what = "build the wheel"
+        heading = "build the wheel"
         if cores > 1:
-            what = f"build the wheel on {cores} cores (the last build of the run)"
-            code, _ = run_step(ctx, ctx.log, argv, what, project_code=True, cores=cores)
+            spread = f"build the wheel on {cores} cores (the last build of the run)"
+            code, _ = run_step(ctx, ctx.log, argv, spread, project_code=True, cores=cores)
             if code in (0, TIMED_OUT):
-                ctx.budget.check(code, what, ctx.log)
+                ctx.budget.check(code, "build the wheel", ctx.log)
                 return round(time.monotonic() - began, 2)
             # A project's own build_ext need not be thread-safe: what fails spread over the
             # cores is built once more as pip builds it, and only that outcome counts.
             sched.check()
-            what = "build the wheel again, on one core (it failed on several)"
-        code, _ = run_step(ctx, ctx.log, argv, what, project_code=True)
+            heading = "build the wheel again, on one core (it failed on several)"
+        code, _ = run_step(ctx, ctx.log, argv, heading, project_code=True)
         sched.check()
-        ctx.budget.check(code, what, ctx.log)
+        ctx.budget.check(code, "build the wheel", ctx.log)
         return round(time.monotonic() - began, 2)
 
 
