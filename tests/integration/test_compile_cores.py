@@ -42,17 +42,19 @@ def project(root: Path, name: str, *, fail_parallel: bool) -> Path:
     return write_project(root / name, name, "1.0", files)
 
 
-def build_alone(tmp_path: Path, source: Path) -> tuple[str, list[str]]:
-    """One spec on one target (the run's only build): its wheel's name and its log's lines."""
+def build_alone(tmp_path: Path, source: Path, *, code: int = 0) -> tuple[str, list[str]]:
+    """One spec on one target (the run's only build): its wheel's name (when built) and its
+    log's lines."""
     wheelhouse = tmp_path / "wh"
     run = run_wheelfarm(
         "build", str(source), "--target", "debian-12", "--jobs", str(JOBS), "--no-verify",
-        "--json", "--wheelhouse", str(wheelhouse), env=environment(tmp_path / "cache"),
+        "--no-discover", "--json", "--wheelhouse", str(wheelhouse),
+        env=environment(tmp_path / "cache"),
     )  # fmt: skip
-    assert run.code == 0, run.stderr[-3000:]
+    assert run.code == code, run.stderr[-3000:]
     [result] = run.summary["results"]  # type: ignore[index]
-    assert result["status"] == "built", result
-    return str(result["wheel"]), (wheelhouse / result["log"]).read_text().splitlines()
+    assert result["status"] == ("built" if code == 0 else "failed"), result
+    return str(result.get("wheel")), (wheelhouse / result["log"]).read_text().splitlines()
 
 
 def test_the_runs_only_build_compiles_on_the_idle_cores(
@@ -84,3 +86,15 @@ def test_a_build_that_fails_in_parallel_is_built_again_on_one_core(
     assert "wf-test-cores: not thread-safe" in log  # its stderr: it may come before its stdout
     assert any("build the wheel again, on one core (it failed on several)" in x for x in log)
     assert (tmp_path / "wh" / wheel).is_file()
+
+
+def test_a_compile_failing_for_a_named_cause_is_not_built_again(
+    tmp_path: Path, debian_targets: dict[str, Target]
+) -> None:
+    """A missing header is not the cores' doing: the build fails at once, as one that compiled on
+    one core would, and says what is missing."""
+    source = project(tmp_path / "src", "wf-cores-missing", fail_parallel=False)
+    (source / "a.c").write_text("#include <wf_cores_missing.h>\n" + (source / "a.c").read_text())
+    _, log = build_alone(tmp_path, source, code=1)
+    assert any("wf_cores_missing.h" in line for line in log)
+    assert not any("again, on one core" in line for line in log), log
