@@ -645,17 +645,15 @@ def compile_wheel(ctx: BuildContext, sched: Scheduler, env: Environment) -> floa
         cores = sched.compile_cores()
         heading = "build the wheel"
         if cores > 1:
-            spread = f"build the wheel on {cores} cores (the last build of the run)"
-            code, _ = run_step(ctx, ctx.log, argv, spread, project_code=True, cores=cores)
-            if code in (0, TIMED_OUT) or ctx.log.diagnosis().primary is not None:
-                ctx.budget.check(code, "build the wheel", ctx.log)
-                return round(time.monotonic() - began, 2)
+            heading += f" on {cores} cores (the last build of the run)"
+        code, _ = run_step(ctx, ctx.log, argv, heading, project_code=True, cores=cores)
+        if cores > 1 and code not in (0, TIMED_OUT) and ctx.log.diagnosis().primary is None:
             # A project's own build_ext need not be thread-safe: a failure with no cause named
             # (a missing header is one) is built once more as pip builds it, and only that
             # outcome counts.
             sched.check()
-            heading = "build the wheel again, on one core (it failed on several)"
-        code, _ = run_step(ctx, ctx.log, argv, heading, project_code=True)
+            again = "build the wheel again, on one core (it failed on several)"
+            code, _ = run_step(ctx, ctx.log, argv, again, project_code=True)
         sched.check()
         ctx.budget.check(code, "build the wheel", ctx.log)
         return round(time.monotonic() - began, 2)
