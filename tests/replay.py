@@ -64,7 +64,7 @@ class Inline:
     def compile_cores(self) -> int:
         return 1
 
-    def isolated(self) -> Any:
+    def isolated(self, on_disk: bool = False) -> Any:
         assert self.container is not None, "this build was not expected to need a container"
         self.isolations += 1
         return self.container
@@ -81,6 +81,10 @@ class Recorder:
     @property
     def host_settings(self) -> HostSettings | None:
         return None  # captures never depend on the recording host's CA or proxies
+
+    @property
+    def in_memory(self) -> tuple[str, ...]:
+        return tuple(self._c.in_memory)
 
     def run(
         self,
@@ -149,6 +153,10 @@ class Replay:
     @property
     def host_settings(self) -> HostSettings | None:
         return None
+
+    @property
+    def in_memory(self) -> tuple[str, ...]:
+        return ()  # a replay never runs out of room
 
     def _next(self, verb: str, **asked: Any) -> Mapping[str, Any]:
         assert self._calls, f"the steps made a call the real run did not: {verb} {asked}"

@@ -96,6 +96,7 @@ class Options:
             force=self.force,
             installer=self.installer,
             discover=self.settings.discover,
+            scratch_memory=self.settings.scratch_memory,
         )
 
 

@@ -72,6 +72,7 @@ class Limits:
     force: bool = False
     installer: str = "uv"  # what makes the build environments: "uv" or "pip"
     discover: bool = True  # look up and install what a failed build lacked (--no-discover)
+    scratch_memory: int | None = None  # MiB per in-memory scratch folder (--scratch-memory)
 
 
 @dataclass
@@ -177,9 +178,12 @@ class _TargetBox:
         c, self.tools = self.open(self._stack, f"build {self._target.unit}")
         return c
 
-    def open(self, stack: contextlib.ExitStack, job: str) -> tuple[Container, dict[str, str]]:
+    def open(
+        self, stack: contextlib.ExitStack, job: str, *, on_disk: bool = False
+    ) -> tuple[Container, dict[str, str]]:
         """A container of the target's build image, entered in `stack`, with the tools in it:
-        the target's long-lived one, or (Scheduler.isolated) one spec's own."""
+        the target's long-lived one, or (Scheduler.isolated) one spec's own; what builds write
+        most is held in memory unless `on_disk`."""
         self._run.check()
         self._run.board.step(self._target.unit, "starting container")
         pip_wheels = cache.pip_wheels_dir(self._target.unit)
@@ -209,6 +213,8 @@ class _TargetBox:
             # Sources, build environments and object files: many small files, written ~5x
             # faster (in system time) to a volume than to the container's overlay.
             scratch=(buildsteps.WORK,),
+            memory=() if on_disk else buildsteps.IN_MEMORY,
+            memory_mib=self._run.limits.scratch_memory,
             keep_on_error=self._run.limits.keep_on_failure,
             labels={"org.wheelfarm.job": job},
         )
@@ -275,6 +281,7 @@ class _Schedule:
         self._box, self._stack = box, stack
         # The target's container installs for one spec at a time; a spec's own, for it alone.
         self._packages_key = f"build {name}"
+        self._on_disk = False  # once a build filled its memory, its later containers too
 
     def check(self) -> None:
         self._run.check()
@@ -296,8 +303,10 @@ class _Schedule:
     def compile_cores(self) -> int:
         return self._run.compile_cores(self._box.remote)
 
-    def isolated(self) -> Container:
-        c, _ = self._box.open(self._stack, f"build {self._name}: {self._label}")
+    def isolated(self, on_disk: bool = False) -> Container:
+        self._on_disk = self._on_disk or on_disk
+        job = f"build {self._name}: {self._label}"
+        c, _ = self._box.open(self._stack, job, on_disk=self._on_disk)
         self._packages_key = f"build {self._name}: {self._label} {id(c)}"
         return c
 

@@ -65,6 +65,12 @@ SRC = f"{WORK}/src"
 PIP_CACHE = f"{WORK}/pip-cache"
 UV_CACHE = f"{WORK}/uv-cache"
 TOOLS = f"{WORK}/tools"
+# Held in memory (Container's `memory`) unless a build filled them: what a build writes many
+# small files into. Not the sdist's way in, nor the wheel's way out (copy_in and copy_out cannot
+# reach into memory), nor the caches, which outlive the container.
+IN_MEMORY = (SRC, f"{WORK}/env", f"{WORK}/envs", f"{WORK}/home")
+# How a file system that filled up says so (ENOSPC's text).
+_NO_ROOM = "No space left on device"
 DATA = Path(__file__).parent / "data"
 # The in-container helpers, copied into TOOLS when the container starts.
 STEPS_SCRIPT = DATA / "pep517_steps.py"
@@ -136,6 +142,11 @@ class Exec(runner.Runs, Protocol):
     @property
     def host_settings(self) -> HostSettings | None: ...
 
+    @property
+    def in_memory(self) -> tuple[str, ...]:
+        """The folders it holds in memory (IN_MEMORY), none when its files are on disk."""
+        ...
+
     def output(self, argv: Sequence[str] | str, *, check: bool = True) -> str: ...
 
     def copy_in(self, host_path: Path, container_dir: str) -> str: ...
@@ -174,10 +185,11 @@ class Scheduler(Protocol):
         """The cores the compile starting now may spread over (1 but for the run's last builds)."""
         ...
 
-    def isolated(self) -> Exec:
+    def isolated(self, on_disk: bool = False) -> Exec:
         """A container of this spec's own, started from the target's image, for a build that
         installs system packages: what one spec installs never reaches another's build. It is
-        removed when the spec's build ends."""
+        removed when the spec's build ends. `on_disk`: with none of its files in memory, and so
+        every container this spec gets after it."""
         ...
 
 
@@ -647,7 +659,9 @@ def compile_wheel(ctx: BuildContext, sched: Scheduler, env: Environment) -> floa
         if cores > 1:
             heading += f" on {cores} cores (the last build of the run)"
         code, _ = run_step(ctx, ctx.log, argv, heading, project_code=True, cores=cores)
-        if cores > 1 and code not in (0, TIMED_OUT) and ctx.log.diagnosis().primary is None:
+        failed = code not in (0, TIMED_OUT)
+        unnamed = failed and ctx.log.diagnosis().primary is None and not out_of_room(ctx.log.round)
+        if cores > 1 and unnamed:
             # A project's own build_ext need not be thread-safe: a failure with no cause named
             # (a missing header is one) is built once more as pip builds it, and only that
             # outcome counts.
@@ -786,6 +800,8 @@ def trace_failed_step(ctx: BuildContext, sched: Scheduler, failed: StepFailed) -
     names."""
     found, argv = failed.diagnosis, ctx.log.failed_exec
     if found is None or argv is None or failed.step is None or not _worth_tracing(found):
+        return failed
+    if out_of_room(ctx.log.round):  # it said why: run again, it would only fill up again
         return failed
     why_not, text = _untraceable(ctx), ""
     began = time.monotonic()
@@ -1043,6 +1059,43 @@ def _ca_file(ctx: BuildContext) -> str | None:
     return CONTAINER_CA_PATH if settings is not None and settings.ca_bundle else None
 
 
+def attempt_with_room(
+    ctx: BuildContext, sched: Scheduler
+) -> tuple[BuildContext, tuple[Environment, dict[str, float]] | StepFailed]:
+    """attempt(), and once more with every file on disk, in a container of the spec's own, when
+    it failed for want of room in memory: the context it ended with, and its result or why it
+    failed. Not a round of discovery: nothing new is installed."""
+    try:
+        return ctx, attempt(ctx, sched)
+    except StepFailed as failure:
+        if not (ctx.container.in_memory and out_of_room(ctx.log.round)):
+            return ctx, failure
+    ctx.log.heading(
+        f"the build filled the room it had in memory ({', '.join(ctx.container.in_memory)}): "
+        "building it again with its files on disk"
+    )
+    paths = ctx.paths
+    # What filled the memory goes now, not when the spec's build ends: other builds share it.
+    ctx.container.output(["rm", "-rf", paths.src, paths.out, paths.env, paths.home], check=False)
+    ctx = dataclasses.replace(
+        ctx,
+        container=sched.isolated(on_disk=True),
+        own_container=True,
+        budget=Budget(ctx.budget.total),
+        stale=(paths.src, paths.out, paths.env),
+    )
+    ctx.log.new_round()
+    try:
+        return ctx, attempt(ctx, sched)
+    except StepFailed as failure:
+        return ctx, failure
+
+
+def out_of_room(lines: Sequence[str]) -> bool:
+    """Whether a build's output says a file system it wrote to was full."""
+    return any(_NO_ROOM in line for line in lines)
+
+
 def build_rounds(
     ctx: BuildContext, sched: Scheduler
 ) -> tuple[BuildContext, Environment, dict[str, float], int]:
@@ -1064,9 +1117,9 @@ def build_rounds(
                 ctx, budget=Budget(ctx.budget.total), stale=(paths.src, paths.out, paths.env)
             )
         ctx.log.new_round()
-        try:
-            env, durations = attempt(ctx, sched)
-        except StepFailed as failure:
+        ctx, outcome = attempt_with_room(ctx, sched)
+        if isinstance(outcome, StepFailed):
+            failure = outcome
             if passed is not None:
                 # In a container without what the richer attempt installed.
                 ctx.log.heading("discovery: that fails; building again as it passed before")
@@ -1074,13 +1127,14 @@ def build_rounds(
                 passed = None
                 continue
             if number == discover.ROUNDS:
-                raise
+                raise failure
             following = _next_round(ctx, sched, failure, asked) if ctx.discover else None
             following = following or _release_day(ctx, failure)
             if following is None:
-                raise
+                raise failure
             ctx = following
             continue
+        env, durations = outcome
         # A richer attempt needs a round for itself and one to build again should it fail. It
         # is tried once: what it looked up is in `asked`, so the same log finds nothing new.
         if passed is None and number <= discover.ROUNDS - 2:

@@ -580,6 +580,19 @@ TimeoutOption = Annotated[
         metavar="S",
     ),
 ]
+ScratchMemoryOption = Annotated[
+    int | None,
+    _option(
+        "--scratch-memory",
+        help="What a build writes most (its unpacked source and object files, its build "
+        "environment, its home) is held in memory, several times cheaper to write than a disk: "
+        "at most MIB MiB in each of those folders (default: a quarter of the engine's memory). "
+        "A build that fills one is built again with its files on disk, in a container of its "
+        "own, and says so in its log (also `scratch-memory` in [tool.wheelfarm], "
+        "WHEELFARM_SCRATCH_MEMORY).",
+        metavar="MIB",
+    ),
+]
 KeepOnFailureOption = Annotated[
     bool,
     _flag(
@@ -642,6 +655,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
     rules: RulesOption = None,
     json_output: JsonOption = False,
     timeout: TimeoutOption = None,
+    scratch_memory: ScratchMemoryOption = None,
     keep_on_failure: KeepOnFailureOption = False,
     force: RebuildOption = False,
     no_verify: NoVerifyOption = False,
@@ -680,6 +694,7 @@ def build(  # noqa: PLR0917  # typer passes every option as a parameter
             "python": python,
             "wheelhouse": wheelhouse,
             "jobs": jobs,
+            "scratch_memory": scratch_memory,
             "recipes": recipes,
             "rules": rules,
             "installer": installer,

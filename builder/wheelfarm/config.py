@@ -70,6 +70,7 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("recipes", "path", "--recipes"),
     _Option("wheelhouse", "path", "--wheelhouse"),
     _Option("jobs", "int", "--jobs"),
+    _Option("scratch-memory", "int", "--scratch-memory"),
     _Option("rules", "paths", "--rules"),
     _Option("installer", "installer", "--installer"),
     _Option("discover", "bool", "--no-discover"),
@@ -107,6 +108,9 @@ class Settings:
     recipes: Path | None = None
     wheelhouse: Path = DEFAULT_WHEELHOUSE
     jobs: int | None = None
+    # MiB each in-memory scratch folder of a build container may hold; None: a quarter of the
+    # engine's memory.
+    scratch_memory: int | None = None
     installer: str = "uv"  # what makes the isolated build environments: uv or pip
     discover: bool = True  # look up and install what a failed build lacked
     shipped_recipes: bool = True  # use the recipes wheelfarm ships (after --recipes)

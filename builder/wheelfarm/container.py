@@ -258,6 +258,33 @@ def engine_arch(ref: str | None = None) -> str:
     return str(info.get("Architecture", "x86_64"))
 
 
+# An in-memory scratch file system may grow to this share of the engine's memory: big enough for
+# the build trees of most projects, small enough that a few at once leave the compilers room. A
+# build that fills one is made again on disk (buildsteps.attempt_with_room).
+MEMORY_SCRATCH_SHARE = 4
+
+
+@lru_cache(maxsize=8)
+def engine_memory(address: str) -> int:
+    """The engine's memory in bytes (what its containers share)."""
+    return int(_client(address).info().get("MemTotal") or 0)
+
+
+def tmpfs_options(size: int) -> str:
+    """The mount options of an in-memory scratch folder: programs run from it (build
+    environments hold scripts and extension modules), it is root's (mode 755: only the folders
+    wheelfarm hands BUILDER are BUILDER's), and it is capped at `size` bytes when known."""
+    options = "rw,exec,nosuid,nodev,mode=755"
+    return f"{options},size={size}" if size > 0 else options
+
+
+def _tmpfs(engine: str, paths: Sequence[str], mib: int | None) -> dict[str, str]:
+    if not paths:
+        return {}
+    size = mib * 2**20 if mib else engine_memory(engine) // MEMORY_SCRATCH_SHARE
+    return dict.fromkeys(paths, tmpfs_options(size))
+
+
 def build_image(
     context_dir: Path,
     *,
@@ -591,6 +618,7 @@ def _create(
     network_mode: str,
     labels: Mapping[str, str],
     scratch: Sequence[str],
+    tmpfs: Mapping[str, str],
 ) -> _DockerContainer:
     """Create (not start) the idle container; whatever goes wrong, no half-made one is left."""
     import docker.errors
@@ -607,6 +635,8 @@ def _create(
             network_mode=network_mode,
             labels=dict(labels),
             mounts=[Mount(path, None, type="volume", labels=dict(labels)) for path in scratch],
+            # The legacy tmpfs setting, not a tmpfs Mount: only it takes `exec` on engine 20.10.
+            tmpfs=dict(tmpfs),
             init=True,
             detach=True,
         )
@@ -631,7 +661,10 @@ class Container:
         c.run(["python3", "-V"], on_output=print)
 
     `scratch` paths are anonymous volumes, removed with the container; --keep-on-failure's kept
-    container needs `docker rm -fv` to remove its volumes too.
+    container needs `docker rm -fv` to remove its volumes too. `memory` paths (under a scratch
+    path, or not) are in-memory file systems instead, each of at most `memory_mib` MiB (default:
+    a quarter of the engine's memory), gone with the container; copy_in and
+    copy_out cannot reach into them (the engine's archive calls see the layers and volumes only).
     """
 
     def __init__(
@@ -648,6 +681,8 @@ class Container:
         mounts: Mapping[str, str] | None = None,
         readonly: Mapping[str, str] | None = None,
         scratch: Sequence[str] = (),
+        memory: Sequence[str] = (),
+        memory_mib: int | None = None,
     ) -> None:
         self.image = image
         self.name = name or _container_name(image)
@@ -663,6 +698,8 @@ class Container:
         # there (unpacked sources, build environments, object files) skips the layered file
         # system's overhead, and the volume goes with the container (removed with v=True).
         self._scratch = tuple(scratch)
+        self.in_memory = tuple(memory)  # many small files: far cheaper to write in memory
+        self._memory_mib = memory_mib
         self._container: _DockerContainer | None = None
         self._lock = threading.Lock()
         self.kept = False
@@ -695,6 +732,7 @@ class Container:
             network_mode="host" if self._host_network else ("bridge" if self._network else "none"),
             labels=self._labels,
             scratch=self._scratch,
+            tmpfs=_tmpfs(self.engine, self.in_memory, self._memory_mib),
         )
         try:
             self._container.start()

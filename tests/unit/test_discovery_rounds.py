@@ -40,6 +40,9 @@ class Distro:
         optional: Mapping[str, str] | None = None,
         breaks_with: frozenset[str] = frozenset(),
         offline: bool = False,
+        in_memory: tuple[str, ...] = (),
+        fills_memory: bool = False,
+        disk_full: bool = False,
     ) -> None:
         self.needs = dict(needs)
         self.old = needs_old_requirements
@@ -48,6 +51,10 @@ class Distro:
         self.optional = dict(optional or {})
         self.breaks_with = breaks_with  # with one of these installed the compile fails
         self.offline = offline  # the compile reaches for a crate registry out of reach
+        self.in_memory = in_memory  # the folders it holds in memory
+        self.fills_memory = fills_memory  # the compile writes more than they can hold
+        self.disk_full = disk_full  # and the disk cannot hold it either
+        self.removed: list[list[str]] = []
         self.installed: set[str] = set()
         self.extractions: list[list[str]] = []
         self.env_argv: list[str] = []
@@ -94,6 +101,9 @@ class Distro:
             if package not in self.installed:
                 say(f"ext/_wf.c:2:10: fatal error: {header}: No such file or directory")
                 say("Error compiling module, falling back to pure Python")
+        if (self.fills_memory and self.in_memory) or self.disk_full:
+            say("/usr/bin/ld: final link failed: No space left on device")
+            return 1
         if self.offline:
             say("error: failed to get `asn1` as a dependency of package `wf v0.1.0`")
             return 1
@@ -114,6 +124,9 @@ class Distro:
             return (
                 f"wheelfarm-contents-lines: 30 from 2 files\n{discover.IDENTITY_LINE}{'ab' * 32}\n"
             )
+        if words[:2] == ["rm", "-rf"]:
+            self.removed.append(words[2:])
+            return ""
         if words[0] == "dpkg-query":
             return "\n".join(sorted(self.installed))
         if words[:2] == ["sh", "-c"] and "strace" in words[-1]:
@@ -224,10 +237,14 @@ class FreshContainers(Inline):
         super().__init__(make())
         self.made: list[Distro] = [self.container]
         self._make = make
+        self.on_disk = False
 
-    def isolated(self) -> Distro:
+    def isolated(self, on_disk: bool = False) -> Distro:
         self.isolations += 1
+        self.on_disk = self.on_disk or on_disk
         self.made.append(self._make())
+        if self.on_disk:
+            self.made[-1].in_memory = ()
         return self.made[-1]
 
 
@@ -286,3 +303,31 @@ def test_a_failed_download_gets_no_release_day_retry(tmp_path: Path) -> None:
     log.close()
     assert "--exclude-newer" not in distro.env_argv
     assert "release-day retry" not in log.final.read_text()
+
+
+def test_a_build_that_fills_its_memory_is_built_again_on_disk_once(tmp_path: Path) -> None:
+    memory = buildsteps.IN_MEMORY
+    sched = FreshContainers(lambda: Distro({}, in_memory=memory, fills_memory=True))
+    ctx, log = start(tmp_path, sched.container)
+    done, _env, _durations, rounds = buildsteps.build_rounds(ctx, sched)
+    log.close()
+    assert rounds == 1  # not a round of discovery: nothing new was installed
+    assert done.container is sched.made[-1] and done.container.in_memory == ()
+    # What filled the memory went at once, in the container that held it.
+    first = sched.made[0]
+    assert first.removed == [[ctx.paths.src, ctx.paths.out, ctx.paths.env, ctx.paths.home]]
+    text = log.final.read_text()
+    assert "the build filled the room it had in memory (/wf/src" in text
+    assert "building it again with its files on disk" in text
+
+
+def test_a_build_out_of_room_on_disk_too_is_not_tried_a_third_time(tmp_path: Path) -> None:
+    memory = buildsteps.IN_MEMORY
+    sched = FreshContainers(lambda: Distro({}, in_memory=memory, disk_full=True))
+    ctx, log = start(tmp_path, sched.container)
+    with pytest.raises(buildsteps.StepFailed, match="No space left on device"):
+        buildsteps.build_rounds(ctx, sched)
+    log.close()
+    text = log.final.read_text()
+    assert text.count("building it again with its files on disk") == 1
+    assert all(made.in_memory == () for made in sched.made[1:])
