@@ -590,6 +590,7 @@ ScratchMemoryOption = Annotated[
         "A build that fills one is built again with its files on disk, in a container of its "
         "own, and says so in its log (also `scratch-memory` in [tool.wheelfarm], "
         "WHEELFARM_SCRATCH_MEMORY).",
+        min=1,
         metavar="MIB",
     ),
 ]

@@ -25,6 +25,7 @@ python = "3.12"
 recipes = "my-recipes"
 wheelhouse = "out/wheels"
 jobs = 3
+scratch-memory = 2048
 rules = ["compat.cfg"]
 """
 
@@ -59,6 +60,7 @@ LEVEL_CASES = [
      ("ubuntu-24.04",), ("debian-11", "debian-13"), ("debian-12", "alpine-3.20")),
     ("python", "3.11", "WHEELFARM_PYTHON", "3.13", "3.11", "3.13", "3.12"),
     ("jobs", 7, "WHEELFARM_JOBS", "5", 7, 5, 3),
+    ("scratch_memory", 512, "WHEELFARM_SCRATCH_MEMORY", "1024", 512, 1024, 2048),
     ("wheelhouse", Path("cli-wh"), "WHEELFARM_WHEELHOUSE", "env-wh",
      Path("cli-wh"), Path("env-wh"), "out/wheels"),
     ("recipes", Path("cli-r"), "WHEELFARM_RECIPES", "env-r",
@@ -191,6 +193,8 @@ def test_unknown_keys_are_named(tmp_path: Path) -> None:
         ('jobs = "4"\n', "jobs"),
         ("jobs = true\n", "jobs"),
         ("jobs = 0\n", "jobs"),
+        ("scratch-memory = 0\n", "scratch-memory"),
+        ('scratch-memory = "1G"\n', "scratch-memory"),
         ("python = 3.12\n", "python"),
         ('python = "three"\n', "python"),
         ("wheelhouse = 1\n", "wheelhouse"),
