@@ -173,6 +173,9 @@ class _Run(runner.RunState):
             host_settings=network,
             labels={"org.wheelfarm.job": job},
             mounts=mounts,
+            # The venv's files (the target's pip, the wheel, its dependencies, their .pyc) are
+            # many: far cheaper to write in memory than in the container's layers.
+            memory=(VENV,),
         )
 
 
