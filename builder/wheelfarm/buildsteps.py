@@ -659,9 +659,8 @@ def compile_wheel(ctx: BuildContext, sched: Scheduler, env: Environment) -> floa
         if cores > 1:
             heading += f" on {cores} cores (the last build of the run)"
         code, _ = run_step(ctx, ctx.log, argv, heading, project_code=True, cores=cores)
-        failed = code not in (0, TIMED_OUT)
-        unnamed = failed and ctx.log.diagnosis().primary is None and not out_of_room(ctx.log.round)
-        if cores > 1 and unnamed:
+        spread_failed = cores > 1 and code not in (0, TIMED_OUT)
+        if spread_failed and ctx.log.diagnosis().primary is None and not out_of_room(ctx.log.round):
             # A project's own build_ext need not be thread-safe: a failure with no cause named
             # (a missing header is one) is built once more as pip builds it, and only that
             # outcome counts.
@@ -1077,18 +1076,20 @@ def attempt_with_room(
     paths = ctx.paths
     # What filled the memory goes now, not when the spec's build ends: other builds share it.
     ctx.container.output(["rm", "-rf", paths.src, paths.out, paths.env, paths.home], check=False)
-    ctx = dataclasses.replace(
-        ctx,
-        container=sched.isolated(on_disk=True),
-        own_container=True,
-        budget=Budget(ctx.budget.total),
-        stale=(paths.src, paths.out, paths.env),
-    )
+    ctx = _restarted(ctx, container=sched.isolated(on_disk=True), own_container=True)
     ctx.log.new_round()
     try:
         return ctx, attempt(ctx, sched)
     except StepFailed as failure:
         return ctx, failure
+
+
+def _restarted(ctx: BuildContext, **changes: Any) -> BuildContext:
+    """The context of another attempt: the whole budget again, the last one's folders to go."""
+    paths = ctx.paths
+    return dataclasses.replace(
+        ctx, budget=Budget(ctx.budget.total), stale=(paths.src, paths.out, paths.env), **changes
+    )
 
 
 def out_of_room(lines: Sequence[str]) -> bool:
@@ -1112,10 +1113,7 @@ def build_rounds(
         if number > 1:
             installing = ", ".join(c.package for c in ctx.found) or "-"
             ctx.log.heading(f"round {number} of at most {discover.ROUNDS}: found {installing}")
-            paths = ctx.paths
-            ctx = dataclasses.replace(
-                ctx, budget=Budget(ctx.budget.total), stale=(paths.src, paths.out, paths.env)
-            )
+            ctx = _restarted(ctx)
         ctx.log.new_round()
         ctx, outcome = attempt_with_room(ctx, sched)
         if isinstance(outcome, StepFailed):

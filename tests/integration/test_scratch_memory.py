@@ -11,7 +11,7 @@ from test_build import environment, run_wheelfarm, write_project
 from wheelfarm.targets import Target
 
 # Says which file system its build tree is on (from the kernel's own mount table), then writes
-# WF_BYTES of scratch next to its sources before building a small extension.
+# {megabytes} MiB of scratch next to its sources before building a small extension.
 SETUP = """import os
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
