@@ -259,6 +259,11 @@ _FETCH_HINT = (
     "the build fetches sources at build time: install the dependency from the distro "
     f"({_PACKAGES}) so the build finds it instead, or make the address reachable"
 )
+_WRAP_HINT = (
+    "the build downloads a meson subproject (a wrap file under subprojects/) at build time: make "
+    "its address reachable from the build containers (HTTPS_PROXY in the host's environment is "
+    "passed on), or build from an sdist that ships the subproject's source"
+)
 _TOOLCHAIN_HINT = f"the build downloads a toolchain: install it from the distro ({_PACKAGES})"
 _COMPILER_HINT = (
     "the compiler rejected the source: read the full log; a library too old or too new for "
@@ -474,11 +479,26 @@ PATTERNS: tuple[Pattern, ...] = (
         rank=DOWNLOAD,
         traceable=False,
     ),
+    # meson fetching a subproject's source from its wrap file (`WARNING: failed to download
+    # with error: could not get URL; is the internet available?`, then the same as an ERROR).
+    # Ahead of anyone else's "failed to download", whose name would be the word `with`. A
+    # dependency() with a fallback says `Run-time dependency x found: NO` first, which names
+    # what to install; a bare subproject() has no way to the distro's copy, so a trace of what
+    # the build looked for (ccache, git...) could not help.
+    _p(
+        "download",
+        r"could not get (?P<name>\w+://[^\s;]+?);? is the internet available",
+        "meson could not download a subproject's source: {name}",
+        _WRAP_HINT,
+        names=_no_names,
+        rank=DOWNLOAD,
+        traceable=False,
+    ),
     # Anyone else's words for it (a setup.py fetching a library's sources): the trace may show
     # what the build looked for here before it went to fetch it.
     _p(
         "download",
-        r"(?i)failed to download (?:from )?(?P<name>[^`\s]+)",
+        r"(?i)failed to download (?:from )?(?!with\b)(?P<name>[^`\s]+)",
         "download failed: {name}",
         _FETCH_HINT,
         names=_no_names,

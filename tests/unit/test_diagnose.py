@@ -86,6 +86,14 @@ REAL_LOGS = [
         "download",
         "crate not available from the registry: openssl-sys",
         (),
+    ),    (
+        # meson-python, a bare subproject('pybind11') whose wrap cannot be fetched: the
+        # download, not the urllib warning before it, nor the word after "failed to download"
+        "python-poppler-0.4.1-wrap-offline.log",
+        "download",
+        "meson could not download a subproject's source: "
+        "https://git.example/pybind/pybind11/archive/refs/tags/v2.10.3.tar.gz",
+        (),
     ),
 ]
 
@@ -104,6 +112,15 @@ def test_a_real_failed_build_log_names_its_cause(
     assert primary.hint and "\n" not in primary.summary
     assert primary.line and primary.line in log(name)
     assert not found.traced and found.note == "log only"
+
+
+def test_a_meson_subproject_download_is_not_traced_and_names_the_wrap() -> None:
+    primary = diagnose.read_log(log("python-poppler-0.4.1-wrap-offline.log")).primary
+    assert primary is not None
+    # strace would only see meson's optional probes (ccache, sccache, git): nothing to install
+    assert not primary.traceable
+    assert "wrap file under subprojects/" in primary.hint
+    assert "download failed: with" not in primary.summary
 
 
 def test_a_crate_download_failure_is_hinted_at_cargos_own_settings() -> None:
@@ -188,6 +205,9 @@ WORDING = [
     ("Failed to download https://files.example/libfoo-1.2.tar.gz", "download", (),
      "download failed: https://files.example/libfoo-1.2.tar.gz"),
     ("error: Unable to update registry `crates-io`", "download", (), "crate registry unreachable"),
+    ("../meson.build:16:16: ERROR: could not get https://files.example/x-1.0.tar.gz; is the "
+     "internet available?", "download", (),
+     "meson could not download a subproject's source: https://files.example/x-1.0.tar.gz"),
     ("  failed to fetch `https://index.example/crates`", "download", (),
      "download failed: https://index.example/crates"),
     ("error: no matching package named `pyo3` found", "download", (), "pyo3"),
