@@ -86,7 +86,8 @@ REAL_LOGS = [
         "download",
         "crate not available from the registry: openssl-sys",
         (),
-    ),    (
+    ),
+    (
         # meson-python, a bare subproject('pybind11') whose wrap cannot be fetched: the
         # download, not the urllib warning before it, nor the word after "failed to download"
         "python-poppler-0.4.1-wrap-offline.log",
