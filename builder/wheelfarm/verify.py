@@ -107,6 +107,7 @@ PIP_ENV = {
 # Imports each module in turn and says which failed and why (data/import_check.py).
 IMPORT_SCRIPT = Path(__file__).parent / "data" / "import_check.py"
 _IMPORT_FAILED = "FAILED import "
+_COMPILED_LOAD = "compiled modules load: "  # data/import_check.py's LOADS
 _ERROR_WORDS = re.compile(
     r"error|failed|not found|cannot|unable|no such|refused|denied|invalid|traceback|"
     r"undefined symbol|version `",
@@ -373,6 +374,20 @@ def _library_hint(job: Job, lines: Sequence[str]) -> str | None:
     return hint
 
 
+def _own_code_hint(lines: Sequence[str]) -> str | None:
+    """When the import failed although the wheel's compiled modules load (import_check.py bound
+    every symbol of each): the package's own code refused, not the wheel's linking."""
+    loaded = next((ln for ln in lines if ln.startswith(_COMPILED_LOAD)), None)
+    if loaded is None:
+        return None
+    how_many = loaded[len(_COMPILED_LOAD) :].strip()
+    return (
+        f"the wheel links on this target (its compiled modules load: {how_many}); the package's "
+        "own code refused to import this way (it may want another package imported first, or a "
+        "setting): name the modules that show it works in the recipe's [verify] imports or test"
+    )
+
+
 # Where each family's package manager keeps what it downloads: shared by one runtime image's cells
 # (the archives are the same for all of them), so a package is downloaded once. The container
 # stays fresh: nothing it installs is kept. apt's package lists are the image's own (wheelfarm's
@@ -601,7 +616,9 @@ class _Cell:
                     workdir=EMPTY,
                 )
             except _CellFailed as failed:
-                failed.hint = _library_hint(job, log.section) or failed.hint
+                failed.hint = (
+                    _library_hint(job, log.section) or _own_code_hint(log.section) or failed.hint
+                )
                 raise
         else:
             log.line("nothing to import: the wheel has no top-level module")

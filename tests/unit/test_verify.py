@@ -4,7 +4,12 @@ proposes from its attempts."""
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
+import os
+import subprocess
+import sys
+import sysconfig
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -493,3 +498,59 @@ def test_the_imports_read_off_the_wheel_are_part_of_the_cell_key() -> None:
     )
     named = replace(plain, imports=("nacl",))
     assert verifyplan.recipe_digest(named, ("x",)) == verifyplan.recipe_digest(named)
+
+
+# ------------------------------------------------------------------ the import check's own words
+
+IMPORT_CHECK = Path(verify.__file__).parent / "data" / "import_check.py"
+
+
+def _extension_module() -> Path:
+    """A real extension module of this interpreter (from lib-dynload) to copy into a package."""
+    dynload = Path(sysconfig.get_config_var("DESTSHARED") or "")
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    found = sorted(dynload.glob(f"*{suffix}"))
+    assert found, dynload
+    return found[0]
+
+
+def _run_import_check(root: Path, *names: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    command = [sys.executable, str(IMPORT_CHECK), *names]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+
+def _refusing_package(root: Path, extension: bytes) -> None:
+    package = root / "refuses"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise ImportError('import the other package first')\n")
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    (package / f"_speedups{suffix}").write_bytes(extension)
+
+
+def test_a_package_that_refuses_to_import_but_links_is_told_apart(tmp_path: Path) -> None:
+    _refusing_package(tmp_path, _extension_module().read_bytes())
+    done = _run_import_check(tmp_path, "refuses")
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert "FAILED import refuses: ImportError: import the other package first" in lines
+    assert "compiled modules load: 1 of 1 under refuses" in lines
+    hint = verify._own_code_hint(lines)
+    assert hint is not None and "[verify] imports" in hint and "1 of 1" in hint
+
+
+def test_a_compiled_module_that_does_not_load_is_said_and_gets_no_own_code_hint(
+    tmp_path: Path,
+) -> None:
+    _refusing_package(tmp_path, b"\x7fELF not really")
+    done = _run_import_check(tmp_path, "refuses")
+    lines = done.stdout.splitlines()
+    assert done.returncode == 1
+    assert any(line.startswith("compiled module does not load: ") for line in lines), lines
+    assert verify._own_code_hint(lines) is None
+
+
+def test_a_module_that_imports_needs_no_linking_check(tmp_path: Path) -> None:
+    (tmp_path / "fine.py").write_text("")
+    done = _run_import_check(tmp_path, "fine")
+    assert (done.returncode, done.stdout.splitlines()) == (0, ["imported fine"])
